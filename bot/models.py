@@ -1,0 +1,229 @@
+"""Peewee models: the database is the source of truth for every event and message.
+
+All timestamps are naive UTC. Enumerations are StrEnums stored as text so that SQLite and
+Postgres read the same values and the admin API can show them verbatim.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from peewee import (
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    DecimalField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+db = DatabaseProxy()
+
+
+def utcnow() -> datetime:
+    """Naive UTC now: the one clock every row uses."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class EventKind(StrEnum):
+    """What happened to an order, as far as the customer should hear about it."""
+
+    PLACED = "placed"
+    CONFIRMED = "confirmed"
+    COD_CONFIRMATION = "cod_confirmation"
+    SHIPPED = "shipped"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+
+class Category(StrEnum):
+    UTILITY = "utility"
+    MARKETING = "marketing"
+    SERVICE = "service"  # free-form reply inside the customer-service window
+
+
+class State(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    DEFERRED = "deferred"
+    SUPPRESSED = "suppressed"
+    FAILED = "failed"
+
+
+#: States a message never leaves on its own (an admin retry may move FAILED back to QUEUED).
+FINAL_STATES = frozenset({State.SUPPRESSED, State.FAILED, State.READ})
+#: States the sender may pick a message up from.
+SENDABLE_STATES = (State.QUEUED, State.DEFERRED)
+
+
+class Reason(StrEnum):
+    """Why a message was suppressed, deferred or failed: a small closed set, never free text."""
+
+    INVALID_PHONE = "invalid_phone"
+    OPTED_OUT = "opted_out"
+    NO_TEMPLATE = "no_template"
+    PROVIDER_REJECTED = "provider_rejected"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    RATE_LIMITED = "rate_limited"
+    RETRYING = "retrying"
+    AWAITING_RECEIPT = "awaiting_receipt"
+    DELIVERY_FAILED = "delivery_failed"
+
+
+class JSONField(TextField):
+    """JSON stored as text, identical on SQLite and Postgres."""
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Customer(BaseModel):
+    """A person we may message, keyed by their E.164 number."""
+
+    phone = CharField(max_length=20, unique=True)
+    wa_id = CharField(max_length=32, null=True)
+    name = CharField(max_length=200, null=True)
+    language = CharField(max_length=16, null=True)
+    timezone = CharField(max_length=64, null=True)
+    tags = JSONField(default=list)
+    # Current consent state, always written together with a ConsentEvent row.
+    opted_out = BooleanField(default=False)
+    marketing_opt_in = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class ConsentEvent(BaseModel):
+    """Append-only consent ledger: who said yes or no to what, when, and how we know."""
+
+    customer = ForeignKeyField(Customer, backref="consent_events", on_delete="CASCADE")
+    category = CharField(max_length=16)  # "all" | "marketing"
+    action = CharField(max_length=16)  # "opt_in" | "opt_out"
+    source = CharField(max_length=32)  # "shopify", "keyword", "admin", "meta_preferences", ...
+    evidence = JSONField(null=True)
+    created_at = DateTimeField(default=utcnow, index=True)
+
+
+class Order(BaseModel):
+    source = CharField(max_length=32)
+    external_id = CharField(max_length=64)
+    number = CharField(max_length=64, null=True)
+    customer = ForeignKeyField(Customer, backref="orders", null=True, on_delete="SET NULL")
+    currency = CharField(max_length=3, null=True)
+    total = DecimalField(max_digits=14, decimal_places=2, null=True)
+    status = CharField(max_length=32, null=True)
+    tracking_url = TextField(null=True)
+    tracking_number = CharField(max_length=128, null=True)
+    carrier = CharField(max_length=128, null=True)
+    status_url = TextField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("source", "external_id"), True),)
+
+
+class OrderEvent(BaseModel):
+    """One accepted webhook delivery from a shop. `dedupe_key` makes redelivery a no-op."""
+
+    source = CharField(max_length=32)
+    dedupe_key = CharField(max_length=255, unique=True)
+    external_event_id = CharField(max_length=128, null=True)
+    topic = CharField(max_length=64)
+    kind = CharField(max_length=32, null=True)  # EventKind, or null when nothing is sent
+    order = ForeignKeyField(Order, backref="events", null=True, on_delete="SET NULL")
+    payload = JSONField()
+    received_at = DateTimeField(default=utcnow)
+
+
+class Message(BaseModel):
+    """One WhatsApp message we mean to send, and everything that happened to it."""
+
+    order_event = ForeignKeyField(OrderEvent, backref="messages", null=True, on_delete="SET NULL")
+    order = ForeignKeyField(Order, backref="messages", null=True, on_delete="SET NULL")
+    customer = ForeignKeyField(Customer, backref="messages", null=True, on_delete="SET NULL")
+    phone = CharField(max_length=64)  # E.164, or the raw input when it was unusable
+    dedupe_key = CharField(max_length=255, unique=True)
+    kind = CharField(max_length=32)
+    category = CharField(max_length=16, default=Category.UTILITY)
+    queue = CharField(max_length=32, default="orders")
+    template_name = CharField(max_length=128, null=True)
+    language = CharField(max_length=16, null=True)
+    params = JSONField(null=True)  # {"header": [...], "body": [...], "buttons": [...]}
+    text = TextField(null=True)  # free-form body (service replies only)
+    state = CharField(max_length=16, default=State.QUEUED, index=True)
+    reason = CharField(max_length=32, null=True)
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(null=True)
+    lease_until = DateTimeField(null=True)
+    provider = CharField(max_length=16, null=True)
+    provider_message_id = CharField(max_length=128, null=True, unique=True)
+    error_code = CharField(max_length=32, null=True)
+    error_text = TextField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    sent_at = DateTimeField(null=True)
+    delivered_at = DateTimeField(null=True)
+    read_at = DateTimeField(null=True)
+    failed_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("state", "next_attempt_at"), False), (("state", "lease_until"), False))
+
+    @property
+    def callback_data(self) -> str:
+        """Our own id as it travels through the provider and back on status webhooks."""
+        return f"dakiya:{self.id}"
+
+
+class StatusEvent(BaseModel):
+    """Every delivery receipt we were told about, applied or not."""
+
+    message = ForeignKeyField(Message, backref="status_events", null=True, on_delete="SET NULL")
+    provider = CharField(max_length=16)
+    provider_message_id = CharField(max_length=128, index=True)
+    status = CharField(max_length=16)
+    dedupe_key = CharField(max_length=255, unique=True)
+    error_code = CharField(max_length=32, null=True)
+    error_text = TextField(null=True)
+    occurred_at = DateTimeField()
+    payload = JSONField(null=True)
+    received_at = DateTimeField(default=utcnow)
+    applied = BooleanField(default=False)
+
+
+class InboundMessage(BaseModel):
+    """A message a customer sent us."""
+
+    provider = CharField(max_length=16)
+    provider_message_id = CharField(max_length=128, unique=True)
+    phone = CharField(max_length=20, index=True)
+    customer = ForeignKeyField(Customer, backref="inbound", null=True, on_delete="SET NULL")
+    type = CharField(max_length=32)
+    text = TextField(null=True)
+    payload = JSONField(null=True)
+    occurred_at = DateTimeField()
+    received_at = DateTimeField(default=utcnow)
+    handled = BooleanField(default=False)
+
+
+ALL_MODELS = [Customer, ConsentEvent, Order, OrderEvent, Message, StatusEvent, InboundMessage]

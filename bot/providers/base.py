@@ -1,0 +1,146 @@
+"""The one interface every WhatsApp provider implements, and the values that cross it.
+
+A provider turns an `OutboundMessage` into an HTTP call and a webhook body into typed
+updates. It never writes rows, never reads Flask globals and never swallows errors: it
+raises `ProviderError` and the sender decides what to do (see `bot.sending`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
+
+import requests
+
+
+class ErrorKind(StrEnum):
+    """How the sender should react to a failed send."""
+
+    RETRY = "retry"  # transient: back off and try again
+    RATE_LIMITED = "rate_limited"  # try again after `retry_after`, slow down
+    PERMANENT = "permanent"  # never retry this message
+    AMBIGUOUS = "ambiguous"  # the request may have gone through: reconcile, do not resend
+
+
+class ProviderError(Exception):
+    """A send failed. `code` and `text` are the provider's own, stored on the message."""
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        kind: ErrorKind,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(text)
+        self.text = text
+        self.kind = kind
+        self.code = code
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind is not ErrorKind.PERMANENT
+
+
+class DeliveryStatus(StrEnum):
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonParam:
+    """A dynamic value for one template button (`url` suffix or `quick_reply` payload)."""
+
+    index: int
+    sub_type: str  # "url" | "quick_reply"
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateCall:
+    """An approved template with its parameters already rendered to text."""
+
+    name: str
+    language: str
+    header: tuple[str, ...] = ()
+    body: tuple[str, ...] = ()
+    buttons: tuple[ButtonParam, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """What to send, to whom. Exactly one of `template` and `text` is set."""
+
+    message_id: int
+    to: str  # E.164, with the leading +
+    callback_data: str
+    template: TemplateCall | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    provider_message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """A delivery receipt for a message we sent."""
+
+    provider: str
+    provider_message_id: str
+    status: DeliveryStatus
+    occurred_at: datetime  # naive UTC
+    recipient: str | None = None
+    callback_data: str | None = None
+    error_code: str | None = None
+    error_text: str | None = None
+    raw: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A message a customer sent to the shop's number."""
+
+    provider: str
+    provider_message_id: str
+    from_phone: str  # E.164, with the leading +
+    type: str  # "text", "button", "interactive", "image", ...
+    occurred_at: datetime  # naive UTC
+    text: str | None = None
+    button_payload: str | None = None
+    profile_name: str | None = None
+    raw: dict = field(default_factory=dict, compare=False)
+
+
+WebhookUpdate = StatusUpdate | InboundMessage
+
+
+class Provider:
+    """Base class: one verb, `send`, plus the webhook half of the integration."""
+
+    name: ClassVar[str]
+
+    def __init__(self, settings, session: requests.Session | None = None) -> None:
+        self.settings = settings
+        self.session = session or requests.Session()
+        self.timeout = settings.provider_timeout_seconds
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        """Hand one message to the provider; raise `ProviderError` if it was not accepted."""
+        raise NotImplementedError
+
+    def verify_webhook(self, body: bytes, headers) -> bool:
+        """True when the webhook body carries this provider's valid signature."""
+        raise NotImplementedError
+
+    def parse_webhook(self, payload: dict) -> list[WebhookUpdate]:
+        """Every status update and inbound message in one webhook body, in order."""
+        raise NotImplementedError
