@@ -71,7 +71,8 @@ class Reason(StrEnum):
 
     INVALID_PHONE = "invalid_phone"
     OPTED_OUT = "opted_out"
-    NO_TEMPLATE = "no_template"
+    NO_MARKETING_CONSENT = "no_marketing_consent"
+    MISSING_PARAMETER = "missing_parameter"
     PROVIDER_REJECTED = "provider_rejected"
     RETRIES_EXHAUSTED = "retries_exhausted"
     RATE_LIMITED = "rate_limited"
@@ -202,6 +203,7 @@ class StatusEvent(BaseModel):
     provider = CharField(max_length=16)
     provider_message_id = CharField(max_length=128, index=True)
     status = CharField(max_length=16)
+    callback_data = CharField(max_length=512, null=True)
     dedupe_key = CharField(max_length=255, unique=True)
     error_code = CharField(max_length=32, null=True)
     error_text = TextField(null=True)

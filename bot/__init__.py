@@ -1,0 +1,29 @@
+"""Dakiya: WhatsApp order notifications and customer replies for online shops."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from bot import cli, errors, extensions, health
+from bot.config import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app: settings, extensions, blueprints and CLI commands — nothing else."""
+    settings = settings or load_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["JSON_SORT_KEYS"] = False
+    extensions.init_app(app, settings)
+    errors.init_app(app)
+    from bot.webhooks import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)
+    app.register_blueprint(health.bp)
+    cli.init_app(app)
+    return app

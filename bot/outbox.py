@@ -1,0 +1,263 @@
+"""The transactional outbox: an order event and its message rows commit together, and
+only then are send jobs enqueued. The sweeper re-enqueues whatever Redis lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import redis
+from peewee import IntegrityError
+from rq import Queue
+
+from bot import phones
+from bot.config import Settings
+from bot.models import (
+    Customer,
+    Message,
+    Order,
+    OrderEvent,
+    Reason,
+    State,
+    db,
+    utcnow,
+)
+from bot.notifications import (
+    MissingParameter,
+    NotificationMap,
+    choose_language,
+    format_money,
+    render_params,
+)
+from bot.sources.base import OrderEvent as IncomingEvent
+
+log = logging.getLogger(__name__)
+
+SEND_JOB = "jobs.send.send_message"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What an order event produced. `created` is False for a redelivered event."""
+
+    created: bool
+    event_id: int
+    message_ids: list[int] = field(default_factory=list)
+    queued: list[tuple[int, str]] = field(default_factory=list)  # (message id, queue)
+
+    def as_json(self) -> dict:
+        return {"event_id": self.event_id, "message_ids": self.message_ids, "duplicate": not self.created}
+
+
+def accept_order_event(
+    event: IncomingEvent,
+    *,
+    settings: Settings,
+    notifications: NotificationMap,
+    now: datetime | None = None,
+) -> Accepted:
+    """Store `event` and the message it calls for in one transaction (idempotent).
+
+    A redelivered event (same dedupe key) creates nothing and returns the ids created the
+    first time. Two deliveries racing each other are settled by the unique keys: the
+    loser's transaction rolls back and it reads the winner's rows.
+    """
+    now = now or utcnow()
+    for attempt in range(3):
+        try:
+            with db.atomic():
+                return _accept(event, settings, notifications, now)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _accept(
+    event: IncomingEvent, settings: Settings, notifications: NotificationMap, now: datetime
+) -> Accepted:
+    existing = OrderEvent.get_or_none(OrderEvent.dedupe_key == event.dedupe_key)
+    if existing is not None:
+        ids = [m.id for m in existing.messages.order_by(Message.id)]
+        return Accepted(created=False, event_id=existing.id, message_ids=ids)
+
+    region = event.customer.country or settings.default_region
+    phone = phones.to_e164(event.customer.phone, region)
+    order = Order.get_or_none(source=event.source, external_id=event.order.external_id)
+    if phone:
+        customer = upsert_customer(phone, event, now)
+    else:
+        customer = order.customer if order else None
+    order = upsert_order(order, event, customer, now)
+    row = OrderEvent.create(
+        source=event.source,
+        dedupe_key=event.dedupe_key,
+        external_event_id=event.external_event_id,
+        topic=event.topic,
+        kind=event.kind,
+        order=order,
+        payload=event.payload,
+        received_at=now,
+    )
+    message = plan_message(event, row, order, customer, settings, notifications, now)
+    if message is None:
+        return Accepted(created=True, event_id=row.id)
+    queued = [(message.id, message.queue)] if message.state == State.QUEUED else []
+    return Accepted(created=True, event_id=row.id, message_ids=[message.id], queued=queued)
+
+
+def upsert_customer(phone: str, event: IncomingEvent, now: datetime) -> Customer:
+    facts = event.customer
+    customer, created = Customer.get_or_create(
+        phone=phone,
+        defaults={
+            "name": facts.name,
+            "language": facts.language,
+            "timezone": phones.time_zone(phone),
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    if not created and facts.name and facts.name != customer.name:
+        customer.name = facts.name
+        customer.updated_at = now
+        customer.save(only=[Customer.name, Customer.updated_at])
+    return customer
+
+
+def upsert_order(
+    order: Order | None, event: IncomingEvent, customer: Customer | None, now: datetime
+) -> Order:
+    facts = event.order
+    if order is None:
+        order = Order(source=event.source, external_id=facts.external_id, created_at=now)
+    # Later events fill in what earlier ones lacked (e.g. tracking), never erase it.
+    for name in (
+        "number",
+        "total",
+        "currency",
+        "status",
+        "status_url",
+        "tracking_url",
+        "tracking_number",
+        "carrier",
+    ):
+        value = getattr(facts, name)
+        if value is not None:
+            setattr(order, name, value)
+    if customer is not None:
+        order.customer = customer
+    order.updated_at = now
+    order.save()
+    return order
+
+
+def plan_message(
+    event: IncomingEvent,
+    event_row: OrderEvent,
+    order: Order,
+    customer: Customer | None,
+    settings: Settings,
+    notifications: NotificationMap,
+    now: datetime,
+) -> Message | None:
+    """The message row this event calls for, or None when the shop sends nothing for it.
+
+    One notification per order, kind and `notification_key`: Shopify's orders/fulfilled
+    and fulfillments/create for the same shipment produce one "shipped" message.
+    """
+    spec = notifications.for_kind(event.kind)
+    if spec is None:
+        return None
+    dedupe_key = f"{event.source}:{order.external_id}:{spec.kind}:{event.notification_key}"
+    if Message.select().where(Message.dedupe_key == dedupe_key).exists():
+        return None
+    language = choose_language(
+        [customer.language if customer else None, event.customer.language],
+        spec.languages,
+        settings.default_language,
+    )
+    message = Message(
+        order_event=event_row,
+        order=order,
+        customer=customer,
+        phone=customer.phone if customer else (event.customer.phone or "")[:64],
+        dedupe_key=dedupe_key,
+        kind=spec.kind,
+        category=spec.category,
+        queue="orders",
+        template_name=spec.template,
+        language=language,
+        created_at=now,
+        updated_at=now,
+    )
+    if customer is None:
+        message.state, message.reason = State.SUPPRESSED, Reason.INVALID_PHONE
+    else:
+        try:
+            message.params = render_params(spec, order_values(order, customer, language), notifications.fallbacks)
+        except MissingParameter as exc:
+            message.state, message.reason = State.SUPPRESSED, Reason.MISSING_PARAMETER
+            message.error_text = str(exc)
+    message.save()
+    return message
+
+
+def order_values(order: Order, customer: Customer, language: str) -> dict[str, str | None]:
+    """Every template parameter's value for this order, formatted for `language`."""
+    number = order.number or order.external_id
+    return {
+        "customer_name": customer.name,
+        "order_number": number,
+        "order_total": format_money(order.total, order.currency, language),
+        "tracking_url": order.tracking_url,
+        "tracking_number": order.tracking_number,
+        "carrier": order.carrier,
+        "order_status_url": order.status_url,
+        "status_payload": f"STATUS:{number}",
+    }
+
+
+def enqueue_sends(queues: dict[str, Queue], messages: list[tuple[int, str]]) -> int:
+    """Enqueue one send job per (message id, queue). Returns how many were enqueued.
+
+    Called only after the rows are committed. If Redis is unreachable the messages stay
+    `queued` in the database and the sweeper enqueues them later: delayed, never lost.
+    """
+    by_queue: dict[str, list[int]] = {}
+    for message_id, queue in messages:
+        by_queue.setdefault(queue, []).append(message_id)
+    try:
+        for name, ids in by_queue.items():
+            queue = queues[name]
+            queue.enqueue_many(
+                [Queue.prepare_data(SEND_JOB, args=(i,), result_ttl=0) for i in ids]
+            )
+    except redis.RedisError as exc:
+        log.warning("enqueue failed (%s); the sweeper will send %d message(s)", exc, len(messages))
+        return 0
+    return len(messages)
+
+
+def find_stranded_messages(now: datetime, grace_seconds: int, limit: int = 5000) -> list[tuple[int, str]]:
+    """Messages that should be in a queue but may not be: enqueue lost, worker killed.
+
+    - queued or deferred, and due for longer than `grace_seconds`;
+    - sending, with its lease expired (the worker died, or an ambiguous send got no receipt).
+    """
+    grace = now - timedelta(seconds=grace_seconds)
+    due = (Message.next_attempt_at.is_null() & (Message.updated_at < grace)) | (
+        Message.next_attempt_at < grace
+    )
+    query = (
+        Message.select(Message.id, Message.queue)
+        .where(
+            (Message.state.in_([State.QUEUED, State.DEFERRED]) & due)
+            | ((Message.state == State.SENDING) & (Message.lease_until < now))
+        )
+        .order_by(Message.id)
+        .limit(limit)
+    )
+    return [(m.id, m.queue) for m in query]

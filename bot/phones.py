@@ -1,0 +1,41 @@
+"""Phone numbers: shops send free text ("098123 45678", "+91 98123-45678"); we keep E.164."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+
+def to_e164(raw: str | None, default_region: str | None) -> str | None:
+    """The E.164 form of `raw`, or None when it is not a valid number.
+
+    `default_region` (ISO 3166 alpha-2, from the order's country or the settings) is used
+    for numbers written without a country code.
+    """
+    if not raw or not raw.strip():
+        return None
+    region = (default_region or "").upper() or None
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def mask(phone: str | None) -> str:
+    """A phone number safe for logs: country code and last two digits only."""
+    if not phone:
+        return "<none>"
+    digits = phone.lstrip("+")
+    if len(digits) <= 4:
+        return "***"
+    return f"+{digits[:2]}{'*' * (len(digits) - 4)}{digits[-2:]}"
+
+
+def time_zone(e164: str) -> str | None:
+    """The customer's time zone from their number, when the number pins down exactly one."""
+    from phonenumbers import timezone
+
+    zones = timezone.time_zones_for_number(phonenumbers.parse(e164))
+    return zones[0] if len(zones) == 1 and zones[0] != "Etc/Unknown" else None

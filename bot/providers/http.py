@@ -1,0 +1,146 @@
+"""The HTTP boundary every provider shares: one POST seam, one network-error classifier,
+`Retry-After`, and typed reads from the JSON that providers send us.
+
+Kept apart from `base.py` so the interface stays free of transport details.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from bot.providers.base import ErrorKind, ProviderError
+
+# Failures that happen before a single byte of the request reaches the provider: resending
+# cannot duplicate a message. (URL/schema errors are configuration mistakes, also unsent.)
+_NEVER_SENT = (
+    requests.ConnectTimeout,
+    requests.exceptions.SSLError,
+    requests.exceptions.ProxyError,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+)
+
+
+def classify_network_error(exc: requests.RequestException) -> ErrorKind:
+    """RETRY when nothing reached the provider, AMBIGUOUS when the send may have gone through.
+
+    A read timeout or a connection dropped after the request was written leaves us not
+    knowing whether the provider accepted it; resending could message the customer twice,
+    so the sender must reconcile by callback data instead (DESIGN.md, ambiguous sends).
+    """
+    if isinstance(exc, _NEVER_SENT) or _connection_refused(exc):
+        return ErrorKind.RETRY
+    return ErrorKind.AMBIGUOUS
+
+
+def _connection_refused(exc: BaseException) -> bool:
+    """True when urllib3 could not even open a connection (refused, DNS, unreachable)."""
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        cause = todo.pop()
+        if id(cause) in seen or not isinstance(cause, BaseException):
+            continue
+        seen.add(id(cause))
+        if isinstance(cause, NewConnectionError | ConnectionRefusedError):
+            return True
+        if isinstance(cause, MaxRetryError):
+            todo.append(cause.reason)
+        todo += [*cause.args, cause.__cause__, cause.__context__]
+    return False
+
+
+def post_json(
+    session: requests.Session,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    body: dict,
+    timeout: float,
+) -> requests.Response:
+    """POST `body` as JSON; network failures become `ProviderError` with a classified kind."""
+    try:
+        return session.post(url, json=body, headers=dict(headers), timeout=timeout)
+    except requests.RequestException as exc:
+        raise ProviderError(
+            f"{type(exc).__name__}: {exc}", kind=classify_network_error(exc)
+        ) from exc
+
+
+def parse_retry_after(response: requests.Response) -> float | None:
+    """Seconds from a numeric `Retry-After` header; None when absent or an HTTP date."""
+    value = response.headers.get("Retry-After", "").strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return max(seconds, 0.0)
+
+
+def json_body(response: requests.Response) -> Any:
+    """The response's JSON, or None when the body is not JSON (e.g. a proxy's HTML page)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header by name, case-insensitively even when `headers` is a plain dict."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    wanted = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == wanted), None)
+
+
+# Webhook bodies: the handler turns ValueError into a 400, so every structural problem
+# must surface as ValueError naming the field, never as KeyError or TypeError.
+
+
+def require(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    """`obj[key]`, which must be present and of `kind`, else ValueError naming `where.key`."""
+    value = obj.get(key)
+    if value is None or not isinstance(value, kind):
+        raise ValueError(f"{where}.{key}: expected {_names(kind)}, got {type(value).__name__}")
+    return value
+
+
+def optional(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    """`obj[key]` or None when absent/null; present with another type is a ValueError."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind):
+        raise ValueError(f"{where}.{key}: expected {_names(kind)}, got {type(value).__name__}")
+    return value
+
+
+def items(obj: Mapping[str, Any], key: str, where: str) -> list[dict]:
+    """`obj[key]` as a list of objects; absent means empty; anything else is a ValueError."""
+    values = optional(obj, key, list, where) or []
+    for i, value in enumerate(values):
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}.{key}[{i}]: expected object, got {type(value).__name__}")
+    return values
+
+
+def ensure_object(payload: object, where: str) -> dict:
+    if not isinstance(payload, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(payload).__name__}")
+    return payload
+
+
+def _names(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(_JSON_NAMES.get(k, k.__name__) for k in kinds)
+
+
+_JSON_NAMES = {str: "string", int: "number", dict: "object", list: "array", bool: "boolean"}

@@ -1,0 +1,60 @@
+"""WhatsApp webhooks: Meta's verification handshake, and receipts and customer messages
+from Meta (`/webhooks/whatsapp/meta`) and Interakt (`/webhooks/whatsapp/interakt`)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from flask import jsonify, request
+from peewee import DatabaseError
+
+from bot import spool
+from bot.errors import ApiError
+from bot.extensions import services
+from bot.intake import take_whatsapp_updates
+from bot.models import utcnow
+from bot.webhooks import bp
+
+WEBHOOK_PROVIDERS = frozenset({"meta", "interakt"})
+#: Interakt never redelivers and disables a webhook that fails 5 times: spool first.
+SPOOLED_PROVIDERS = frozenset({"interakt"})
+
+
+@bp.get("/whatsapp/meta")
+def verify_meta_subscription():
+    """Meta's subscription handshake: echo hub.challenge when the verify token matches."""
+    token = services().settings.meta_verify_token
+    given = request.args.get("hub.verify_token", "")
+    if request.args.get("hub.mode") != "subscribe" or not token:
+        raise ApiError(403, "verification_failed", "hub.mode must be subscribe")
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise ApiError(403, "verification_failed", "hub.verify_token does not match")
+    return request.args.get("hub.challenge", ""), 200, {"Content-Type": "text/plain"}
+
+
+@bp.post("/whatsapp/<provider_name>")
+def receive_whatsapp_update(provider_name: str):
+    """Accept delivery receipts and customer messages from a WhatsApp provider."""
+    if provider_name not in WEBHOOK_PROVIDERS:
+        raise ApiError(404, "unknown_provider", f"no WhatsApp provider named {provider_name!r}")
+    svc = services()
+    provider = svc.webhook_provider(provider_name)
+    body = request.get_data()
+    if not provider.verify_webhook(body, request.headers):
+        raise ApiError(401, "bad_signature", "missing or invalid webhook signature")
+    try:
+        updates = provider.parse_webhook(json.loads(body))
+    except (ValueError, TypeError) as exc:
+        raise ApiError(400, "invalid_payload", f"not a {provider_name} webhook body: {exc}") from exc
+    entry = None
+    if provider_name in SPOOLED_PROVIDERS:
+        entry = spool.put(svc.redis, f"whatsapp:{provider_name}", body, {})
+    try:
+        taken = take_whatsapp_updates(svc, updates, utcnow())
+    except DatabaseError:
+        if entry is None:
+            raise
+        return jsonify(spooled=True), 200
+    spool.remove(svc.redis, entry)
+    return jsonify(received=len(updates), stored=taken), 200

@@ -1,0 +1,14 @@
+"""gunicorn settings for the web process; PORT and WEB_CONCURRENCY come from the PaaS."""
+
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("WEB_THREADS", "4"))
+worker_class = "gthread"
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+accesslog = "-"
+# Never log query strings: Meta's handshake carries hub.verify_token in one.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'

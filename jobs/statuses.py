@@ -1,0 +1,30 @@
+"""Receipt jobs: apply stored delivery receipts, and the sandbox's played-back ones."""
+
+from __future__ import annotations
+
+from bot import statuses
+from bot.extensions import services
+from bot.intake import take_whatsapp_updates
+from bot.models import db, utcnow
+from bot.providers.base import DeliveryStatus, StatusUpdate
+
+
+def apply_status_events(event_ids: list[int]) -> int:
+    """RQ entry point: apply stored receipts to their messages; how many changed one."""
+    with db.connection_context():
+        return sum(1 for i in event_ids if statuses.apply_status_event(i, utcnow()))
+
+
+def apply_sandbox_receipt(provider_message_id: str, callback_data: str, to: str, status: str) -> None:
+    """RQ entry point: a receipt the sandbox plays back, taken in like a webhook's."""
+    update = StatusUpdate(
+        provider="sandbox",
+        provider_message_id=provider_message_id,
+        status=DeliveryStatus(status),
+        occurred_at=utcnow(),
+        recipient=to,
+        callback_data=callback_data,
+        raw={"id": provider_message_id, "status": status, "callback_data": callback_data},
+    )
+    with db.connection_context():
+        take_whatsapp_updates(services(), [update], utcnow())

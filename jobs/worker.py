@@ -1,0 +1,53 @@
+"""The worker process (`python -m jobs.worker`, the Procfile's `worker`).
+
+One place builds the app for jobs: it pushes an app context, imports the job modules
+before the fork loop (RQ's performance advice), closes the database so no connection
+is shared with a forked job, and runs a HerokuWorker, which turns the dyno's SIGTERM
+into a graceful stop. A child process runs RQ's cron scheduler for the periodic sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+
+from rq.cron import CronScheduler
+from rq.worker import HerokuWorker
+
+import jobs.send  # noqa: F401  (preloaded before forking)
+import jobs.statuses  # noqa: F401
+from bot import create_app
+from bot.extensions import QUEUE_NAMES, services
+from bot.models import db
+from jobs.sweep import sweep
+
+log = logging.getLogger(__name__)
+
+
+def run_cron(interval: int) -> None:
+    """Child process: enqueue the sweep every `interval` seconds."""
+    app = create_app()
+    with app.app_context():
+        cron = CronScheduler(connection=services().redis, name=f"dakiya-sweep-{multiprocessing.current_process().pid}")
+        cron.register(sweep, "statuses", interval=interval, result_ttl=0)
+        cron.start()
+
+
+def main() -> None:
+    app = create_app()
+    with app.app_context():
+        svc = services()
+        cron = multiprocessing.Process(
+            target=run_cron, args=(svc.settings.sweep_interval_seconds,), daemon=True
+        )
+        cron.start()
+        db.close()
+        worker = HerokuWorker([svc.queues[name] for name in QUEUE_NAMES], connection=svc.redis)
+        try:
+            worker.work(with_scheduler=True, logging_level=svc.settings.log_level)
+        finally:
+            cron.terminate()
+
+
+if __name__ == "__main__":
+    main()

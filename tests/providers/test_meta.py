@@ -1,0 +1,697 @@
+"""MetaProvider against Meta's documented wire format (shared/PROVIDERS.md §1), faked at
+the HTTP transport with `responses` or, for network failures, with real sockets."""
+
+from __future__ import annotations
+
+import copy
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import requests
+import responses
+from responses import matchers
+
+from bot.config import Settings
+from bot.providers.base import (
+    ButtonParam,
+    DeliveryStatus,
+    ErrorKind,
+    InboundMessage,
+    OutboundMessage,
+    ProviderError,
+    StatusUpdate,
+    TemplateCall,
+)
+from bot.providers.meta import META_ERROR_KINDS, MetaProvider
+from bot.signing import sign_hmac
+
+PAYLOADS = Path(__file__).parents[1] / "payloads" / "meta"
+SEND_URL = "https://graph.facebook.com/v23.0/106540352242922/messages"
+AUTH = {"Authorization": "Bearer test-access-token"}
+WAMID = "wamid.HBgMOTE5ODEyMzQ1Njc4FQIAERgSQjVGMjM3QTNBN0ZGMjE0QzY3AA=="
+
+
+def payload(name: str) -> dict:
+    return json.loads((PAYLOADS / f"{name}.json").read_text())
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        whatsapp_provider="meta",
+        meta_access_token="test-access-token",
+        meta_phone_number_id="106540352242922",
+        meta_app_secret="test-app-secret",
+        meta_verify_token="test-verify-token",
+    )
+
+
+@pytest.fixture
+def provider(settings: Settings) -> MetaProvider:
+    return MetaProvider(settings)
+
+
+@pytest.fixture
+def api() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
+        yield rsps
+
+
+def shipped_template(**changes) -> OutboundMessage:
+    template = TemplateCall(
+        name="order_shipped",
+        language="hi",
+        header=("#1042",),
+        body=("Asha", "#1042", "₹1,299"),
+        buttons=(
+            ButtonParam(index=0, sub_type="url", value="track/1042"),
+            ButtonParam(index=1, sub_type="quick_reply", value="STATUS:1042"),
+        ),
+    )
+    fields = {"message_id": 7, "to": "+919812345678", "callback_data": "order:1042:shipped"}
+    return OutboundMessage(**{**fields, "template": template, **changes})
+
+
+def expect_send(api: responses.RequestsMock, body: dict, **reply) -> None:
+    api.post(
+        SEND_URL,
+        match=[matchers.header_matcher(AUTH), matchers.json_params_matcher(body)],
+        **{"json": payload("send_responses")["accepted"], **reply},
+    )
+
+
+def expect_error(api: responses.RequestsMock, status: int, **reply) -> None:
+    api.post(SEND_URL, status=status, **reply)
+
+
+def send_error(provider: MetaProvider, message: OutboundMessage | None = None) -> ProviderError:
+    with pytest.raises(ProviderError) as caught:
+        provider.send(message or shipped_template())
+    return caught.value
+
+
+# --- send: request bodies (§1.2) -------------------------------------------------------
+
+
+def test_template_send_posts_documented_body(provider, api):
+    expect_send(
+        api,
+        {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": "919812345678",
+            "type": "template",
+            "biz_opaque_callback_data": "order:1042:shipped",
+            "template": {
+                "name": "order_shipped",
+                "language": {"policy": "deterministic", "code": "hi"},
+                "components": [
+                    {"type": "header", "parameters": [{"type": "text", "text": "#1042"}]},
+                    {
+                        "type": "body",
+                        "parameters": [
+                            {"type": "text", "text": "Asha"},
+                            {"type": "text", "text": "#1042"},
+                            {"type": "text", "text": "₹1,299"},
+                        ],
+                    },
+                    {
+                        "type": "button",
+                        "sub_type": "url",
+                        "index": "0",
+                        "parameters": [{"type": "text", "text": "track/1042"}],
+                    },
+                    {
+                        "type": "button",
+                        "sub_type": "quick_reply",
+                        "index": "1",
+                        "parameters": [{"type": "payload", "payload": "STATUS:1042"}],
+                    },
+                ],
+            },
+        },
+    )
+
+    result = provider.send(shipped_template())
+
+    assert result.provider_message_id == WAMID
+
+
+def test_text_send_posts_documented_body(provider, api):
+    expect_send(
+        api,
+        {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": "919812345678",
+            "type": "text",
+            "biz_opaque_callback_data": "reply:abc",
+            "text": {"preview_url": False, "body": "Your order #1042 has shipped."},
+        },
+    )
+    message = OutboundMessage(
+        message_id=8,
+        to="+919812345678",
+        callback_data="reply:abc",
+        text="Your order #1042 has shipped.",
+    )
+
+    assert provider.send(message).provider_message_id == WAMID
+
+
+def test_template_without_parameters_omits_components(provider, api):
+    expect_send(
+        api,
+        {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": "919812345678",
+            "type": "template",
+            "biz_opaque_callback_data": "order:1042:confirmed",
+            "template": {
+                "name": "order_confirmed",
+                "language": {"policy": "deterministic", "code": "en"},
+            },
+        },
+    )
+    message = shipped_template(
+        callback_data="order:1042:confirmed",
+        template=TemplateCall(name="order_confirmed", language="en"),
+    )
+
+    provider.send(message)
+
+
+def test_template_with_only_body_parameters_sends_only_a_body_component(provider, api):
+    expect_send(
+        api,
+        {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": "919812345678",
+            "type": "template",
+            "biz_opaque_callback_data": "order:1042:shipped",
+            "template": {
+                "name": "order_shipped",
+                "language": {"policy": "deterministic", "code": "en_US"},
+                "components": [{"type": "body", "parameters": [{"type": "text", "text": "Asha"}]}],
+            },
+        },
+    )
+
+    provider.send(shipped_template(template=TemplateCall("order_shipped", "en_US", body=("Asha",))))
+
+
+def test_send_uses_configured_base_url_version_and_timeout(settings, api):
+    provider = MetaProvider(
+        settings.replace(
+            meta_api_base_url="http://127.0.0.1:8099",
+            meta_api_version="v26.0",
+            provider_timeout_seconds=2.5,
+        )
+    )
+    api.post(
+        "http://127.0.0.1:8099/v26.0/106540352242922/messages",
+        json=payload("send_responses")["accepted"],
+    )
+
+    provider.send(shipped_template())
+
+    assert api.calls[0].request.req_kwargs["timeout"] == 2.5
+
+
+def test_message_held_for_quality_assessment_counts_as_accepted(provider, api):
+    api.post(SEND_URL, json=payload("send_responses")["held_for_quality_assessment"])
+
+    assert provider.send(shipped_template()).provider_message_id == WAMID
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"json": {"messaging_product": "whatsapp", "messages": []}},
+        {"json": {"messaging_product": "whatsapp", "messages": [{"message_status": "accepted"}]}},
+        {"body": "<html>OK</html>"},
+    ],
+    ids=["empty-messages", "no-id", "not-json"],
+)
+def test_accepted_request_without_message_id_is_ambiguous(provider, api, reply):
+    api.post(SEND_URL, status=200, **reply)
+
+    assert send_error(provider).kind is ErrorKind.AMBIGUOUS
+
+
+def test_unsupported_button_sub_type_is_permanent_and_sends_nothing(provider, api):
+    template = TemplateCall(
+        "otp", "en", buttons=(ButtonParam(index=0, sub_type="copy_code", value="1234"),)
+    )
+
+    error = send_error(provider, shipped_template(template=template))
+
+    assert error.kind is ErrorKind.PERMANENT
+    assert "copy_code" in error.text
+
+
+# --- send: error classification (§1.3, §1.11) ------------------------------------------
+
+R, L, P = ErrorKind.RETRY, ErrorKind.RATE_LIMITED, ErrorKind.PERMANENT
+
+#: Written out independently of META_ERROR_KINDS, from PROVIDERS.md §1.11.
+EXPECTED_KINDS = {
+    1: R, 2: R, 4: R, 80007: R, 131000: R, 131016: R, 131057: R,
+    130429: L, 131056: L,
+    0: P, 190: P, 3: P, 10: P, 100: P, 200: P, 299: P, 368: P, 470: P, 130472: P,
+    131008: P, 131009: P, 131026: P, 131030: P, 131031: P, 131042: P, 131047: P,
+    131048: P, 131049: P, 131050: P, 131051: P,
+    132000: P, 132001: P, 132005: P, 132007: P, 132012: P, 132015: P, 132016: P,
+}  # fmt: skip
+
+
+def test_every_code_in_the_table_is_covered_by_the_expectations():
+    assert set(META_ERROR_KINDS) == set(EXPECTED_KINDS) | set(range(200, 300))
+
+
+@pytest.mark.parametrize("code, kind", EXPECTED_KINDS.items(), ids=str)
+def test_meta_error_code_maps_to_kind(provider, api, code, kind):
+    error_body = {
+        "error": {
+            "message": f"(#{code}) something went wrong",
+            "type": "OAuthException",
+            "code": code,
+            "error_data": {"messaging_product": "whatsapp", "details": "details here"},
+            "fbtrace_id": "AbC123",
+        }
+    }
+    expect_error(api, 400, json=error_body)
+
+    error = send_error(provider)
+
+    assert (error.code, error.kind) == (str(code), kind)
+
+
+def test_documented_code_wins_over_http_status(provider, api):
+    body = {"error": {"message": "(#131047) Re-engagement message", "code": 131047}}
+    expect_error(api, 500, json=body)
+
+    assert send_error(provider).kind is ErrorKind.PERMANENT
+
+
+def test_pair_rate_limit_keeps_message_details_code_and_retry_after(provider, api):
+    expect_error(
+        api, 429, json=payload("send_responses")["pair_rate_limit"], headers={"Retry-After": "6"}
+    )
+
+    error = send_error(provider)
+
+    assert error.kind is ErrorKind.RATE_LIMITED
+    assert error.code == "131056"
+    assert error.retry_after == 6.0
+    assert error.text == (
+        "(#131056) (Business Account, Consumer Account) pair rate limit hit: Message failed to "
+        "send because there were too many messages sent from this phone number to the same "
+        "phone number in a short period of time."
+    )
+
+
+def test_missing_template_translation_is_permanent_with_details(provider, api):
+    expect_error(api, 404, json=payload("send_responses")["template_not_found"])
+
+    error = send_error(provider)
+
+    assert (error.kind, error.code, error.retry_after) == (ErrorKind.PERMANENT, "132001", None)
+    assert error.text.endswith("template name (order_shipped) does not exist in hi")
+
+
+def test_expired_token_is_permanent(provider, api):
+    expect_error(api, 401, json=payload("send_responses")["token_expired"])
+
+    error = send_error(provider)
+
+    assert (error.kind, error.code) == (ErrorKind.PERMANENT, "190")
+    assert error.text.startswith("Error validating access token")
+
+
+@pytest.mark.parametrize(
+    "status, kind",
+    [(500, R), (502, R), (503, R), (400, P), (403, P), (404, P), (429, L)],
+)
+def test_unknown_code_is_classified_by_http_status(provider, api, status, kind):
+    expect_error(api, status, json={"error": {"message": "Unknown", "code": 80008}})
+
+    error = send_error(provider)
+
+    assert (error.kind, error.code) == (kind, "80008")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [{"json": {"error": {"message": "Too many calls"}}}, {"body": "Too Many Requests"}],
+    ids=["json-without-code", "plain-text"],
+)
+def test_http_429_without_code_is_rate_limited(provider, api, reply):
+    expect_error(api, 429, headers={"Retry-After": "30"}, **reply)
+
+    error = send_error(provider)
+
+    assert (error.kind, error.code, error.retry_after) == (ErrorKind.RATE_LIMITED, "http_429", 30)
+
+
+def test_retry_after_as_http_date_is_ignored(provider, api):
+    expect_error(
+        api,
+        429,
+        json={"error": {"message": "slow down", "code": 130429}},
+        headers={"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"},
+    )
+
+    assert send_error(provider).retry_after is None
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_non_json_5xx_is_retried(provider, api, status):
+    expect_error(api, status, body="<html><body>Bad Gateway</body></html>")
+
+    error = send_error(provider)
+
+    assert (error.kind, error.code) == (ErrorKind.RETRY, f"http_{status}")
+    assert "Bad Gateway" in error.text
+
+
+def test_non_json_4xx_is_permanent(provider, api):
+    expect_error(api, 400, body="Bad Request")
+
+    assert send_error(provider).kind is ErrorKind.PERMANENT
+
+
+# --- send: network failures ------------------------------------------------------------
+
+
+def test_connect_timeout_is_retried_because_nothing_reached_meta(provider, api):
+    api.post(SEND_URL, body=requests.ConnectTimeout("connect timed out"))
+
+    assert send_error(provider).kind is ErrorKind.RETRY
+
+
+def test_read_timeout_is_ambiguous_because_the_send_may_have_gone_through(provider, api):
+    api.post(SEND_URL, body=requests.ReadTimeout("read timed out"))
+
+    error = send_error(provider)
+
+    assert error.kind is ErrorKind.AMBIGUOUS
+    assert isinstance(error.__cause__, requests.ReadTimeout)
+
+
+def test_refused_connection_is_retried(settings):
+    with socket.socket() as probe:  # bind, then close: nothing listens on that port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    provider = MetaProvider(settings.replace(meta_api_base_url=f"http://127.0.0.1:{port}"))
+
+    assert send_error(provider).kind is ErrorKind.RETRY
+
+
+def test_connection_dropped_after_request_is_ambiguous(settings):
+    with one_shot_server(lambda conn: None) as port:  # read the request, close, no answer
+        provider = MetaProvider(settings.replace(meta_api_base_url=f"http://127.0.0.1:{port}"))
+
+        assert send_error(provider).kind is ErrorKind.AMBIGUOUS
+
+
+class one_shot_server:
+    """A socket server that reads one whole HTTP request, runs `answer`, and closes."""
+
+    def __init__(self, answer: Callable[[socket.socket], None]) -> None:
+        self.answer = answer
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> int:
+        self.thread.start()
+        return self.listener.getsockname()[1]
+
+    def __exit__(self, *exc_info) -> None:
+        self.thread.join(timeout=5)
+        self.listener.close()
+
+    def _serve(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            while len(body) < length:
+                body += conn.recv(65536)
+            self.answer(conn)
+
+
+# --- webhook signature (§1.6) ----------------------------------------------------------
+
+BODY = json.dumps(payload("statuses")["sent"]).encode()
+GOOD = "sha256=" + sign_hmac("test-app-secret", BODY)
+
+
+@pytest.mark.parametrize(
+    "headers, valid",
+    [
+        ({"X-Hub-Signature-256": GOOD}, True),
+        ({"x-hub-signature-256": GOOD}, True),
+        ({"X-Hub-Signature-256": "sha256=" + sign_hmac("another-secret", BODY)}, False),
+        ({}, False),
+        ({"X-Hub-Signature-256": ""}, False),
+        ({"X-Hub-Signature-256": GOOD.removeprefix("sha256=")}, False),
+        ({"X-Hub-Signature-256": "sha1=" + GOOD.removeprefix("sha256=")}, False),
+        ({"X-Hub-Signature": GOOD}, False),
+    ],
+    ids=[
+        "good",
+        "lowercase-header",
+        "wrong-secret",
+        "missing",
+        "empty",
+        "no-prefix",
+        "wrong-prefix",
+        "legacy-header",
+    ],
+)
+def test_webhook_signature_is_checked_over_raw_body(provider, headers, valid):
+    assert provider.verify_webhook(BODY, headers) is valid
+
+
+def test_signature_over_different_bytes_is_rejected(provider):
+    reserialised = json.dumps(json.loads(BODY), indent=1).encode()
+
+    assert provider.verify_webhook(reserialised, {"X-Hub-Signature-256": GOOD}) is False
+
+
+def test_unconfigured_app_secret_never_verifies(settings):
+    provider = MetaProvider(settings.replace(meta_app_secret=""))
+    unkeyed = "sha256=" + sign_hmac("", BODY)
+
+    assert provider.verify_webhook(BODY, {"X-Hub-Signature-256": unkeyed}) is False
+
+
+# --- webhook parsing: statuses (§1.9) --------------------------------------------------
+
+
+def test_sent_status_is_parsed_with_callback_data(provider):
+    webhook = payload("statuses")["sent"]
+
+    [update] = provider.parse_webhook(webhook)
+
+    assert update == StatusUpdate(
+        provider="meta",
+        provider_message_id=WAMID,
+        status=DeliveryStatus.SENT,
+        occurred_at=datetime(2025, 11, 24, 16, 0, 5),
+        recipient="+919812345678",
+        callback_data="order:1042:shipped",
+    )
+    assert update.raw == webhook["entry"][0]["changes"][0]["value"]["statuses"][0]
+
+
+@pytest.mark.parametrize(
+    "name, status, occurred_at",
+    [
+        ("delivered", DeliveryStatus.DELIVERED, datetime(2025, 11, 24, 16, 0, 7)),
+        ("read", DeliveryStatus.READ, datetime(2025, 11, 24, 16, 1, 0)),
+    ],
+)
+def test_delivery_receipts_carry_status_and_naive_utc_time(provider, name, status, occurred_at):
+    [update] = provider.parse_webhook(payload("statuses")[name])
+
+    assert (update.status, update.occurred_at) == (status, occurred_at)
+    assert update.occurred_at.tzinfo is None
+    assert (update.error_code, update.error_text) == (None, None)
+
+
+def test_failed_status_carries_131049_error(provider):
+    [update] = provider.parse_webhook(payload("statuses")["failed"])
+
+    assert update.status is DeliveryStatus.FAILED
+    assert update.error_code == "131049"
+    assert update.error_text == (
+        "This message was not delivered to maintain healthy ecosystem engagement."
+    )
+    assert update.callback_data == "order:1042:shipped"
+
+
+def test_failed_status_joins_title_and_distinct_details(provider):
+    webhook = payload("statuses")["failed"]
+    status = webhook["entry"][0]["changes"][0]["value"]["statuses"][0]
+    status["errors"] = [
+        {"code": 131026, "title": "Message undeliverable", "error_data": {"details": "No WA"}}
+    ]
+
+    [update] = provider.parse_webhook(webhook)
+
+    assert (update.error_code, update.error_text) == ("131026", "Message undeliverable: No WA")
+
+
+def test_unknown_status_value_becomes_unknown(provider):
+    webhook = payload("statuses")["read"]
+    webhook["entry"][0]["changes"][0]["value"]["statuses"][0]["status"] = "played"
+
+    [update] = provider.parse_webhook(webhook)
+
+    assert update.status is DeliveryStatus.UNKNOWN
+
+
+# --- webhook parsing: inbound messages (§1.8) ------------------------------------------
+
+
+def test_text_message_is_parsed_with_profile_name(provider):
+    webhook = payload("messages")["text"]
+
+    [update] = provider.parse_webhook(webhook)
+
+    assert update == InboundMessage(
+        provider="meta",
+        provider_message_id="wamid.HBgMOTE5ODEyMzQ1Njc4FQIAEhgUM0E0QTY1OTlBRUUwMzgxMDE0NEYA",
+        from_phone="+919812345678",
+        type="text",
+        occurred_at=datetime(2025, 11, 24, 16, 0, 0),
+        text="mera order kab aayega?",
+        profile_name="Asha",
+    )
+    assert update.raw == webhook["entry"][0]["changes"][0]["value"]["messages"][0]
+
+
+@pytest.mark.parametrize(
+    "name, type_, text, button_payload",
+    [
+        ("button", "button", "Track order", "STATUS:1042"),
+        ("interactive", "interactive", "Track order", "STATUS:1042"),
+        ("list_reply", "interactive", "हिन्दी", "LANG:hi"),
+    ],
+)
+def test_button_and_list_replies_carry_label_and_payload(
+    provider, name, type_, text, button_payload
+):
+    [update] = provider.parse_webhook(payload("messages")[name])
+
+    assert (update.type, update.text, update.button_payload) == (type_, text, button_payload)
+    assert (update.from_phone, update.profile_name) == ("+919812345678", "Asha")
+
+
+def test_media_message_is_kept_without_text(provider):
+    webhook = payload("messages")["text"]
+    message = webhook["entry"][0]["changes"][0]["value"]["messages"][0]
+    del message["text"]
+    message.update(type="image", image={"id": "1234", "mime_type": "image/jpeg"})
+
+    [update] = provider.parse_webhook(webhook)
+
+    assert (update.type, update.text, update.button_payload) == ("image", None, None)
+
+
+def test_batched_webhook_yields_every_update_in_order(provider):
+    webhook = payload("statuses")["sent"]
+    webhook["entry"] += payload("messages")["text"]["entry"]
+    webhook["entry"] += payload("statuses")["failed"]["entry"]
+
+    updates = provider.parse_webhook(webhook)
+
+    assert [type(u).__name__ for u in updates] == ["StatusUpdate", "InboundMessage", "StatusUpdate"]
+    assert [getattr(u, "status", None) for u in updates] == ["sent", None, "failed"]
+
+
+def test_other_change_fields_yield_nothing(provider):
+    assert provider.parse_webhook(payload("other")["user_preferences"]) == []
+
+
+def test_change_with_only_system_errors_yields_nothing(provider):
+    webhook = payload("statuses")["sent"]
+    value = webhook["entry"][0]["changes"][0]["value"]
+    del value["statuses"]
+    value["errors"] = [{"code": 130429, "title": "Rate limit hit"}]
+
+    assert provider.parse_webhook(webhook) == []
+
+
+# --- webhook parsing: malformed bodies -------------------------------------------------
+
+
+def value_of(webhook: dict) -> dict:
+    return webhook["entry"][0]["changes"][0]["value"]
+
+
+def first_status(webhook: dict) -> dict:
+    return value_of(webhook)["statuses"][0]
+
+
+def first_message(webhook: dict) -> dict:
+    return value_of(webhook)["messages"][0]
+
+
+MALFORMED: dict[str, tuple[str, Callable[[dict], object]]] = {
+    "wrong-object": ("statuses", lambda w: w.update(object="page")),
+    "no-entry": ("statuses", lambda w: w.pop("entry")),
+    "entry-not-list": ("statuses", lambda w: w.update(entry={"id": "1"})),
+    "entry-item-not-object": ("statuses", lambda w: w.update(entry=["oops"])),
+    "changes-not-list": ("statuses", lambda w: w["entry"][0].update(changes="x")),
+    "change-without-field": ("statuses", lambda w: w["entry"][0]["changes"][0].pop("field")),
+    "change-without-value": ("statuses", lambda w: w["entry"][0]["changes"][0].pop("value")),
+    "statuses-not-list": ("statuses", lambda w: value_of(w).update(statuses={})),
+    "status-without-id": ("statuses", lambda w: first_status(w).pop("id")),
+    "status-id-not-string": ("statuses", lambda w: first_status(w).update(id=42)),
+    "status-without-timestamp": ("statuses", lambda w: first_status(w).pop("timestamp")),
+    "timestamp-not-unix": ("statuses", lambda w: first_status(w).update(timestamp="yesterday")),
+    "errors-item-not-object": ("statuses", lambda w: first_status(w).update(errors=["boom"])),
+    "message-without-from": ("messages", lambda w: first_message(w).pop("from")),
+    "text-without-body": ("messages", lambda w: first_message(w).update(text={})),
+    "contacts-not-list": ("messages", lambda w: value_of(w).update(contacts="Asha")),
+}
+
+
+@pytest.mark.parametrize("family, break_it", MALFORMED.values(), ids=MALFORMED.keys())
+def test_structurally_wrong_webhook_raises_value_error(provider, family, break_it):
+    webhook = copy.deepcopy(payload(family)["sent" if family == "statuses" else "text"])
+    break_it(webhook)
+
+    with pytest.raises(ValueError):
+        provider.parse_webhook(webhook)
+
+
+@pytest.mark.parametrize("body", [[], "text", None, 7])
+def test_webhook_that_is_not_an_object_raises_value_error(provider, body):
+    with pytest.raises(ValueError, match="expected a JSON object"):
+        provider.parse_webhook(body)
+
+
+def test_value_error_names_the_broken_field(provider):
+    webhook = payload("statuses")["sent"]
+    first_status(webhook)["id"] = 42
+
+    with pytest.raises(ValueError, match=r"entry\[0\]\.changes\[0\]\.value\.statuses\[0\]\.id"):
+        provider.parse_webhook(webhook)

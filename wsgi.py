@@ -1,0 +1,5 @@
+"""The WSGI entry point for gunicorn (`gunicorn wsgi:app`) and `flask --app wsgi`."""
+
+from bot import create_app
+
+app = create_app()
