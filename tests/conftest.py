@@ -153,7 +153,7 @@ def runner(app):
 
 
 @pytest.fixture
-def run_jobs(app, redis_conn):
+def run_jobs(redis_conn):
     """Run every job that is due, including scheduled ones whose time has come, until
     none is left; returns how many ran."""
 
@@ -194,3 +194,24 @@ def load_payload(name: str) -> dict:
 @pytest.fixture
 def payload():
     return load_payload
+
+
+@pytest.fixture(scope="session")
+def fake_whatsapp_server():
+    from tests.fakes.whatsapp_api import FakeWhatsApp
+
+    server = FakeWhatsApp().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_whatsapp(fake_whatsapp_server):
+    """The fake Meta/Interakt API, emptied for this test."""
+    fake_whatsapp_server.reset()
+    return fake_whatsapp_server
+
+
+@pytest.fixture
+def meta_settings(settings, fake_whatsapp) -> Settings:
+    return settings.replace(whatsapp_provider="meta", meta_api_base_url=fake_whatsapp.url)

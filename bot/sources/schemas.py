@@ -219,7 +219,9 @@ class GenericOrderSchema(Schema):
     total = _optional(fields.Decimal, validate=validate.Range(min=0))
     currency = _optional(
         fields.String,
-        validate=validate.Regexp(r"[A-Z]{3}\Z", error="Must be a 3-letter upper-case ISO 4217 code."),
+        validate=validate.Regexp(
+            r"[A-Z]{3}\Z", error="Must be a 3-letter upper-case ISO 4217 code."
+        ),
     )
     status_url = _optional(fields.Url, **_URL)
     tracking = _optional(fields.Nested, nested=GenericTrackingSchema)
@@ -231,12 +233,15 @@ class GenericCustomerSchema(Schema):
     language = _optional(
         fields.String,
         validate=validate.Regexp(
-            r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z", error='Must be a language tag such as "hi" or "en-IN".'
+            r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z",
+            error='Must be a language tag such as "hi" or "en-IN".',
         ),
     )
     country = _optional(
         fields.String,
-        validate=validate.Regexp(r"[A-Z]{2}\Z", error="Must be a 2-letter upper-case ISO 3166 code."),
+        validate=validate.Regexp(
+            r"[A-Z]{2}\Z", error="Must be a 2-letter upper-case ISO 3166 code."
+        ),
     )
 
 

@@ -82,12 +82,14 @@ def is_core_topic(topic: str) -> bool:
 
 def kind_for(topic: str, status: str, payment_method: str | None) -> EventKind | None:
     status = status.removeprefix("wc-")
-    if topic == "order.created":
-        kind = CREATED_KINDS.get(status)
-        if kind is not None and payment_method == COD_PAYMENT_METHOD:
-            return EventKind.COD_CONFIRMATION
-        return kind
-    return UPDATED_KINDS.get(status)
+    kind = (CREATED_KINDS if topic == "order.created" else UPDATED_KINDS).get(status)
+    # WooCommerce builds the body at delivery time, so the update that follows a COD
+    # order's creation usually says `processing` too: it must map to the same
+    # COD confirmation, which the outbox then sends only once per order.
+    cod_kinds = (EventKind.PLACED, EventKind.CONFIRMED)
+    if kind in cod_kinds and payment_method == COD_PAYMENT_METHOD:
+        return EventKind.COD_CONFIRMATION
+    return kind
 
 
 def tracking_from_meta(meta_data: list[dict[str, Any]] | None) -> dict[str, str | None]:

@@ -27,7 +27,10 @@ def raw(name: str) -> bytes:
 
 
 def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
-    return {"X-Signature-256": "sha256=" + sign_hmac(secret, body), "Content-Type": "application/json"}
+    return {
+        "X-Signature-256": "sha256=" + sign_hmac(secret, body),
+        "Content-Type": "application/json",
+    }
 
 
 def parse(data: dict[str, Any]) -> Any:

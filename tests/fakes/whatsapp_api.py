@@ -1,0 +1,90 @@
+"""A local fake of Meta's Graph API and Interakt's public API, on a real socket.
+
+Used where `responses` cannot reach (a forked RQ job, gunicorn, the benchmark): point
+META_API_BASE_URL / INTERAKT_API_BASE_URL at `FakeWhatsApp.url`. It records every request
+and answers like the real APIs (PROVIDERS.md §1.3, §2.2), or with scripted errors.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from flask import Flask, jsonify, request
+from werkzeug.serving import make_server
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict
+    json: dict
+
+
+@dataclass
+class FakeWhatsApp:
+    host: str = "127.0.0.1"
+    latency: float = 0.0
+    requests: list[Recorded] = field(default_factory=list)
+    scripted: list[tuple[int, dict]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.app = self._build()
+        self._server = make_server(self.host, 0, self.app, threaded=True)
+        self.url = f"http://{self.host}:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> FakeWhatsApp:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+
+    def script(self, *responses: tuple[int, dict]) -> None:
+        """Answer the next requests with these (status, body) pairs, in order."""
+        self.scripted.extend(responses)
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.scripted.clear()
+
+    def _next(self, default: tuple[int, dict]) -> tuple[int, dict]:
+        with self._lock:
+            self.requests.append(Recorded(request.path, dict(request.headers), request.get_json()))
+            return self.scripted.pop(0) if self.scripted else default
+
+    def _build(self) -> Flask:
+        app = Flask("fake_whatsapp")
+
+        @app.post("/<version>/<phone_number_id>/messages")
+        def meta_send(version: str, phone_number_id: str):
+            time.sleep(self.latency)
+            to = (request.get_json(silent=True) or {}).get("to", "")
+            wamid = f"wamid.FAKE{next(self._ids):08d}"
+            status, body = self._next(
+                (
+                    200,
+                    {
+                        "messaging_product": "whatsapp",
+                        "contacts": [{"input": to, "wa_id": to}],
+                        "messages": [{"id": wamid, "message_status": "accepted"}],
+                    },
+                )
+            )
+            return jsonify(body), status
+
+        @app.post("/v1/public/message/")
+        def interakt_send():
+            time.sleep(self.latency)
+            status, body = self._next(
+                (201, {"result": True, "message": "Message created successfully", "id": str(uuid.uuid4())})
+            )
+            return jsonify(body), status
+
+        return app
