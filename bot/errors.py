@@ -1,6 +1,6 @@
 """The one error shape every 4xx and 5xx answer uses:
 
-    {"error": {"status": 400, "code": "invalid_payload", "message": "...", "fields": {...}}}
+{"error": {"status": 400, "code": "invalid_payload", "message": "...", "fields": {...}}}
 """
 
 from __future__ import annotations

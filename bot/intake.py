@@ -45,7 +45,9 @@ def take_whatsapp_updates(svc: Services, updates: list[WebhookUpdate], now: date
         try:
             svc.queues["statuses"].enqueue(APPLY_JOB, event_ids, result_ttl=0)
         except redis.RedisError as exc:
-            log.warning("enqueue of %d receipts failed (%s); the sweeper applies them", len(event_ids), exc)
+            log.warning(
+                "enqueue of %d receipts failed (%s); the sweeper applies them", len(event_ids), exc
+            )
     return len(event_ids) + stored
 
 
@@ -53,9 +55,11 @@ def store_inbound(messages: list[Inbound], now: datetime) -> int:
     """Keep every customer message once (providers redeliver); link it to the customer."""
     stored = 0
     for message in messages:
-        if InboundMessage.select().where(
-            InboundMessage.provider_message_id == message.provider_message_id
-        ).exists():
+        if (
+            InboundMessage.select()
+            .where(InboundMessage.provider_message_id == message.provider_message_id)
+            .exists()
+        ):
             continue
         try:
             with db.atomic():
@@ -96,7 +100,11 @@ def drain_spool(svc: Services, now: datetime) -> int:
     for entry in spool.entries(svc.redis):
         try:
             take_spooled(svc, entry, now)
-        except (ValueError, KeyError, PayloadError) as exc:  # cannot happen for a verified, validated body
+        except (
+            ValueError,
+            KeyError,
+            PayloadError,
+        ) as exc:  # cannot happen for a verified, validated body
             log.error("dropping unreadable spool entry %s (%s): %s", entry.id, entry.kind, exc)
         spool.remove(svc.redis, entry.id)
         done += 1

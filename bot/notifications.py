@@ -88,7 +88,9 @@ def parse_notification_map(data: dict, source: str = "notifications") -> Notific
             continue
         if not entry.get("template") or not entry.get("languages"):
             raise ConfigError(f"{where}: needs `template` and `languages`")
-        buttons = tuple(ButtonSpec(int(b["index"]), b["sub_type"], b["value"]) for b in entry.get("buttons", []))
+        buttons = tuple(
+            ButtonSpec(int(b["index"]), b["sub_type"], b["value"]) for b in entry.get("buttons", [])
+        )
         names = [*entry.get("header", []), *entry.get("body", []), *(b.value for b in buttons)]
         unknown = [n for n in names if n not in PARAMETERS]
         if unknown:
@@ -156,6 +158,7 @@ def render_params(spec: TemplateSpec, values: dict[str, str | None], fallbacks: 
         "header": [value(n) for n in spec.header],
         "body": [value(n) for n in spec.body],
         "buttons": [
-            {"index": b.index, "sub_type": b.sub_type, "value": value(b.value)} for b in spec.buttons
+            {"index": b.index, "sub_type": b.sub_type, "value": value(b.value)}
+            for b in spec.buttons
         ],
     }

@@ -48,7 +48,11 @@ class Accepted:
     queued: list[tuple[int, str]] = field(default_factory=list)  # (message id, queue)
 
     def as_json(self) -> dict:
-        return {"event_id": self.event_id, "message_ids": self.message_ids, "duplicate": not self.created}
+        return {
+            "event_id": self.event_id,
+            "message_ids": self.message_ids,
+            "duplicate": not self.created,
+        }
 
 
 def accept_order_event(
@@ -197,7 +201,9 @@ def plan_message(
         message.state, message.reason = State.SUPPRESSED, Reason.INVALID_PHONE
     else:
         try:
-            message.params = render_params(spec, order_values(order, customer, language), notifications.fallbacks)
+            message.params = render_params(
+                spec, order_values(order, customer, language), notifications.fallbacks
+            )
         except MissingParameter as exc:
             message.state, message.reason = State.SUPPRESSED, Reason.MISSING_PARAMETER
             message.error_text = str(exc)
@@ -232,16 +238,16 @@ def enqueue_sends(queues: dict[str, Queue], messages: list[tuple[int, str]]) -> 
     try:
         for name, ids in by_queue.items():
             queue = queues[name]
-            queue.enqueue_many(
-                [Queue.prepare_data(SEND_JOB, args=(i,), result_ttl=0) for i in ids]
-            )
+            queue.enqueue_many([Queue.prepare_data(SEND_JOB, args=(i,), result_ttl=0) for i in ids])
     except redis.RedisError as exc:
         log.warning("enqueue failed (%s); the sweeper will send %d message(s)", exc, len(messages))
         return 0
     return len(messages)
 
 
-def find_stranded_messages(now: datetime, grace_seconds: int, limit: int = 5000) -> list[tuple[int, str]]:
+def find_stranded_messages(
+    now: datetime, grace_seconds: int, limit: int = 5000
+) -> list[tuple[int, str]]:
     """Messages that should be in a queue but may not be: enqueue lost, worker killed.
 
     - queued or deferred, and due for longer than `grace_seconds`;

@@ -79,7 +79,9 @@ def next_step_after_error(
         return Fail(Reason.RETRIES_EXHAUSTED)
     if error.kind is ErrorKind.AMBIGUOUS:
         return Hold(now + timedelta(seconds=settings.ambiguous_send_hold_seconds))
-    delay = backoff_seconds(attempts, settings.retry_base_seconds, settings.retry_max_seconds, jitter)
+    delay = backoff_seconds(
+        attempts, settings.retry_base_seconds, settings.retry_max_seconds, jitter
+    )
     return Retry(now + timedelta(seconds=max(delay, error.retry_after or 0)))
 
 
@@ -118,7 +120,8 @@ def build_outbound(message: Message) -> OutboundMessage:
             header=tuple(params.get("header", ())),
             body=tuple(params.get("body", ())),
             buttons=tuple(
-                ButtonParam(b["index"], b["sub_type"], b["value"]) for b in params.get("buttons", ())
+                ButtonParam(b["index"], b["sub_type"], b["value"])
+                for b in params.get("buttons", ())
             ),
         )
     return OutboundMessage(
@@ -153,7 +156,9 @@ class Sender:
             self.reschedule(message, decision.until, State.DEFERRED, decision.reason, now)
             return Outcome.DEFERRED
         if not self.limiter.try_acquire():
-            self.reschedule(message, now + timedelta(seconds=1), State.QUEUED, Reason.RATE_LIMITED, now)
+            self.reschedule(
+                message, now + timedelta(seconds=1), State.QUEUED, Reason.RATE_LIMITED, now
+            )
             return Outcome.RATE_LIMITED
         try:
             result = self.provider.send(build_outbound(message))
@@ -180,7 +185,11 @@ class Sender:
             message.attempts,
             type(step).__name__,
         )
-        errors = {"error_code": error.code, "error_text": error.text, "provider": self.provider.name}
+        errors = {
+            "error_code": error.code,
+            "error_text": error.text,
+            "provider": self.provider.name,
+        }
         if isinstance(step, Fail):
             finish(message, State.FAILED, step.reason, now, failed_at=now, **errors)
             return Outcome.FAILED
@@ -221,11 +230,15 @@ def customer_facts(message: Message) -> policy.CustomerFacts:
     customer = message.customer
     if customer is None:
         return policy.CustomerFacts()
-    return policy.CustomerFacts(opted_out=customer.opted_out, marketing_opt_in=customer.marketing_opt_in)
+    return policy.CustomerFacts(
+        opted_out=customer.opted_out, marketing_opt_in=customer.marketing_opt_in
+    )
 
 
 def message_facts(message: Message) -> policy.MessageFacts:
-    return policy.MessageFacts(category=message.category, has_valid_phone=message.customer_id is not None)
+    return policy.MessageFacts(
+        category=message.category, has_valid_phone=message.customer_id is not None
+    )
 
 
 def update_while_sending(message: Message, now: datetime, **fields) -> bool:
@@ -243,7 +256,9 @@ def update_while_sending(message: Message, now: datetime, **fields) -> bool:
 
 
 def finish(message: Message, state: State, reason: Reason, now: datetime, **fields) -> bool:
-    return update_while_sending(message, now, state=state, reason=reason, lease_until=None, **fields)
+    return update_while_sending(
+        message, now, state=state, reason=reason, lease_until=None, **fields
+    )
 
 
 def record_sent(message: Message, provider: str, provider_message_id: str, now: datetime) -> None:

@@ -103,7 +103,9 @@ def apply_status_event(event_id: int, now: datetime) -> State | None:
             # The send's own answer has not been recorded yet; `record_sent` applies it.
             return None
         new_state = _transition(message, event, now)
-        StatusEvent.update(applied=True, message=message).where(StatusEvent.id == event.id).execute()
+        StatusEvent.update(applied=True, message=message).where(
+            StatusEvent.id == event.id
+        ).execute()
     if new_state:
         log.info("message %s is now %s (%s receipt)", message.id, new_state, event.provider)
     return new_state

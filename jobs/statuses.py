@@ -15,7 +15,9 @@ def apply_status_events(event_ids: list[int]) -> int:
         return sum(1 for i in event_ids if statuses.apply_status_event(i, utcnow()))
 
 
-def apply_sandbox_receipt(provider_message_id: str, callback_data: str, to: str, status: str) -> None:
+def apply_sandbox_receipt(
+    provider_message_id: str, callback_data: str, to: str, status: str
+) -> None:
     """RQ entry point: a receipt the sandbox plays back, taken in like a webhook's."""
     update = StatusUpdate(
         provider="sandbox",

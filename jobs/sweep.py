@@ -37,7 +37,11 @@ def sweep_once(svc: Services, now: datetime) -> dict:
         receipts = statuses.unapplied_event_ids(now - timedelta(seconds=grace))
     if receipts:
         svc.queues["statuses"].enqueue(APPLY_JOB, receipts, result_ttl=0)
-    result = {"spool_drained": drained, "messages_requeued": enqueued, "receipts_requeued": len(receipts)}
+    result = {
+        "spool_drained": drained,
+        "messages_requeued": enqueued,
+        "receipts_requeued": len(receipts),
+    }
     if any(result.values()):
         log.info("sweep: %s", result)
     return result

@@ -28,7 +28,10 @@ def run_cron(interval: int) -> None:
     """Child process: enqueue the sweep every `interval` seconds."""
     app = create_app()
     with app.app_context():
-        cron = CronScheduler(connection=services().redis, name=f"dakiya-sweep-{multiprocessing.current_process().pid}")
+        cron = CronScheduler(
+            connection=services().redis,
+            name=f"dakiya-sweep-{multiprocessing.current_process().pid}",
+        )
         cron.register(sweep, "statuses", interval=interval, result_ttl=0)
         cron.start()
 

@@ -23,7 +23,11 @@ EXAMPLE = {
         "number": "#1042",
         "total": "1299.00",
         "currency": "INR",
-        "tracking": {"url": "https://track.example.com/1042", "number": "DL123456789IN", "carrier": "Delhivery"},
+        "tracking": {
+            "url": "https://track.example.com/1042",
+            "number": "DL123456789IN",
+            "carrier": "Delhivery",
+        },
     },
     "customer": {"phone": "+91 98123 45678", "name": "Asha", "language": "hi", "country": "IN"},
 }
@@ -37,7 +41,10 @@ def main() -> None:
     response = requests.post(
         url,
         data=body,
-        headers={"Content-Type": "application/json", "X-Signature-256": "sha256=" + sign_hmac(secret, body)},
+        headers={
+            "Content-Type": "application/json",
+            "X-Signature-256": "sha256=" + sign_hmac(secret, body),
+        },
         timeout=10,
     )
     print(response.status_code, response.text.strip())

@@ -12,7 +12,7 @@ from bot import sending
 from bot.extensions import services
 from bot.models import Customer, Message, Reason, State, utcnow
 from bot.providers.base import ErrorKind, ProviderError
-from bot.sending import Fail, Hold, Outcome, Retry, backoff_seconds, claim_message
+from bot.sending import Fail, Hold, Retry, backoff_seconds, claim_message
 from tests.factories import queued_message
 
 
@@ -60,15 +60,21 @@ def test_errors_that_end_a_message(settings, kind, attempts, expected):
 
 def test_retryable_error_is_retried_later_and_rate_limits_wait_at_least_retry_after(settings):
     now = utcnow()
-    step = sending.next_step_after_error(ProviderError("5xx", kind=ErrorKind.RETRY), 1, settings, now, 0.0)
+    step = sending.next_step_after_error(
+        ProviderError("5xx", kind=ErrorKind.RETRY), 1, settings, now, 0.0
+    )
     assert step == Retry(now + timedelta(seconds=15))
     limited = ProviderError("429", kind=ErrorKind.RATE_LIMITED, retry_after=120)
-    assert sending.next_step_after_error(limited, 1, settings, now, 0.0) == Retry(now + timedelta(seconds=120))
+    assert sending.next_step_after_error(limited, 1, settings, now, 0.0) == Retry(
+        now + timedelta(seconds=120)
+    )
 
 
 def test_ambiguous_send_is_held_for_its_receipt(settings):
     now = utcnow()
-    step = sending.next_step_after_error(ProviderError("timeout", kind=ErrorKind.AMBIGUOUS), 1, settings, now, 0.0)
+    step = sending.next_step_after_error(
+        ProviderError("timeout", kind=ErrorKind.AMBIGUOUS), 1, settings, now, 0.0
+    )
     assert step == Hold(now + timedelta(seconds=settings.ambiguous_send_hold_seconds))
 
 
@@ -124,7 +130,9 @@ def test_opt_out_while_queued_suppresses_at_send_time(meta_app, fake_whatsapp, r
 
 
 @pytest.mark.parametrize("code", [131026, 131047, 132001, 131008])
-def test_permanent_errors_fail_at_once_with_the_providers_code(meta_app, fake_whatsapp, run_jobs, code):
+def test_permanent_errors_fail_at_once_with_the_providers_code(
+    meta_app, fake_whatsapp, run_jobs, code
+):
     fake_whatsapp.script(meta_error(code, "Message undeliverable"))
     message = queued_message()
     run_jobs()
@@ -140,7 +148,11 @@ def test_permanent_errors_fail_at_once_with_the_providers_code(meta_app, fake_wh
 
 @pytest.mark.parametrize(
     "response",
-    [meta_error(131000, "Something went wrong", 500), meta_error(130429, "Rate limit hit", 429), (503, {})],
+    [
+        meta_error(131000, "Something went wrong", 500),
+        meta_error(130429, "Rate limit hit", 429),
+        (503, {}),
+    ],
 )
 def test_retryable_errors_are_retried_with_backoff(meta_app, fake_whatsapp, run_jobs, response):
     fake_whatsapp.script(response)
@@ -152,7 +164,9 @@ def test_retryable_errors_are_retried_with_backoff(meta_app, fake_whatsapp, run_
     assert len(fake_whatsapp.requests) == 1
 
 
-def test_retry_succeeds_once_the_backoff_has_passed(meta_app, fake_whatsapp, run_jobs, time_machine):
+def test_retry_succeeds_once_the_backoff_has_passed(
+    meta_app, fake_whatsapp, run_jobs, time_machine
+):
     time_machine.move_to(utcnow(), tick=True)
     fake_whatsapp.script(meta_error(131016, "Service unavailable", 503))
     message = queued_message()
@@ -184,7 +198,9 @@ def test_message_is_dead_lettered_after_the_last_attempt_and_an_admin_can_retry_
     assert len(fake_whatsapp.requests) == attempts + 1
 
 
-def test_ambiguous_send_is_not_resent_when_its_receipt_arrives(meta_app, fake_whatsapp, run_jobs, time_machine):
+def test_ambiguous_send_is_not_resent_when_its_receipt_arrives(
+    meta_app, fake_whatsapp, run_jobs, time_machine
+):
     from bot import statuses
     from bot.providers.base import DeliveryStatus, StatusUpdate
 
@@ -193,7 +209,9 @@ def test_ambiguous_send_is_not_resent_when_its_receipt_arrives(meta_app, fake_wh
     message = queued_message()
     run_jobs()
     assert Message.get_by_id(message.id).reason == Reason.AWAITING_RECEIPT
-    update = StatusUpdate("meta", "wamid.REAL", DeliveryStatus.SENT, utcnow(), callback_data=message.callback_data)
+    update = StatusUpdate(
+        "meta", "wamid.REAL", DeliveryStatus.SENT, utcnow(), callback_data=message.callback_data
+    )
     for event_id in statuses.record_updates([update], utcnow()):
         statuses.apply_status_event(event_id, utcnow())
     time_machine.shift(timedelta(hours=1))
@@ -226,7 +244,10 @@ def test_send_rate_limit_puts_the_message_back_without_counting_an_attempt(
     make_app, meta_settings, fake_whatsapp, run_jobs
 ):
     make_app(meta_settings.replace(send_rate_per_second=1))
-    first, second = queued_message(event_id="a", order_id="1"), queued_message(event_id="b", order_id="2")
+    first, second = (
+        queued_message(event_id="a", order_id="1"),
+        queued_message(event_id="b", order_id="2"),
+    )
     run_jobs(max_rounds=1)
     states = sorted(Message.get_by_id(m.id).state for m in (first, second))
     assert states == [State.QUEUED, State.SENT]

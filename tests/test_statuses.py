@@ -40,7 +40,13 @@ def test_state_moves_only_forward(current, status, expected):
 
 @pytest.mark.parametrize(
     ("data", "expected"),
-    [("dakiya:42", 42), ("dakiya:", None), ("order:1042:shipped", None), (None, None), ("dakiya:4x", None)],
+    [
+        ("dakiya:42", 42),
+        ("dakiya:", None),
+        ("order:1042:shipped", None),
+        (None, None),
+        ("dakiya:4x", None),
+    ],
 )
 def test_callback_data_names_our_message(data, expected):
     assert statuses.message_id_from_callback(data) == expected
@@ -49,7 +55,9 @@ def test_callback_data_names_our_message(data, expected):
 def receipt(message: Message, status: D, at: datetime | None = None, **kw) -> StatusUpdate:
     return StatusUpdate(
         provider="meta",
-        provider_message_id=kw.pop("provider_message_id", message.provider_message_id or "wamid.X1"),
+        provider_message_id=kw.pop(
+            "provider_message_id", message.provider_message_id or "wamid.X1"
+        ),
         status=status,
         occurred_at=at or utcnow(),
         callback_data=kw.pop("callback_data", message.callback_data),
@@ -63,9 +71,9 @@ def apply(*updates: StatusUpdate) -> None:
 
 
 def sent(message: Message, provider_message_id: str = "wamid.X1") -> Message:
-    Message.update(state=State.SENT, provider="meta", provider_message_id=provider_message_id).where(
-        Message.id == message.id
-    ).execute()
+    Message.update(
+        state=State.SENT, provider="meta", provider_message_id=provider_message_id
+    ).where(Message.id == message.id).execute()
     return Message.get_by_id(message.id)
 
 
@@ -90,7 +98,9 @@ def test_redelivered_receipt_is_stored_once(app):
 
 def test_failed_receipt_records_the_providers_code(app):
     message = sent(queued_message())
-    apply(receipt(message, D.FAILED, error_code="131049", error_text="healthy ecosystem engagement"))
+    apply(
+        receipt(message, D.FAILED, error_code="131049", error_text="healthy ecosystem engagement")
+    )
     message = Message.get_by_id(message.id)
     assert (message.state, message.reason, message.error_code) == (
         State.FAILED,

@@ -46,7 +46,9 @@ def receive_whatsapp_update(provider_name: str):
     try:
         updates = provider.parse_webhook(json.loads(body))
     except (ValueError, TypeError) as exc:
-        raise ApiError(400, "invalid_payload", f"not a {provider_name} webhook body: {exc}") from exc
+        raise ApiError(
+            400, "invalid_payload", f"not a {provider_name} webhook body: {exc}"
+        ) from exc
     entry = None
     if provider_name in SPOOLED_PROVIDERS:
         entry = spool.put(svc.redis, f"whatsapp:{provider_name}", body, {})

@@ -83,7 +83,14 @@ class FakeWhatsApp:
         def interakt_send():
             time.sleep(self.latency)
             status, body = self._next(
-                (201, {"result": True, "message": "Message created successfully", "id": str(uuid.uuid4())})
+                (
+                    201,
+                    {
+                        "result": True,
+                        "message": "Message created successfully",
+                        "id": str(uuid.uuid4()),
+                    },
+                )
             )
             return jsonify(body), status
 
