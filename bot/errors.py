@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
+from peewee import DatabaseError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,16 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return error_response(exc.status, exc.code, exc.message, exc.fields)
+
+    @app.errorhandler(DatabaseError)
+    def _database_down(exc: DatabaseError):
+        # Senders that redeliver (Meta, Shopify, the generic API's clients) retry on 503.
+        log.error("database unavailable: %s", exc)
+        response, status = error_response(
+            503, "database_unavailable", "the database is unavailable; retry later"
+        )
+        response.headers["Retry-After"] = "30"
+        return response, status
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -102,7 +102,7 @@ def open_redis(url: str) -> tuple[redis.Redis, str]:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    """Bind the database and Redis for this app, with per-request DB connections."""
+    """Bind the database and Redis for this app; each request closes its DB connection."""
     db.initialize(open_database(settings.database_url))
     conn, url = open_redis(settings.redis_url)
     notifications = load_notification_map(settings.notifications_file)
@@ -110,10 +110,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     svc.queues = {name: Queue(name, connection=conn) for name in QUEUE_NAMES}
     app.extensions["dakiya"] = svc
 
-    @app.before_request
-    def _open_db() -> None:
-        db.connect(reuse_if_open=True)
-
+    # Connections open lazily on the first query (peewee's autoconnect), so a handler
+    # that can work without the database (the spool) still runs during an outage.
     @app.teardown_appcontext
     def _close_db(exc) -> None:
         if not db.is_closed():

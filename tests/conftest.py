@@ -122,7 +122,7 @@ def settings(database_url, redis_url, tmp_path) -> Settings:
 
 @pytest.fixture
 def make_app(redis_conn):
-    """Build an app for `settings` on a freshly migrated, empty database."""
+    """Build an app for `settings`; the test's first app starts on an empty database."""
     apps = []
 
     def build(settings: Settings):
@@ -131,10 +131,11 @@ def make_app(redis_conn):
         ctx = app.app_context()
         ctx.push()
         apps.append(ctx)
+        first = len(apps) == 1
         if settings.database_url.startswith("sqlite") or not _postgres_migrated:
             migrate_database()
             _postgres_migrated = _postgres_migrated or settings.database_url.startswith("postgres")
-        if settings.database_url.startswith("postgres"):
+        if first and settings.database_url.startswith("postgres"):
             tables = ", ".join(f'"{m._meta.table_name}"' for m in ALL_MODELS)
             db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         return app
@@ -226,3 +227,24 @@ def fake_whatsapp(fake_whatsapp_server):
 @pytest.fixture
 def meta_settings(settings, fake_whatsapp) -> Settings:
     return settings.replace(whatsapp_provider="meta", meta_api_base_url=fake_whatsapp.url)
+
+
+class DatabaseOutage:
+    """Points the app at a database server that is not there, until `end()`."""
+
+    def __init__(self) -> None:
+        from bot.extensions import open_database
+
+        self._real = db.obj
+        db.initialize(open_database(f"postgresql://nobody@127.0.0.1:{free_port()}/gone"))
+
+    def end(self) -> None:
+        db.initialize(self._real)
+
+
+@pytest.fixture
+def database_down(app):
+    """A real connection failure: the database URL leads nowhere while the test runs."""
+    outage = DatabaseOutage()
+    yield outage
+    outage.end()
