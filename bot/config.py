@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,6 +119,8 @@ def load_settings(env_file: str | None = ".env") -> Settings:
     for f in dataclasses.fields(Settings):
         name = f.name.upper()
         default = getattr(defaults, f.name)
+        if not os.environ.get(name, "").strip():
+            continue  # unset or blank (as .env.example leaves it): the default
         if isinstance(default, bool):
             values[f.name] = env.bool(name, default)
         elif isinstance(default, int):
@@ -132,4 +135,4 @@ def load_settings(env_file: str | None = ".env") -> Settings:
         env.seal()
     except EnvError as exc:
         raise ConfigError(f"invalid configuration: {exc}") from exc
-    return validate(Settings(**values))
+    return validate(dataclasses.replace(defaults, **values))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import sys
 
 from rq.cron import CronScheduler
 from rq.worker import HerokuWorker
@@ -17,6 +18,7 @@ from rq.worker import HerokuWorker
 import jobs.send  # noqa: F401  (preloaded before forking)
 import jobs.statuses  # noqa: F401
 from bot import create_app
+from bot.config import ConfigError
 from bot.extensions import QUEUE_NAMES, services
 from bot.models import db
 from jobs.sweep import sweep
@@ -37,7 +39,10 @@ def run_cron(interval: int) -> None:
 
 
 def main() -> None:
-    app = create_app()
+    try:
+        app = create_app()
+    except ConfigError as exc:
+        sys.exit(f"dakiya: {exc}")
     with app.app_context():
         svc = services()
         cron = multiprocessing.Process(

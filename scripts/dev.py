@@ -40,9 +40,13 @@ def main() -> None:
     load_dotenv(".env")
     from bot import create_app
     from bot.cli import migrate_database
+    from bot.config import ConfigError
     from bot.extensions import services
 
-    app = create_app()
+    try:
+        app = create_app()
+    except ConfigError as exc:
+        sys.exit(f"dakiya: {exc}")
     with app.app_context():
         applied = migrate_database()
         svc = services()
