@@ -16,14 +16,23 @@ SECRET = SECRETS["order_webhook_secret"]
 def post_generic(client, sign, body, secret=SECRET, **headers):
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     headers.setdefault("X-Signature-256", "sha256=" + sign(secret, raw))
-    return client.post("/webhooks/orders", data=raw, headers=headers, content_type="application/json")
+    return client.post(
+        "/webhooks/orders", data=raw, headers=headers, content_type="application/json"
+    )
 
 
 def stored_counts() -> tuple[int, int, int, int]:
-    return (OrderEvent.select().count(), Message.select().count(), Order.select().count(), Customer.select().count())
+    return (
+        OrderEvent.select().count(),
+        Message.select().count(),
+        Order.select().count(),
+        Customer.select().count(),
+    )
 
 
-def test_signed_event_sends_one_template_and_plays_back_receipts(client, sign, run_jobs, redis_conn):
+def test_signed_event_sends_one_template_and_plays_back_receipts(
+    client, sign, run_jobs, redis_conn
+):
     response = post_generic(client, sign, load_payload("generic/order_shipped"))
     assert response.status_code == 202
     body = response.get_json()
@@ -95,7 +104,9 @@ def test_replayed_signature_on_an_altered_body_is_401(client, sign):
     raw = json.dumps(load_payload("generic/order_shipped")).encode()
     signature = "sha256=" + sign(SECRET, raw)
     tampered = raw.replace(b"098123 45678", b"099999 99999")
-    response = client.post("/webhooks/orders", data=tampered, headers={"X-Signature-256": signature})
+    response = client.post(
+        "/webhooks/orders", data=tampered, headers={"X-Signature-256": signature}
+    )
     assert response.status_code == 401
     assert stored_counts() == (0, 0, 0, 0)
 
@@ -105,13 +116,43 @@ def test_replayed_signature_on_an_altered_body_is_401(client, sign):
     [
         (b"{not json", "body"),
         (b"[1, 2]", "body"),
-        (json.dumps({"event_id": "e1", "event": "teleported", "order": {"id": "1"},
-                     "customer": {"phone": "+919812345678"}}).encode(), "event"),
-        (json.dumps({"event_id": 12, "event": "shipped", "order": {"id": "1"},
-                     "customer": {"phone": "+919812345678"}}).encode(), "event_id"),
-        (json.dumps({"event_id": "e1", "event": "shipped", "order": {"id": "1", "total": "lots"},
-                     "customer": {"phone": "+919812345678"}}).encode(), "order.total"),
-        (json.dumps({"event_id": "e1", "event": "shipped", "order": {"id": "1"}}).encode(), "customer"),
+        (
+            json.dumps(
+                {
+                    "event_id": "e1",
+                    "event": "teleported",
+                    "order": {"id": "1"},
+                    "customer": {"phone": "+919812345678"},
+                }
+            ).encode(),
+            "event",
+        ),
+        (
+            json.dumps(
+                {
+                    "event_id": 12,
+                    "event": "shipped",
+                    "order": {"id": "1"},
+                    "customer": {"phone": "+919812345678"},
+                }
+            ).encode(),
+            "event_id",
+        ),
+        (
+            json.dumps(
+                {
+                    "event_id": "e1",
+                    "event": "shipped",
+                    "order": {"id": "1", "total": "lots"},
+                    "customer": {"phone": "+919812345678"},
+                }
+            ).encode(),
+            "order.total",
+        ),
+        (
+            json.dumps({"event_id": "e1", "event": "shipped", "order": {"id": "1"}}).encode(),
+            "customer",
+        ),
     ],
 )
 def test_invalid_payload_is_400_naming_the_field_and_stores_nothing(client, sign, raw, field):
@@ -180,7 +221,9 @@ def test_lost_enqueue_is_recovered_by_the_sweep(client, sign, run_jobs, redis_co
     from jobs.sweep import sweep_once
 
     time_machine.move_to(utcnow(), tick=True)
-    ids = post_generic(client, sign, load_payload("generic/order_shipped")).get_json()["message_ids"]
+    ids = post_generic(client, sign, load_payload("generic/order_shipped")).get_json()[
+        "message_ids"
+    ]
     redis_conn.flushdb()  # Redis lost everything before a worker ran
     assert run_jobs() == 0
     time_machine.shift(timedelta(minutes=5))
@@ -190,7 +233,9 @@ def test_lost_enqueue_is_recovered_by_the_sweep(client, sign, run_jobs, redis_co
     assert len(recorded(redis_conn)) == 1
 
 
-def test_unreachable_redis_still_accepts_and_the_sweep_sends_later(make_app, settings, sign, run_jobs, time_machine):
+def test_unreachable_redis_still_accepts_and_the_sweep_sends_later(
+    make_app, settings, sign, run_jobs, time_machine
+):
     from datetime import timedelta
 
     from bot.extensions import services

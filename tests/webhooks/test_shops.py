@@ -27,7 +27,9 @@ def post_shopify(client, sign, name, topic, webhook_id, secret=SHOPIFY_SECRET, *
         headers["X-Shopify-Topic"] = topic
     if webhook_id is not None:
         headers["X-Shopify-Webhook-Id"] = webhook_id
-    return client.post("/webhooks/orders/shopify", data=raw, headers=headers, content_type="application/json")
+    return client.post(
+        "/webhooks/orders/shopify", data=raw, headers=headers, content_type="application/json"
+    )
 
 
 def post_woo(client, sign, body: dict, topic: str, delivery_id: str, secret=WOO_SECRET):
@@ -41,7 +43,9 @@ def post_woo(client, sign, body: dict, topic: str, delivery_id: str, secret=WOO_
         "X-WC-Webhook-ID": "3",
         "X-WC-Webhook-Delivery-ID": delivery_id,
     }
-    return client.post("/webhooks/orders/woocommerce", data=raw, headers=headers, content_type="application/json")
+    return client.post(
+        "/webhooks/orders/woocommerce", data=raw, headers=headers, content_type="application/json"
+    )
 
 
 def kinds() -> list[str]:
@@ -50,10 +54,18 @@ def kinds() -> list[str]:
 
 def test_shopify_order_lifecycle_sends_one_message_per_step(client, sign):
     assert post_shopify(client, sign, "orders_create", "orders/create", "w1").status_code == 202
-    assert post_shopify(client, sign, "orders_fulfilled", "orders/fulfilled", "w2").status_code == 202
+    assert (
+        post_shopify(client, sign, "orders_fulfilled", "orders/fulfilled", "w2").status_code == 202
+    )
     # The same shipment again, through the other topic: recorded, not notified twice.
-    assert post_shopify(client, sign, "fulfillments_create", "fulfillments/create", "w3").status_code == 202
-    assert post_shopify(client, sign, "fulfillments_update", "fulfillments/update", "w4").status_code == 202
+    assert (
+        post_shopify(client, sign, "fulfillments_create", "fulfillments/create", "w3").status_code
+        == 202
+    )
+    assert (
+        post_shopify(client, sign, "fulfillments_update", "fulfillments/update", "w4").status_code
+        == 202
+    )
     assert kinds() == [EventKind.PLACED, EventKind.SHIPPED, EventKind.OUT_FOR_DELIVERY]
     assert OrderEvent.select().count() == 4
     assert {m.phone for m in Message.select()} == {"+919812345678"}
@@ -88,7 +100,9 @@ def test_shopify_bad_signature_is_401(client, sign):
         ("orders/create", None, "X-Shopify-Webhook-Id"),
     ],
 )
-def test_shopify_unknown_topic_or_missing_header_is_400_naming_it(client, sign, topic, webhook_id, field):
+def test_shopify_unknown_topic_or_missing_header_is_400_naming_it(
+    client, sign, topic, webhook_id, field
+):
     response = post_shopify(client, sign, "orders_create", topic, webhook_id)
     assert response.status_code == 400
     assert field in response.get_json()["error"]["fields"]
@@ -104,7 +118,9 @@ def test_shopify_topic_we_do_not_act_on_is_acknowledged_and_not_stored(client, s
 
 def test_woocommerce_ping_is_answered_200_and_stores_nothing(client):
     response = client.post(
-        "/webhooks/orders/woocommerce", data="webhook_id=3", content_type="application/x-www-form-urlencoded"
+        "/webhooks/orders/woocommerce",
+        data="webhook_id=3",
+        content_type="application/x-www-form-urlencoded",
     )
     assert response.status_code == 200
     assert OrderEvent.select().count() == 0
@@ -122,7 +138,12 @@ def test_woocommerce_cod_order_is_confirmed_once_then_shipped(client, sign):
     created = load_payload("woocommerce/order_created")
     assert post_woo(client, sign, created, "order.created", "d1").status_code == 202
     # WooCommerce's follow-up update still says "processing": no second confirmation.
-    assert post_woo(client, sign, created | {"date_modified": "2026-11-25T10:31:00"}, "order.updated", "d2").status_code == 202
+    assert (
+        post_woo(
+            client, sign, created | {"date_modified": "2026-11-25T10:31:00"}, "order.updated", "d2"
+        ).status_code
+        == 202
+    )
     shipped = load_payload("woocommerce/order_updated_completed")
     assert post_woo(client, sign, shipped, "order.updated", "d3").status_code == 202
     assert kinds() == [EventKind.COD_CONFIRMATION, EventKind.SHIPPED]
@@ -144,7 +165,9 @@ def test_woocommerce_delivery_during_a_database_outage_is_spooled_then_processed
     from bot.models import utcnow
     from jobs.sweep import sweep_once
 
-    response = post_woo(client, sign, load_payload("woocommerce/order_created"), "order.created", "d1")
+    response = post_woo(
+        client, sign, load_payload("woocommerce/order_created"), "order.created", "d1"
+    )
     assert response.status_code == 202 and response.get_json() == {"spooled": True}
     assert spool.size(redis_conn) == 1
     database_down.end()

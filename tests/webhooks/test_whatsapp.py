@@ -46,9 +46,9 @@ def meta_receipt(status: str, wamid: str, callback: str | None = None) -> dict:
 
 def sent_message(provider_message_id: str, provider: str = "meta") -> Message:
     message = queued_message()
-    Message.update(state=State.SENT, provider=provider, provider_message_id=provider_message_id).where(
-        Message.id == message.id
-    ).execute()
+    Message.update(
+        state=State.SENT, provider=provider, provider_message_id=provider_message_id
+    ).where(Message.id == message.id).execute()
     return Message.get_by_id(message.id)
 
 
@@ -87,7 +87,11 @@ def test_meta_failed_receipt_carries_the_error_code(client, sign, run_jobs):
     post_meta(client, sign, meta_receipt("failed", "wamid.F1"))
     run_jobs()
     message = Message.get_by_id(message.id)
-    assert (message.state, message.reason, message.error_code) == (State.FAILED, Reason.DELIVERY_FAILED, "131049")
+    assert (message.state, message.reason, message.error_code) == (
+        State.FAILED,
+        Reason.DELIVERY_FAILED,
+        "131049",
+    )
 
 
 def test_meta_redelivered_webhook_is_a_no_op(client, sign, run_jobs):
@@ -114,7 +118,10 @@ def test_meta_bad_signature_is_401_and_stores_nothing(client, sign):
     assert StatusEvent.select().count() == 0
 
 
-@pytest.mark.parametrize("raw", [b"{oops", b"[]", json.dumps({"object": "whatsapp_business_account", "entry": 5}).encode()])
+@pytest.mark.parametrize(
+    "raw",
+    [b"{oops", b"[]", json.dumps({"object": "whatsapp_business_account", "entry": 5}).encode()],
+)
 def test_meta_malformed_body_is_400(client, sign, raw):
     response = post_meta(client, sign, raw)
     assert response.status_code == 400
@@ -145,7 +152,12 @@ def interakt_receipt(kind: str, provider_id: str) -> dict:
 
 def test_interakt_receipts_update_the_message(client, sign, run_jobs):
     message = sent_message("dfc668a2-c06c-4e9a-a4fd-7b65bc1fdc84", provider="interakt")
-    assert post_interakt(client, sign, interakt_receipt("api_delivered", message.provider_message_id)).status_code == 200
+    assert (
+        post_interakt(
+            client, sign, interakt_receipt("api_delivered", message.provider_message_id)
+        ).status_code
+        == 200
+    )
     run_jobs()
     assert Message.get_by_id(message.id).state == State.DELIVERED
 
@@ -167,7 +179,9 @@ def test_interakt_delivery_during_a_database_outage_is_spooled_and_applied_later
     database_down.end()
     message = sent_message("c0ffee00-0000-4000-8000-000000000001", provider="interakt")
     database_down.__init__()  # the database goes away again
-    response = post_interakt(client, sign, interakt_receipt("api_read", message.provider_message_id))
+    response = post_interakt(
+        client, sign, interakt_receipt("api_read", message.provider_message_id)
+    )
     assert response.status_code == 200  # Interakt never redelivers: we keep it ourselves
     assert spool.size(redis_conn) == 1
     database_down.end()
