@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dotenv import dotenv_values
 from environs import Env, EnvError
 
 PROVIDERS = ("sandbox", "meta", "interakt")
@@ -86,7 +87,7 @@ class Settings:
 def missing_secrets(settings: Settings) -> list[str]:
     """Names of the variables the chosen provider and enabled sources need but lack."""
     needed = list(PROVIDER_SECRETS[settings.whatsapp_provider])
-    needed += [SOURCE_SECRETS[s] for s in settings.order_sources]
+    needed += [SOURCE_SECRETS[s] for s in settings.order_sources if s in SOURCE_SECRETS]
     return [name for name in needed if not getattr(settings, name.lower())]
 
 
@@ -112,14 +113,16 @@ def validate(settings: Settings) -> Settings:
 def load_settings(env_file: str | None = ".env") -> Settings:
     """Read every setting from the environment (and `.env`, if present) and validate it."""
     env = Env(eager=False)
-    if env_file:
+    raw = dict(os.environ)
+    if env_file and Path(env_file).is_file():
         env.read_env(env_file, recurse=False)
+        raw = {**dotenv_values(env_file), **raw}  # the process environment wins
     defaults = Settings()
     values = {}
     for f in dataclasses.fields(Settings):
         name = f.name.upper()
         default = getattr(defaults, f.name)
-        if not os.environ.get(name, "").strip():
+        if not (raw.get(name) or "").strip():
             continue  # unset or blank (as .env.example leaves it): the default
         if isinstance(default, bool):
             values[f.name] = env.bool(name, default)

@@ -1,0 +1,94 @@
+"""The real worker process (`python -m jobs.worker`, the Procfile's worker): it sends,
+plays receipts through the scheduler, never double-sends with a second worker beside
+it, and stops cleanly on SIGTERM as a dyno restart sends."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.extensions import services
+from bot.models import Message, State
+from tests.conftest import SECRETS
+from tests.factories import queued_message
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_worker(settings) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "WHATSAPP_PROVIDER": settings.whatsapp_provider,
+        "META_API_BASE_URL": settings.meta_api_base_url,
+        "SANDBOX_RECEIPT_DELAY_SECONDS": "0",
+        "LOG_LEVEL": "WARNING",
+        **{name.upper(): value for name, value in SECRETS.items()},
+    }
+    # Its own process group, so its scheduler and cron children can be stopped with it.
+    return subprocess.Popen(
+        [sys.executable, "-m", "jobs.worker"], cwd=ROOT, env=env, start_new_session=True
+    )
+
+
+def wait_until(predicate, seconds: float = 60) -> bool:
+    """Poll until `predicate()` holds (a liveness wait, not a timing assertion)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def state_of(message_id: int) -> State:
+    return Message.get_by_id(message_id).state
+
+
+@pytest.fixture
+def workers():
+    started: list[subprocess.Popen] = []
+    yield started
+    for proc in started:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(10)
+
+
+def test_worker_sends_and_applies_played_back_receipts(app, settings, workers):
+    message = queued_message()
+    workers.append(start_worker(settings))
+    assert wait_until(lambda: state_of(message.id) == State.READ)
+
+
+def test_two_workers_send_a_message_enqueued_many_times_exactly_once(
+    make_app, meta_settings, fake_whatsapp, workers
+):
+    make_app(meta_settings)
+    message = queued_message()
+    for _ in range(20):
+        services().queues["orders"].enqueue("jobs.send.send_message", message.id)
+    workers.extend([start_worker(meta_settings), start_worker(meta_settings)])
+    assert wait_until(
+        lambda: services().queues["orders"].count == 0 and state_of(message.id) == State.SENT
+    )
+    time.sleep(1)  # let any straggler job finish before counting
+    assert len(fake_whatsapp.requests) == 1
+
+
+def test_worker_stops_cleanly_on_sigterm(app, settings, workers):
+    proc = start_worker(settings)
+    workers.append(proc)
+    message = queued_message()
+    assert wait_until(lambda: state_of(message.id) == State.READ)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
