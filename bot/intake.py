@@ -14,7 +14,7 @@ from werkzeug.datastructures import Headers
 
 from bot import outbox, spool, statuses
 from bot.extensions import Services
-from bot.models import Customer, InboundMessage, db
+from bot.models import Customer, InboundMessage, db, write_transaction
 from bot.outbox import Accepted
 from bot.providers.base import InboundMessage as Inbound
 from bot.providers.base import StatusUpdate, WebhookUpdate
@@ -38,7 +38,7 @@ def take_whatsapp_updates(svc: Services, updates: list[WebhookUpdate], now: date
     """Store receipts and inbound messages, then enqueue applying the receipts."""
     receipts = [u for u in updates if isinstance(u, StatusUpdate)]
     inbound = [u for u in updates if isinstance(u, Inbound)]
-    with db.atomic():
+    with write_transaction():
         event_ids = statuses.record_updates(receipts, now)
         stored = store_inbound(inbound, now)
     if event_ids:

@@ -19,10 +19,23 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
+    SqliteDatabase,
     TextField,
 )
 
 db = DatabaseProxy()
+
+
+def write_transaction():
+    """A transaction that will write: on SQLite it takes the write lock up front.
+
+    SQLite's default deferred transaction starts as a reader; upgrading to a writer
+    while another connection has written fails at once with "database is locked"
+    (the busy timeout does not apply), so concurrent webhooks would see errors.
+    """
+    if isinstance(db.obj, SqliteDatabase):
+        return db.atomic(lock_type="IMMEDIATE")
+    return db.atomic()
 
 
 def utcnow() -> datetime:

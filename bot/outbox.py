@@ -21,8 +21,8 @@ from bot.models import (
     OrderEvent,
     Reason,
     State,
-    db,
     utcnow,
+    write_transaction,
 )
 from bot.notifications import (
     MissingParameter,
@@ -71,7 +71,7 @@ def accept_order_event(
     now = now or utcnow()
     for attempt in range(3):
         try:
-            with db.atomic():
+            with write_transaction():
                 return _accept(event, settings, notifications, now)
         except IntegrityError:
             if attempt == 2:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from peewee import IntegrityError, fn
 
-from bot.models import Message, State, StatusEvent, db
+from bot.models import Message, State, StatusEvent, db, write_transaction
 from bot.models import Reason as R
 from bot.providers.base import DeliveryStatus, StatusUpdate
 
@@ -59,7 +59,7 @@ def dedupe_key(update: StatusUpdate) -> str:
 def record_updates(updates: list[StatusUpdate], now: datetime) -> list[int]:
     """Store receipts (a redelivered one is ignored); return the ids of the new rows."""
     created = []
-    with db.atomic():
+    with write_transaction():
         for update in updates:
             key = dedupe_key(update)
             if StatusEvent.select().where(StatusEvent.dedupe_key == key).exists():
@@ -94,7 +94,7 @@ def find_message(event: StatusEvent) -> Message | None:
 
 def apply_status_event(event_id: int, now: datetime) -> State | None:
     """Apply one stored receipt to its message; return the new state, if it changed."""
-    with db.atomic():
+    with write_transaction():
         event = StatusEvent.get_or_none(StatusEvent.id == event_id)
         if event is None or event.applied:
             return None

@@ -254,3 +254,19 @@ def test_send_rate_limit_puts_the_message_back_without_counting_an_attempt(
     waiting = Message.get(Message.state == State.QUEUED)
     assert (waiting.reason, waiting.attempts) == (Reason.RATE_LIMITED, 0)
     assert len(fake_whatsapp.requests) == 1
+
+
+def test_interakt_send_goes_through_its_public_api(make_app, settings, fake_whatsapp, run_jobs):
+    make_app(
+        settings.replace(whatsapp_provider="interakt", interakt_api_base_url=fake_whatsapp.url)
+    )
+    message = queued_message()
+    run_jobs()
+    [request] = fake_whatsapp.requests
+    assert request.path == "/v1/public/message/"
+    assert request.headers["Authorization"] == "Basic dGVzdC1pbnRlcmFrdC1rZXk6"
+    assert request.json["fullPhoneNumber"] == "919812345678"
+    assert request.json["callbackData"] == f"dakiya:{message.id}"
+    assert request.json["template"]["name"] == "order_shipped"
+    message = Message.get_by_id(message.id)
+    assert (message.state, message.provider) == (State.SENT, "interakt")

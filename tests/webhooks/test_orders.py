@@ -255,3 +255,27 @@ def test_unreachable_redis_still_accepts_and_the_sweep_sends_later(
     sweep_once(services(), utcnow())
     run_jobs()
     assert Message.get_by_id(message_id).state == State.READ
+
+
+def test_the_same_event_delivered_concurrently_is_stored_once(app, sign):
+    import threading
+
+    raw = json.dumps(load_payload("generic/order_shipped")).encode()
+    headers = {"X-Signature-256": "sha256=" + sign(SECRET, raw)}
+    barrier = threading.Barrier(6)
+    answers = []
+
+    def deliver():
+        client = app.test_client()
+        barrier.wait()
+        response = client.post("/webhooks/orders", data=raw, headers=headers)
+        answers.append((response.status_code, tuple(response.get_json()["message_ids"])))
+
+    threads = [threading.Thread(target=deliver) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(code for code, _ in answers) == [200] * 5 + [202]
+    assert len({ids for _, ids in answers}) == 1
+    assert stored_counts()[:2] == (1, 1)
