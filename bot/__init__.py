@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from flask import Flask
 
 from bot import cli, errors, extensions, health
-from bot.config import Settings, load_settings
+from bot.config import ConfigError, Settings, load_settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -27,3 +28,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health.bp)
     cli.init_app(app)
     return app
+
+
+def create_app_or_exit() -> Flask:
+    """`create_app()` for process entry points: bad configuration ends the process with
+    one line naming every variable at fault, not a traceback."""
+    try:
+        return create_app()
+    except ConfigError as exc:
+        sys.exit(f"dakiya: {exc}")

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 import redis
-from peewee import IntegrityError
+from peewee import DatabaseError, IntegrityError
 from werkzeug.datastructures import Headers
 
 from bot import outbox, spool, statuses
@@ -23,6 +25,29 @@ from bot.sources.base import OrderEvent, PayloadError
 log = logging.getLogger(__name__)
 
 APPLY_JOB = "jobs.statuses.apply_status_events"
+
+T = TypeVar("T")
+SPOOLED = object()  # what `take_durably` returns when the delivery waits in the spool
+
+
+def take_durably(
+    svc: Services, spool_kind: str | None, body: bytes, headers: dict, take: Callable[[], T]
+) -> T | object:
+    """Run `take`; for a sender that never redelivers (`spool_kind` set), spool the raw
+    delivery first so a database outage delays it instead of losing it.
+
+    Returns `take`'s result, or `SPOOLED` when the database failed and the spool holds
+    the delivery. Without a spool kind a database error propagates (503: redeliver).
+    """
+    entry = spool.put(svc.redis, spool_kind, body, headers) if spool_kind else None
+    try:
+        result = take()
+    except DatabaseError:
+        if entry is None:
+            raise
+        return SPOOLED
+    spool.remove(svc.redis, entry)
+    return result
 
 
 def take_order_event(svc: Services, event: OrderEvent, now: datetime) -> Accepted:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import sys
 
 from rq.cron import CronScheduler
 from rq.worker import HerokuWorker
 
 import jobs.send  # noqa: F401  (preloaded before forking)
 import jobs.statuses  # noqa: F401
-from bot import create_app
-from bot.config import ConfigError
+from bot import create_app, create_app_or_exit
 from bot.extensions import QUEUE_NAMES, services
 from bot.models import db
 from jobs.sweep import sweep
@@ -39,10 +37,7 @@ def run_cron(interval: int) -> None:
 
 
 def main() -> None:
-    try:
-        app = create_app()
-    except ConfigError as exc:
-        sys.exit(f"dakiya: {exc}")
+    app = create_app_or_exit()
     with app.app_context():
         svc = services()
         cron = multiprocessing.Process(

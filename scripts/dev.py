@@ -38,15 +38,11 @@ def main() -> None:
 
     write_env_file()
     load_dotenv(".env")
-    from bot import create_app
+    from bot import create_app_or_exit
     from bot.cli import migrate_database
-    from bot.config import ConfigError
     from bot.extensions import services
 
-    try:
-        app = create_app()
-    except ConfigError as exc:
-        sys.exit(f"dakiya: {exc}")
+    app = create_app_or_exit()
     with app.app_context():
         applied = migrate_database()
         svc = services()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from importlib import import_module
+from werkzeug.utils import import_string
 
 from bot.providers.base import Provider
 
@@ -14,5 +14,4 @@ PROVIDER_CLASSES = {
 
 
 def provider_class(name: str) -> type[Provider]:
-    module, _, cls = PROVIDER_CLASSES[name].rpartition(".")
-    return getattr(import_module(module), cls)
+    return import_string(PROVIDER_CLASSES[name])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from importlib import import_module
+from werkzeug.utils import import_string
 
 from bot.sources.base import Source
 
@@ -14,5 +14,4 @@ SOURCE_CLASSES = {
 
 
 def source_class(name: str) -> type[Source]:
-    module, _, cls = SOURCE_CLASSES[name].rpartition(".")
-    return getattr(import_module(module), cls)
+    return import_string(SOURCE_CLASSES[name])

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from flask import jsonify, request
-from peewee import DatabaseError
 
-from bot import spool
 from bot.errors import ApiError
 from bot.extensions import services
-from bot.intake import take_order_event
+from bot.intake import SPOOLED, take_durably, take_order_event
 from bot.models import utcnow
 from bot.sources.base import Ignored, PayloadError, SignatureError
 from bot.webhooks import bp
@@ -36,14 +34,14 @@ def receive_order_event(source_name: str):
         raise ApiError(400, "invalid_payload", exc.message, exc.fields) from exc
     if isinstance(parsed, Ignored):
         return jsonify(ignored=parsed.reason), 200
-    entry = None
-    if source_name in SPOOLED_SOURCES:
-        entry = spool.put(svc.redis, f"order:{source_name}", body, dict(request.headers))
-    try:
-        accepted = take_order_event(svc, parsed, utcnow())
-    except DatabaseError:
-        if entry is None:
-            raise
+    spool_kind = f"order:{source_name}" if source_name in SPOOLED_SOURCES else None
+    accepted = take_durably(
+        svc,
+        spool_kind,
+        body,
+        dict(request.headers),
+        lambda: take_order_event(svc, parsed, utcnow()),
+    )
+    if accepted is SPOOLED:
         return jsonify(spooled=True), 202
-    spool.remove(svc.redis, entry)
     return jsonify(accepted.as_json()), 202 if accepted.created else 200

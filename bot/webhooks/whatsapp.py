@@ -7,12 +7,10 @@ import hmac
 import json
 
 from flask import jsonify, request
-from peewee import DatabaseError
 
-from bot import spool
 from bot.errors import ApiError
 from bot.extensions import services
-from bot.intake import take_whatsapp_updates
+from bot.intake import SPOOLED, take_durably, take_whatsapp_updates
 from bot.models import utcnow
 from bot.webhooks import bp
 
@@ -49,14 +47,10 @@ def receive_whatsapp_update(provider_name: str):
         raise ApiError(
             400, "invalid_payload", f"not a {provider_name} webhook body: {exc}"
         ) from exc
-    entry = None
-    if provider_name in SPOOLED_PROVIDERS:
-        entry = spool.put(svc.redis, f"whatsapp:{provider_name}", body, {})
-    try:
-        taken = take_whatsapp_updates(svc, updates, utcnow())
-    except DatabaseError:
-        if entry is None:
-            raise
+    spool_kind = f"whatsapp:{provider_name}" if provider_name in SPOOLED_PROVIDERS else None
+    taken = take_durably(
+        svc, spool_kind, body, {}, lambda: take_whatsapp_updates(svc, updates, utcnow())
+    )
+    if taken is SPOOLED:
         return jsonify(spooled=True), 200
-    spool.remove(svc.redis, entry)
     return jsonify(received=len(updates), stored=taken), 200
