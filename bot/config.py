@@ -60,6 +60,7 @@ class Settings:
     woocommerce_webhook_secret: str = field(default="", repr=False)
     order_webhook_secret: str = field(default="", repr=False)
 
+    shop_name: str = "our shop"
     default_language: str = "en"
     default_timezone: str = "Asia/Kolkata"
     default_region: str = "IN"

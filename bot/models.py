@@ -92,6 +92,7 @@ class Reason(StrEnum):
     RETRYING = "retrying"
     AWAITING_RECEIPT = "awaiting_receipt"
     DELIVERY_FAILED = "delivery_failed"
+    WINDOW_CLOSED = "window_closed"
 
 
 class JSONField(TextField):
@@ -122,6 +123,12 @@ class Customer(BaseModel):
     # Current consent state, always written together with a ConsentEvent row.
     opted_out = BooleanField(default=False)
     marketing_opt_in = BooleanField(default=False)
+    # The 24-hour customer-service window runs from the last message they sent us.
+    last_inbound_at = DateTimeField(null=True)
+    # Set while a person should answer ("agent"): no automatic replies until released.
+    needs_agent_since = DateTimeField(null=True, index=True)
+    # When we last answered something we did not understand (at most once a window).
+    last_fallback_reply_at = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
@@ -144,7 +151,8 @@ class Order(BaseModel):
     customer = ForeignKeyField(Customer, backref="orders", null=True, on_delete="SET NULL")
     currency = CharField(max_length=3, null=True)
     total = DecimalField(max_digits=14, decimal_places=2, null=True)
-    status = CharField(max_length=32, null=True)
+    status = CharField(max_length=32, null=True)  # the shop's own word (paid, processing...)
+    stage = CharField(max_length=32, null=True)  # the latest EventKind the customer was told of
     tracking_url = TextField(null=True)
     tracking_number = CharField(max_length=128, null=True)
     carrier = CharField(max_length=128, null=True)
@@ -239,6 +247,8 @@ class InboundMessage(BaseModel):
     occurred_at = DateTimeField()
     received_at = DateTimeField(default=utcnow)
     handled = BooleanField(default=False)
+    intent = CharField(max_length=16, null=True)
+    language = CharField(max_length=16, null=True)
 
 
 ALL_MODELS = [Customer, ConsentEvent, Order, OrderEvent, Message, StatusEvent, InboundMessage]

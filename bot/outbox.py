@@ -151,6 +151,8 @@ def upsert_order(
         value = getattr(facts, name)
         if value is not None:
             setattr(order, name, value)
+    if event.kind is not None:
+        order.stage = event.kind
     if customer is not None:
         order.customer = customer
     order.updated_at = now

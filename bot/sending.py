@@ -30,6 +30,9 @@ from bot.ratelimit import SendRateLimiter
 
 log = logging.getLogger(__name__)
 
+#: The kind of the reply confirming a STOP: the one message an opted-out customer gets.
+OPT_OUT_CONFIRMATION = "opt_out_confirmation"
+
 
 class Outcome(StrEnum):
     SENT = "sent"
@@ -231,13 +234,18 @@ def customer_facts(message: Message) -> policy.CustomerFacts:
     if customer is None:
         return policy.CustomerFacts()
     return policy.CustomerFacts(
-        opted_out=customer.opted_out, marketing_opt_in=customer.marketing_opt_in
+        opted_out=customer.opted_out,
+        marketing_opt_in=customer.marketing_opt_in,
+        last_inbound_at=customer.last_inbound_at,
     )
 
 
 def message_facts(message: Message) -> policy.MessageFacts:
     return policy.MessageFacts(
-        category=message.category, has_valid_phone=message.customer_id is not None
+        category=message.category,
+        has_valid_phone=message.customer_id is not None,
+        free_form=message.template_name is None,
+        opt_out_confirmation=message.kind == OPT_OUT_CONFIRMATION,
     )
 
 
