@@ -14,7 +14,7 @@ import redis
 from peewee import DatabaseError, IntegrityError
 from werkzeug.datastructures import Headers
 
-from bot import outbox, spool, statuses
+from bot import outbox, phones, spool, statuses
 from bot.extensions import Services
 from bot.models import Customer, InboundMessage, db, write_transaction
 from bot.outbox import Accepted
@@ -25,6 +25,7 @@ from bot.sources.base import OrderEvent, PayloadError
 log = logging.getLogger(__name__)
 
 APPLY_JOB = "jobs.statuses.apply_status_events"
+HANDLE_JOB = "jobs.inbound.handle_inbound_messages"
 
 T = TypeVar("T")
 SPOOLED = object()  # what `take_durably` returns when the delivery waits in the spool
@@ -60,25 +61,27 @@ def take_order_event(svc: Services, event: OrderEvent, now: datetime) -> Accepte
 
 
 def take_whatsapp_updates(svc: Services, updates: list[WebhookUpdate], now: datetime) -> int:
-    """Store receipts and inbound messages, then enqueue applying the receipts."""
+    """Store receipts and customer messages, then enqueue applying and answering them."""
     receipts = [u for u in updates if isinstance(u, StatusUpdate)]
     inbound = [u for u in updates if isinstance(u, Inbound)]
     with write_transaction():
         event_ids = statuses.record_updates(receipts, now)
-        stored = store_inbound(inbound, now)
-    if event_ids:
-        try:
+        inbound_ids = store_inbound(inbound, now)
+    try:
+        if event_ids:
             svc.queues["statuses"].enqueue(APPLY_JOB, event_ids, result_ttl=0)
-        except redis.RedisError as exc:
-            log.warning(
-                "enqueue of %d receipts failed (%s); the sweeper applies them", len(event_ids), exc
-            )
-    return len(event_ids) + stored
+        if inbound_ids:
+            # Replies travel on the order queue: a customer never waits behind receipts.
+            svc.queues["orders"].enqueue(HANDLE_JOB, inbound_ids, result_ttl=0)
+    except redis.RedisError as exc:
+        log.warning("enqueue after intake failed (%s); the sweeper picks it up", exc)
+    return len(event_ids) + len(inbound_ids)
 
 
-def store_inbound(messages: list[Inbound], now: datetime) -> int:
-    """Keep every customer message once (providers redeliver); link it to the customer."""
-    stored = 0
+def store_inbound(messages: list[Inbound], now: datetime) -> list[int]:
+    """Keep every customer message once (providers redeliver), create or update the
+    customer, and open their 24-hour service window. The ids of the new rows."""
+    stored = []
     for message in messages:
         if (
             InboundMessage.select()
@@ -88,21 +91,41 @@ def store_inbound(messages: list[Inbound], now: datetime) -> int:
             continue
         try:
             with db.atomic():
-                InboundMessage.create(
+                customer = touch_customer(message, now)
+                row = InboundMessage.create(
                     provider=message.provider,
                     provider_message_id=message.provider_message_id,
                     phone=message.from_phone,
-                    customer=Customer.get_or_none(Customer.phone == message.from_phone),
+                    customer=customer,
                     type=message.type,
-                    text=message.text if message.text is not None else message.button_payload,
+                    text=message.text,
+                    button_payload=message.button_payload,
                     payload=message.raw,
                     occurred_at=message.occurred_at,
                     received_at=now,
                 )
         except IntegrityError:
             continue
-        stored += 1
+        stored.append(row.id)
     return stored
+
+
+def touch_customer(message: Inbound, now: datetime) -> Customer:
+    """The customer who wrote, created on first contact; their window opens now."""
+    customer, created = Customer.get_or_create(
+        phone=message.from_phone,
+        defaults={
+            "name": message.profile_name,
+            "timezone": phones.time_zone(message.from_phone),
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    last = customer.last_inbound_at
+    customer.last_inbound_at = max(last, message.occurred_at) if last else message.occurred_at
+    customer.updated_at = now
+    customer.save(only=[Customer.last_inbound_at, Customer.updated_at])
+    return customer
 
 
 def take_spooled(svc: Services, entry: spool.Entry, now: datetime) -> None:

@@ -243,6 +243,7 @@ class InboundMessage(BaseModel):
     customer = ForeignKeyField(Customer, backref="inbound", null=True, on_delete="SET NULL")
     type = CharField(max_length=32)
     text = TextField(null=True)
+    button_payload = CharField(max_length=512, null=True)
     payload = JSONField(null=True)
     occurred_at = DateTimeField()
     received_at = DateTimeField(default=utcnow)

@@ -1,0 +1,168 @@
+"""Answering a customer's message: detect the intent, act on it, queue the reply.
+
+Runs in an RQ job after the webhook stored the message. One transaction marks the
+message handled and writes whatever it changes (consent, language, handoff) and the
+reply row, so a redelivered job answers nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from peewee import fn
+
+from bot import consent, phones
+from bot.config import Settings
+from bot.conversation import replies
+from bot.conversation.intents import Intent, IntentKind, KeywordBook, detect_intent
+from bot.conversation.replies import CLOSED_STAGES, OrderView
+from bot.models import Category, Customer, InboundMessage, Message, Order, write_transaction
+from bot.policy import in_service_window
+from bot.sending import OPT_OUT_CONFIRMATION
+
+log = logging.getLogger(__name__)
+
+REPLY = "reply"
+RECENT_ORDERS = 3
+#: While a person handles the conversation, only these still get an automatic answer.
+HANDOFF_INTENTS = frozenset({IntentKind.OPT_OUT, IntentKind.OPT_IN})
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str
+    language: str
+    kind: str = REPLY
+
+
+def handle_inbound(
+    inbound_id: int, book: KeywordBook, settings: Settings, now: datetime
+) -> Message | None:
+    """Handle one stored inbound message; the queued reply, if any."""
+    with write_transaction():
+        inbound = InboundMessage.get_or_none(InboundMessage.id == inbound_id)
+        if inbound is None or inbound.handled:
+            return None
+        customer = inbound.customer or Customer.get(Customer.phone == inbound.phone)
+        intent = detect_intent(
+            inbound.text or "",
+            book,
+            button_payload=inbound.button_payload,
+            preferred_language=customer.language,
+        )
+        reply = act(customer, intent, inbound, settings, now)
+        InboundMessage.update(handled=True, intent=intent.kind, language=intent.language).where(
+            InboundMessage.id == inbound.id
+        ).execute()
+        if reply is None:
+            return None
+        log.info("reply to %s (%s, %s)", phones.mask(customer.phone), intent.kind, reply.language)
+        return Message.create(
+            customer=customer,
+            phone=customer.phone,
+            dedupe_key=f"reply:{inbound.id}",
+            kind=reply.kind,
+            category=Category.SERVICE,
+            queue="orders",
+            language=reply.language,
+            text=reply.text,
+            created_at=now,
+            updated_at=now,
+        )
+
+
+def act(
+    customer: Customer, intent: Intent, inbound: InboundMessage, settings: Settings, now: datetime
+) -> Reply | None:
+    """Carry out what the customer asked for; the reply to send, if one is due."""
+    if customer.needs_agent_since and intent.kind not in HANDOFF_INTENTS:
+        return None  # a person is answering
+    shop = settings.shop_name
+    language = replies.reply_language(
+        customer.language, intent.language, customer.phone, settings.default_language
+    )
+    evidence = {"inbound_message_id": inbound.id, "text": inbound.text, "language": intent.language}
+    match intent.kind:
+        case IntentKind.OPT_OUT:
+            if consent.record_opt_out(customer, consent.ALL, "keyword", evidence, now):
+                return Reply(replies.opted_out(language, shop), language, OPT_OUT_CONFIRMATION)
+            return None  # already out: one confirmation, never a loop
+        case IntentKind.OPT_IN:
+            if consent.record_opt_in(customer, consent.ALL, "keyword", evidence, now):
+                return Reply(replies.opted_in(language, shop), language)
+            return None
+        case IntentKind.HELP:
+            return Reply(replies.help_text(language, shop), language)
+        case IntentKind.LANGUAGE:
+            target = replies.supported(intent.target_language) or language
+            Customer.update(language=target, updated_at=now).where(
+                Customer.id == customer.id
+            ).execute()
+            return Reply(replies.language_switched(target), target)
+        case IntentKind.ORDER_STATUS:
+            timezone = customer.timezone or settings.default_timezone
+            return Reply(
+                order_answer(customer, intent.order_reference, language, timezone), language
+            )
+        case IntentKind.AGENT:
+            Customer.update(needs_agent_since=now, updated_at=now).where(
+                Customer.id == customer.id
+            ).execute()
+            return Reply(replies.handed_over(language, shop), language)
+    # Not understood: a short help, at most once per service window, so two bots
+    # answering each other cannot start a reply storm.
+    if in_service_window(customer.last_fallback_reply_at, now):
+        return None
+    Customer.update(last_fallback_reply_at=now).where(Customer.id == customer.id).execute()
+    return Reply(replies.help_text(language, shop), language)
+
+
+def order_answer(customer: Customer, reference: str | None, language: str, timezone: str) -> str:
+    """The status of the customer's own order `reference`, or of their open orders.
+
+    Only orders of this customer are ever looked at: someone else's order number gets
+    exactly the answer a non-existent one gets, so numbers cannot be probed.
+    """
+    if reference:
+        order = find_own_order(customer, reference)
+        if order is None:
+            return replies.order_not_found(language, reference)
+        return replies.order_status(view(order), language, timezone)
+    open_orders = (
+        Order.select()
+        .where(
+            (Order.customer == customer)
+            & (Order.stage.is_null() | Order.stage.not_in(CLOSED_STAGES))
+        )
+        .order_by(Order.updated_at.desc())
+        .limit(RECENT_ORDERS)
+    )
+    return replies.recent_orders([view(o) for o in open_orders], language, timezone)
+
+
+def find_own_order(customer: Customer, reference: str) -> Order | None:
+    wanted = reference.lstrip("#").lower()
+    return (
+        Order.select()
+        .where(
+            (Order.customer == customer)
+            & (
+                (fn.LOWER(Order.number) == wanted)
+                | (fn.LOWER(Order.number) == f"#{wanted}")
+                | (fn.LOWER(Order.external_id) == wanted)
+            )
+        )
+        .order_by(Order.updated_at.desc())
+        .first()
+    )
+
+
+def view(order: Order) -> OrderView:
+    return OrderView(
+        number=order.number or order.external_id,
+        stage=order.stage,
+        updated_at=order.updated_at,
+        tracking_url=order.tracking_url,
+    )
