@@ -26,6 +26,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(health.bp)
+    from bot.admin import bp as admin_bp
+
+    app.register_blueprint(admin_bp)
     cli.init_app(app)
     return app
 

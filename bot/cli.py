@@ -57,6 +57,21 @@ def sandbox_outbox_command(limit: int) -> None:
         click.echo(json.dumps(item, ensure_ascii=False))
 
 
+@click.command("hash-password")
+@click.password_option()
+def hash_password_command(password: str) -> None:
+    """Print the ADMIN_PASSWORD_HASH for a password."""
+    from werkzeug.security import generate_password_hash
+
+    click.echo(generate_password_hash(password))
+
+
 def init_app(app: Flask) -> None:
-    for command in (migrate_command, sweep_command, retry_message_command, sandbox_outbox_command):
+    for command in (
+        migrate_command,
+        sweep_command,
+        retry_message_command,
+        sandbox_outbox_command,
+        hash_password_command,
+    ):
         app.cli.add_command(command)

@@ -24,12 +24,19 @@ def write_env_file() -> None:
     env = Path(".env")
     if env.exists():
         return
+    from werkzeug.security import generate_password_hash
+
+    password = secrets.token_urlsafe(12)
     lines = []
     for line in Path(".env.example").read_text().splitlines():
         name = line.split("=", 1)[0]
-        lines.append(f"{name}={secrets.token_hex(24)}" if name in GENERATED else line)
+        if name in GENERATED:
+            line = f"{name}={secrets.token_hex(24)}"
+        elif name == "ADMIN_PASSWORD_HASH":
+            line = f"{name}='{generate_password_hash(password)}'"
+        lines.append(line)
     env.write_text("\n".join(lines) + "\n")
-    print("wrote .env with fresh local webhook secrets")
+    print(f"wrote .env with fresh local secrets; admin API login: admin / {password}")
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from bot.sending import OPT_OUT_CONFIRMATION
 log = logging.getLogger(__name__)
 
 REPLY = "reply"
+STATUS_PAYLOAD = "STATUS:"  # what bot.outbox.order_values puts on "Track order" buttons
 RECENT_ORDERS = 3
 #: While a person handles the conversation, only these still get an automatic answer.
 HANDOFF_INTENTS = frozenset({IntentKind.OPT_OUT, IntentKind.OPT_IN})
@@ -46,7 +47,7 @@ def handle_inbound(
         if inbound is None or inbound.handled:
             return None
         customer = inbound.customer or Customer.get(Customer.phone == inbound.phone)
-        intent = detect_intent(
+        intent = status_button_intent(inbound.button_payload) or detect_intent(
             inbound.text or "",
             book,
             button_payload=inbound.button_payload,
@@ -71,6 +72,14 @@ def handle_inbound(
             created_at=now,
             updated_at=now,
         )
+
+
+def status_button_intent(payload: str | None) -> Intent | None:
+    """Our own "Track order" quick-reply button carries "STATUS:<order number>"."""
+    if not payload or not payload.startswith(STATUS_PAYLOAD):
+        return None
+    reference = payload.removeprefix(STATUS_PAYLOAD).lstrip("#").strip()
+    return Intent(IntentKind.ORDER_STATUS, None, order_reference=reference or None)
 
 
 def act(

@@ -1,0 +1,196 @@
+"""Customers writing back, end to end: Meta webhook in, job, reply out through the
+sandbox, consent recorded, and nothing about another customer's orders revealed."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import time
+
+import pytest
+
+from bot.models import ConsentEvent, Customer, InboundMessage, Message, Reason, State
+from bot.sending import OPT_OUT_CONFIRMATION
+from tests.conftest import SECRETS, load_payload
+from tests.factories import queued_message
+
+ASHA = "919812345678"
+RAVI = "919876543210"
+_ids = itertools.count(1)
+
+
+def inbound(
+    text: str | None = None, sender: str = ASHA, button: tuple[str, str] | None = None
+) -> dict:
+    body = copy.deepcopy(load_payload("meta/messages")["text"])
+    message = body["entry"][0]["changes"][0]["value"]["messages"][0]
+    body["entry"][0]["changes"][0]["value"]["contacts"][0]["wa_id"] = sender
+    message.update(
+        {"from": sender, "id": f"wamid.IN{next(_ids):06d}", "timestamp": str(int(time.time()))}
+    )
+    if button:
+        del message["text"]
+        message.update({"type": "button", "button": {"payload": button[0], "text": button[1]}})
+    else:
+        message["text"]["body"] = text
+    return body
+
+
+@pytest.fixture
+def say(client, sign, run_jobs):
+    """Post a customer's message through Meta's webhook and run the jobs it causes."""
+
+    def post(body: dict, run: bool = True) -> None:
+        raw = json.dumps(body, ensure_ascii=False).encode()
+        signature = "sha256=" + sign(SECRETS["meta_app_secret"], raw)
+        response = client.post(
+            "/webhooks/whatsapp/meta",
+            data=raw,
+            headers={"X-Hub-Signature-256": signature},
+            content_type="application/json",
+        )
+        assert response.status_code == 200
+        if run:
+            run_jobs()
+
+    return post
+
+
+def replies_to(phone: str) -> list[Message]:
+    return list(
+        Message.select()
+        .where((Message.phone == "+" + phone) & Message.text.is_null(False))
+        .order_by(Message.id)
+    )
+
+
+def test_stop_opts_out_records_evidence_and_confirms_once(app, say):
+    say(inbound("STOP"))
+    say(inbound("stop!!"))
+    customer = Customer.get(Customer.phone == "+" + ASHA)
+    assert customer.opted_out
+    [event] = ConsentEvent.select()
+    assert (event.action, event.category, event.source) == ("opt_out", "all", "keyword")
+    assert event.evidence["inbound_message_id"] == InboundMessage.select().first().id
+    [reply] = replies_to(ASHA)
+    assert reply.kind == OPT_OUT_CONFIRMATION and reply.state == State.READ  # sent via the sandbox
+    assert "START" in reply.text
+
+
+def test_stop_in_hindi_cancels_a_queued_order_update_and_confirms_in_hindi(
+    app, say, run_jobs, redis_conn
+):
+    from jobs.inbound import handle_inbound_messages
+
+    waiting = queued_message(language="en")  # its send job is in the queue
+    Customer.update(language=None).execute()
+    say(inbound("बंद करो"), run=False)
+    handle_inbound_messages([InboundMessage.get().id])  # the STOP is handled first
+    run_jobs()
+    waiting = Message.get_by_id(waiting.id)
+    assert (waiting.state, waiting.reason) == (State.SUPPRESSED, Reason.OPTED_OUT)
+    [reply] = replies_to(ASHA)
+    assert reply.language == "hi" and any("\u0900" <= ch <= "\u097f" for ch in reply.text)
+    from bot.providers.sandbox import recorded
+
+    assert [r["message_id"] for r in recorded(redis_conn)] == [reply.id]
+
+
+def test_start_after_stop_opts_back_in(app, say):
+    say(inbound("STOP"))
+    say(inbound("START"))
+    assert not Customer.get(Customer.phone == "+" + ASHA).opted_out
+    assert [e.action for e in ConsentEvent.select().order_by(ConsentEvent.id)] == [
+        "opt_out",
+        "opt_in",
+    ]
+    assert len(replies_to(ASHA)) == 2
+
+
+def test_a_sentence_with_stop_inside_a_word_opts_nobody_out(app, say):
+    say(inbound("my stopwatch order, please restart it"))
+    assert not Customer.get(Customer.phone == "+" + ASHA).opted_out
+
+
+def test_order_status_answers_with_the_customers_own_order(app, say):
+    queued_message(order_id="1042")
+    say(inbound("where is my order #1042?"))
+    [reply] = replies_to(ASHA)
+    assert "#1042" in reply.text and "shipped" in reply.text
+    assert "https://track.example.com/1042" in reply.text
+
+
+def test_someone_elses_order_gets_the_same_answer_as_a_missing_one(app, say):
+    queued_message(order_id="1042")  # Asha's order
+    say(inbound("where is my order 1042", sender=RAVI))
+    say(inbound("where is my order 9999", sender=RAVI))
+    probe, missing = replies_to(RAVI)
+    assert probe.text == missing.text.replace("9999", "1042")
+    assert "track.example.com" not in probe.text
+
+
+def test_status_button_on_a_template_answers_for_that_order(app, say):
+    queued_message(order_id="1042")
+    say(inbound(button=("STATUS:#1042", "Track order")))
+    [reply] = replies_to(ASHA)
+    assert "#1042" in reply.text
+
+
+def test_status_question_without_a_number_lists_open_orders(app, say):
+    queued_message(order_id="1042")
+    queued_message(event_id="evt-2", order_id="2077")
+    say(inbound("where is my order?"))
+    [reply] = replies_to(ASHA)
+    assert "#1042" in reply.text and "#2077" in reply.text
+
+
+def test_unknown_text_gets_help_once_per_window(app, say):
+    say(inbound("hello there"))
+    say(inbound("are you a bot?"))
+    assert len(replies_to(ASHA)) == 1
+
+
+def test_language_switch_changes_the_reply_language(app, say):
+    say(inbound("hindi"))
+    assert Customer.get(Customer.phone == "+" + ASHA).language == "hi"
+    say(inbound("help"))
+    assert all(r.language == "hi" for r in replies_to(ASHA))
+
+
+def test_agent_request_flags_the_conversation_and_silences_the_bot(app, say, client):
+    from werkzeug.security import generate_password_hash
+
+    say(inbound("agent"))
+    say(inbound("help"))
+    assert len(replies_to(ASHA)) == 1  # only the hand-over note
+    settings = app.extensions["dakiya"].settings
+    object.__setattr__(settings, "admin_password_hash", generate_password_hash("pw"))
+    auth = {"Authorization": "Basic YWRtaW46cHc="}  # admin:pw
+    [conversation] = client.get("/admin/api/conversations", headers=auth).get_json()[
+        "conversations"
+    ]
+    assert conversation["phone"] == "+" + ASHA and conversation["needs_agent_since"]
+    assert {m["direction"] for m in conversation["messages"]} == {"in", "out"}
+    customer_id = conversation["customer_id"]
+    assert (
+        client.post(f"/admin/api/conversations/{customer_id}/release", headers=auth).status_code
+        == 200
+    )
+    say(inbound("help"))
+    assert len(replies_to(ASHA)) == 2
+
+
+def test_redelivered_inbound_webhook_is_answered_once(app, say):
+    body = inbound("help")
+    say(body)
+    say(body)
+    assert InboundMessage.select().count() == 1
+    assert len(replies_to(ASHA)) == 1
+
+
+def test_inbound_message_opens_the_service_window(app, say):
+    say(inbound("hello"))
+    customer = Customer.get(Customer.phone == "+" + ASHA)
+    assert customer.last_inbound_at is not None
+    assert customer.timezone == "Asia/Calcutta"
