@@ -22,3 +22,11 @@ migrate:
 
 example:
 	.venv/bin/python scripts/post_example.py
+
+# Re-extract reply texts, merge them into every catalog, and compile the .mo files
+# (see locales/README.md; the app also compiles stale catalogs when it loads them).
+messages:
+	.venv/bin/pybabel extract -F babel.cfg -k N_ -k translate:2 --no-location \
+	  --project=Dakiya --version=0.1.0 --copyright-holder=Dakiya -o locales/messages.pot .
+	.venv/bin/pybabel update -i locales/messages.pot -d locales --no-fuzzy-matching
+	.venv/bin/pybabel compile -d locales --statistics

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -22,6 +22,8 @@ from babel.dates import get_month_names
 from bot.conversation.normalise import matching_form
 
 LOCALES_DIR = Path(__file__).resolve().parents[2] / "locales"
+
+Rank = Callable[[str], tuple[int, str]]
 
 
 class IntentKind(StrEnum):
@@ -156,8 +158,9 @@ def extract_order_reference(text: str, order_words: Iterable[str] | None = None)
 # --- whole-message keywords -------------------------------------------------------------
 
 
-def _whole_message_intent(text: str, book: KeywordBook, rank) -> Intent | None:
-    words = _strip_fillers(matching_form(text).split(), book.fillers)
+def _whole_message_intent(text: str, book: KeywordBook, rank: Rank) -> Intent | None:
+    words = matching_form(text).split()
+    words = _strip_fillers(words, book.fillers) or words
     entries = book.whole_message.get("".join(words))
     if not entries:
         return None
@@ -177,9 +180,9 @@ def _strip_fillers(words: list[str], fillers: tuple[tuple[str, ...], ...]) -> li
         stripped = False
         for filler in fillers:
             size = len(filler)
-            if len(words) > size and tuple(words[:size]) == filler:
+            if tuple(words[:size]) == filler:
                 words, stripped = words[size:], True
-            elif len(words) > size and tuple(words[-size:]) == filler:
+            elif tuple(words[-size:]) == filler:
                 words, stripped = words[:-size], True
     return words
 
@@ -187,7 +190,7 @@ def _strip_fillers(words: list[str], fillers: tuple[tuple[str, ...], ...]) -> li
 # --- order-status questions -------------------------------------------------------------
 
 
-def _order_status_intent(text: str, book: KeywordBook, rank) -> Intent | None:
+def _order_status_intent(text: str, book: KeywordBook, rank: Rank) -> Intent | None:
     """An order-status question: an order-status phrase anywhere (as whole words), an order
     word with a reference ("order 1042 kab aayega"), or a message that is only a reference.
     """
@@ -203,23 +206,22 @@ def _order_status_intent(text: str, book: KeywordBook, rank) -> Intent | None:
         return Intent(IntentKind.ORDER_STATUS, _best_language(words, rank))
     prepared, start, end = found[1]
     rest = matching_form(f"{prepared[:start]} {prepared[end:]}").split()
-    if not _strip_fillers(rest, book.fillers) or not rest:
+    if not _strip_fillers(rest, book.fillers):
         return Intent(IntentKind.ORDER_STATUS, None)
     return None
 
 
-def _best_language(matches: list[tuple[str, str]], rank) -> str:
+def _best_language(matches: list[tuple[str, str]], rank: Rank) -> str:
     """The preferred language if it matched, else the one with the longest phrase."""
-    return min(matches, key=lambda match: (rank(match[1])[0] > 0, -len(match[0]), rank(match[1])))[
-        1
-    ]
+    _, language = min(matches, key=lambda m: (rank(m[1])[0] != 0, -len(m[0]), rank(m[1])))
+    return language
 
 
 def _all_order_words(book: KeywordBook) -> tuple[str, ...]:
     return tuple(dict.fromkeys(word for word, _ in book.order_words))
 
 
-def _precedence(preferred: str | None):
+def _precedence(preferred: str | None) -> Rank:
     base = (preferred or "").replace("-", "_").split("_")[0].lower()
 
     def rank(language: str) -> tuple[int, str]:
@@ -264,10 +266,11 @@ def _find_reference(
         elif not _is_amount(masked, match) and not _is_year(masked, match):
             bare.append(match)
     whole = [m for m in lettered if not matching_form(masked[: m.start()] + masked[m.end() :])]
-    for match in (*by_hash, *by_word, *bare, *whole):
-        reference = re.sub(r"[^A-Za-z0-9]", "", match["ref"]).upper()
-        return reference, (prepared, match.start(), match.end())
-    return None
+    best = next(iter((*by_hash, *by_word, *bare, *whole)), None)
+    if best is None:
+        return None
+    reference = re.sub(r"[^A-Za-z0-9]", "", best["ref"]).upper()
+    return reference, (prepared, best.start(), best.end())
 
 
 def _fold_digits(text: str) -> str:
@@ -279,8 +282,8 @@ def _fold_digits(text: str) -> str:
 def _mask_phone_numbers(text: str) -> str:
     """`text` with phone numbers blanked out: 10+ digits in groups, or anything after '+'.
 
-    A lone 10+ digit run never matches a reference anyway, and blanking it alone keeps
-    "order 1042 9812345678" usable.
+    A single unbroken run of 10+ digits is left alone: `_CANDIDATE` never matches inside
+    it, and blanking the whole span would lose the 1042 in "order 1042 9812345678".
     """
 
     def blank(match: re.Match[str]) -> str:

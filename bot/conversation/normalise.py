@@ -59,7 +59,7 @@ def matching_form(text: str) -> str:
         if unicodedata.category(character) == "Mn" and kept and _is_latin(kept[-1]):
             continue
         kept.append(character)
-    return unicodedata.normalize("NFC", "".join(kept))
+    return " ".join(unicodedata.normalize("NFC", "".join(kept)).split())
 
 
 def _fold_character(character: str) -> str:
