@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 from bot import outbox, statuses
 from bot.extensions import Services, services
-from bot.intake import APPLY_JOB, drain_spool
-from bot.models import db, utcnow
+from bot.intake import APPLY_JOB, HANDLE_JOB, drain_spool
+from bot.models import InboundMessage, db, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -28,20 +28,36 @@ def sweep() -> dict:
 
 
 def sweep_once(svc: Services, now: datetime) -> dict:
-    """Drain the spool, re-enqueue stranded messages, and apply receipts left unapplied."""
+    """Drain the spool, re-enqueue stranded messages, and apply receipts and answer
+    customer messages whose jobs were lost."""
     grace = svc.settings.sweep_interval_seconds
     with db.connection_context():
         drained = drain_spool(svc, now)
         stranded = outbox.find_stranded_messages(now, grace)
         enqueued = outbox.enqueue_sends(svc.queues, stranded)
         receipts = statuses.unapplied_event_ids(now - timedelta(seconds=grace))
+        unanswered = unhandled_inbound_ids(now - timedelta(seconds=grace))
     if receipts:
         svc.queues["statuses"].enqueue(APPLY_JOB, receipts, result_ttl=0)
+    if unanswered:
+        svc.queues["orders"].enqueue(HANDLE_JOB, unanswered, result_ttl=0)
     result = {
         "spool_drained": drained,
         "messages_requeued": enqueued,
         "receipts_requeued": len(receipts),
+        "inbound_requeued": len(unanswered),
     }
     if any(result.values()):
         log.info("sweep: %s", result)
     return result
+
+
+def unhandled_inbound_ids(older_than: datetime, limit: int = 5000) -> list[int]:
+    """Customer messages stored but never answered (their job was lost)."""
+    query = (
+        InboundMessage.select(InboundMessage.id)
+        .where((InboundMessage.handled == False) & (InboundMessage.received_at < older_than))  # noqa: E712
+        .order_by(InboundMessage.id)
+        .limit(limit)
+    )
+    return [m.id for m in query]

@@ -198,3 +198,116 @@ def test_inbound_message_opens_the_service_window(app, say):
     customer = Customer.get(Customer.phone == "+" + ASHA)
     assert customer.last_inbound_at is not None
     assert customer.timezone == "Asia/Calcutta"
+
+
+def unique_phrases(section: str) -> dict[str, str]:
+    """For each language, the first phrase of `section` that no other language lists."""
+    import tomllib
+
+    from bot.conversation.intents import LOCALES_DIR
+
+    books = {
+        p.parent.name: tomllib.loads(p.read_text())
+        for p in sorted(LOCALES_DIR.glob("*/keywords.toml"))
+    }
+    chosen = {}
+    for language, book in books.items():
+        others = {
+            phrase.casefold()
+            for lang, b in books.items()
+            if lang != language
+            for phrase in b.get(section, [])
+        }
+        chosen[language] = next(p for p in book.get(section, []) if p.casefold() not in others)
+    return chosen
+
+
+LANGUAGES = [
+    "en",
+    "hi",
+    "bn",
+    "ta",
+    "te",
+    "mr",
+    "gu",
+    "kn",
+    "ml",
+    "es",
+    "pt",
+    "ar",
+    "id",
+    "fr",
+    "de",
+]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_stop_in_each_language_opts_out_and_confirms_in_that_language(app, say, language):
+    from bot.conversation.replies import opted_out
+
+    say(inbound(unique_phrases("opt_out")[language] + " 🙏", sender=RAVI))
+    assert Customer.get(Customer.phone == "+" + RAVI).opted_out
+    [reply] = replies_to(RAVI)
+    assert reply.language == language
+    assert reply.text == opted_out(language, "our shop")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_help_in_each_language_is_answered_in_that_language(app, say, language):
+    from bot.conversation.replies import help_text
+
+    say(inbound(unique_phrases("help")[language].upper() + "?", sender=RAVI))
+    [reply] = replies_to(RAVI)
+    assert reply.text == help_text(language, "our shop")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_order_question_in_each_language_is_answered_in_that_language(app, say, language):
+    from bot.conversation.replies import recent_orders
+
+    say(inbound(unique_phrases("order_status")[language], sender=RAVI))
+    [reply] = replies_to(RAVI)
+    assert reply.language == language
+    assert reply.text == recent_orders([], language, "Asia/Kolkata")
+
+
+def test_interakt_inbound_stop_is_understood_too(app, client, sign, run_jobs):
+    from datetime import UTC, datetime
+
+    body = copy.deepcopy(load_payload("interakt/webhooks")["received_text"])
+    body["data"]["customer"]["channel_phone_number"] = RAVI
+    body["data"]["message"].update(
+        {
+            "message": "UNSUBSCRIBE",
+            "id": "60076f05-0000-4000-8000-00000000abcd",
+            "received_at_utc": datetime.now(UTC).replace(tzinfo=None).isoformat(),
+        }
+    )
+    raw = json.dumps(body).encode()
+    signature = "sha256=" + sign(SECRETS["interakt_webhook_secret"], raw)
+    response = client.post(
+        "/webhooks/whatsapp/interakt", data=raw, headers={"Interakt-Signature": signature}
+    )
+    assert response.status_code == 200
+    run_jobs()
+    assert Customer.get(Customer.phone == "+" + RAVI).opted_out
+    [reply] = replies_to(RAVI)
+    assert reply.kind == OPT_OUT_CONFIRMATION and reply.state == State.READ
+
+
+def test_customer_message_whose_job_was_lost_is_answered_after_the_sweep(
+    app, say, redis_conn, run_jobs, time_machine
+):
+    from datetime import timedelta
+
+    from bot.extensions import services
+    from bot.models import utcnow
+    from jobs.sweep import sweep_once
+
+    time_machine.move_to(utcnow(), tick=True)
+    say(inbound("help"), run=False)
+    redis_conn.flushdb()
+    time_machine.shift(timedelta(minutes=2))
+    assert sweep_once(services(), utcnow())["inbound_requeued"] == 1
+    run_jobs()
+    assert len(replies_to(ASHA)) == 1
