@@ -1,5 +1,5 @@
 # Dakiya: `make run` starts everything locally, `make test` runs the whole suite.
-.PHONY: run test lint fmt migrate example messages
+.PHONY: run test lint fmt migrate example messages bench-rate
 
 run:
 	scripts/setup-venv.sh requirements.txt
@@ -30,3 +30,7 @@ messages:
 	  --project=Dakiya --version=0.1.0 --copyright-holder=Dakiya -o locales/messages.pot .
 	.venv/bin/pybabel update -i locales/messages.pot -d locales --no-fuzzy-matching
 	.venv/bin/pybabel compile -d locales --statistics
+
+# Prove the shared send-rate limiter holds its rate (docs/BENCHMARKS.md); not part of `make test`.
+bench-rate:
+	.venv/bin/python -m bench.ratelimit

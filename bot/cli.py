@@ -36,6 +36,17 @@ def sweep_command() -> None:
     click.echo(json.dumps(sweep_once(services(), utcnow())))
 
 
+@click.command("redact")
+def redact_command() -> None:
+    """Blank message texts and payloads older than RETENTION_DAYS now (the worker does
+    it hourly)."""
+    from bot.privacy import redact_old_messages
+
+    with db.connection_context():
+        redacted = redact_old_messages(utcnow(), services().settings.retention_days)
+    click.echo(f"redacted {redacted} rows")
+
+
 @click.command("retry-message")
 @click.argument("message_id", type=int)
 def retry_message_command(message_id: int) -> None:
@@ -70,6 +81,7 @@ def init_app(app: Flask) -> None:
     for command in (
         migrate_command,
         sweep_command,
+        redact_command,
         retry_message_command,
         sandbox_outbox_command,
         hash_password_command,

@@ -63,11 +63,32 @@ class Settings:
     admin_username: str = "admin"
     admin_password_hash: str = field(default="", repr=False)
     shop_name: str = "our shop"
+    shop_contact_email: str = ""  # shown on the legal pages for data requests
+    public_base_url: str = ""  # e.g. https://shop.example.com: absolute links to /legal/...
+    # Keys the hashes of erased numbers (bot/privacy.py); required unless sandbox.
+    suppression_salt: str = field(default="", repr=False)
+    retention_days: int = 180  # message texts older than this are redacted; 0: never
     default_language: str = "en"
     default_timezone: str = "Asia/Kolkata"
     default_region: str = "IN"
     notifications_file: str = DEFAULT_NOTIFICATIONS_FILE
 
+    # Quiet hours in the customer's own time zone, "HH:MM-HH:MM" (empty: none).
+    quiet_hours_marketing: str = "21:00-09:00"
+    quiet_hours_utility: str = ""
+    # Frequency caps per customer (0: no cap): per local calendar day, per rolling 7 days.
+    marketing_daily_cap: int = 1
+    marketing_weekly_cap: int = 3
+    utility_daily_cap: int = 0
+    utility_weekly_cap: int = 0
+    # Meta's pair rate limit: at least this long between two messages to one customer.
+    min_gap_seconds: int = 6
+    # Business-initiated messaging tier: unique customers per rolling 24 h outside a
+    # service window (250, 2000, 10000, 100000 or "unlimited").
+    messaging_tier: str = "unlimited"
+    # The same template with the same parameters to the same customer within this many
+    # seconds is suppressed as a duplicate (0: off).
+    duplicate_window_seconds: int = 86400
     send_rate_per_second: int = 80
     provider_timeout_seconds: float = 10.0
     max_send_attempts: int = 6
@@ -91,6 +112,8 @@ def missing_secrets(settings: Settings) -> list[str]:
     """Names of the variables the chosen provider and enabled sources need but lack."""
     needed = list(PROVIDER_SECRETS[settings.whatsapp_provider])
     needed += [SOURCE_SECRETS[s] for s in settings.order_sources if s in SOURCE_SECRETS]
+    if settings.whatsapp_provider != "sandbox":
+        needed.append("SUPPRESSION_SALT")  # erased numbers must not be hashed unkeyed
     return [name for name in needed if not getattr(settings, name.lower())]
 
 
@@ -106,8 +129,20 @@ def validate(settings: Settings) -> Settings:
         problems.append(f"ORDER_SOURCES has unknown sources: {', '.join(sorted(unknown))}")
     if settings.send_rate_per_second < 1:
         problems.append("SEND_RATE_PER_SECOND must be at least 1")
+    if settings.retention_days < 0:
+        problems.append("RETENTION_DAYS must be 0 (keep forever) or more")
+    if settings.public_base_url and not settings.public_base_url.startswith(
+        ("https://", "http://")
+    ):
+        problems.append("PUBLIC_BASE_URL must start with https:// (or http://)")
     if not Path(settings.notifications_file).is_file():
         problems.append(f"NOTIFICATIONS_FILE does not exist: {settings.notifications_file}")
+    from bot.policy import rules_from_settings  # the policy owns what its settings mean
+
+    try:
+        rules_from_settings(settings)
+    except ValueError as exc:
+        problems.append(str(exc))
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
     return settings

@@ -18,8 +18,10 @@ from playhouse.db_url import connect
 from rq import Queue
 
 from bot.config import Settings
+from bot.counters import SendLedger
 from bot.models import db
 from bot.notifications import NotificationMap, load_notification_map
+from bot.policy import rules_from_settings
 from bot.providers import provider_class
 from bot.providers.base import Provider
 from bot.ratelimit import SendRateLimiter
@@ -65,7 +67,14 @@ class Services:
     @cached_property
     def sender(self) -> Sender:
         limiter = SendRateLimiter(self.redis, self.settings.send_rate_per_second)
-        return Sender(self.provider, self.queues, limiter, self.settings)
+        return Sender(
+            self.provider,
+            self.queues,
+            limiter,
+            SendLedger(self.redis),
+            self.settings,
+            rules=rules_from_settings(self.settings),
+        )
 
 
 def open_database(url: str) -> Database:

@@ -14,12 +14,12 @@ import redis
 from peewee import DatabaseError, IntegrityError
 from werkzeug.datastructures import Headers
 
-from bot import outbox, phones, spool, statuses
+from bot import consent, outbox, phones, spool, statuses
 from bot.extensions import Services
 from bot.models import Customer, InboundMessage, db, write_transaction
 from bot.outbox import Accepted
 from bot.providers.base import InboundMessage as Inbound
-from bot.providers.base import StatusUpdate, WebhookUpdate
+from bot.providers.base import PreferenceUpdate, StatusUpdate, WebhookUpdate
 from bot.sources.base import OrderEvent, PayloadError
 
 log = logging.getLogger(__name__)
@@ -64,9 +64,12 @@ def take_whatsapp_updates(svc: Services, updates: list[WebhookUpdate], now: date
     """Store receipts and customer messages, then enqueue applying and answering them."""
     receipts = [u for u in updates if isinstance(u, StatusUpdate)]
     inbound = [u for u in updates if isinstance(u, Inbound)]
+    preferences = [u for u in updates if isinstance(u, PreferenceUpdate)]
     with write_transaction():
         event_ids = statuses.record_updates(receipts, now)
         inbound_ids = store_inbound(inbound, now)
+        for preference in preferences:
+            record_preference(preference, now)
     try:
         if event_ids:
             svc.queues["statuses"].enqueue(APPLY_JOB, event_ids, result_ttl=0)
@@ -75,7 +78,7 @@ def take_whatsapp_updates(svc: Services, updates: list[WebhookUpdate], now: date
             svc.queues["orders"].enqueue(HANDLE_JOB, inbound_ids, result_ttl=0)
     except redis.RedisError as exc:
         log.warning("enqueue after intake failed (%s); the sweeper picks it up", exc)
-    return len(event_ids) + len(inbound_ids)
+    return len(event_ids) + len(inbound_ids) + len(preferences)
 
 
 def store_inbound(messages: list[Inbound], now: datetime) -> list[int]:
@@ -108,6 +111,24 @@ def store_inbound(messages: list[Inbound], now: datetime) -> list[int]:
             continue
         stored.append(row.id)
     return stored
+
+
+def record_preference(update: PreferenceUpdate, now: datetime) -> None:
+    """A marketing stop/resume the customer chose in WhatsApp itself: consent evidence."""
+    customer, _ = Customer.get_or_create(
+        phone=update.phone,
+        defaults={"timezone": phones.time_zone(update.phone), "created_at": now, "updated_at": now},
+    )
+    evidence = {
+        "provider": update.provider,
+        "detail": update.detail,
+        "at": update.occurred_at.isoformat(),
+    }
+    source = f"{update.provider}_preferences"
+    if update.opted_in:
+        consent.record_opt_in(customer, consent.MARKETING, source, evidence, now)
+    else:
+        consent.record_opt_out(customer, consent.MARKETING, source, evidence, now)
 
 
 def touch_customer(message: Inbound, now: datetime) -> Customer:

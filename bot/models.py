@@ -93,6 +93,15 @@ class Reason(StrEnum):
     AWAITING_RECEIPT = "awaiting_receipt"
     DELIVERY_FAILED = "delivery_failed"
     WINDOW_CLOSED = "window_closed"
+    ERASED = "erased"
+    DUPLICATE = "duplicate"
+    QUIET_HOURS = "quiet_hours"
+    PAIR_RATE = "pair_rate"
+    CAP_DAILY = "cap_daily"
+    CAP_WEEKLY = "cap_weekly"
+    TIER_LIMIT = "tier_limit"
+    BUSY = "busy"  # another worker is deciding for the same customer: try again shortly
+    PROVIDER_MARKETING_LIMIT = "provider_marketing_limit"  # Meta 131049
 
 
 class JSONField(TextField):
@@ -252,4 +261,33 @@ class InboundMessage(BaseModel):
     language = CharField(max_length=16, null=True)
 
 
-ALL_MODELS = [Customer, ConsentEvent, Order, OrderEvent, Message, StatusEvent, InboundMessage]
+class Suppression(BaseModel):
+    """A number that must never be messaged again, kept only as a salted hash so that it
+    survives the erasure of everything else we held about its owner (bot/privacy.py)."""
+
+    phone_hash = CharField(max_length=64, unique=True)
+    reason = CharField(max_length=32)  # "erased"
+    created_at = DateTimeField(default=utcnow)
+
+
+class AuditLog(BaseModel):
+    """Who did what to whose data: data exports and erasures, never the data itself."""
+
+    actor = CharField(max_length=200)
+    action = CharField(max_length=32, index=True)  # "export" | "erase"
+    subject = CharField(max_length=255, null=True)  # non-identifying: a suppression hash
+    details = JSONField(null=True)
+    created_at = DateTimeField(default=utcnow, index=True)
+
+
+ALL_MODELS = [
+    Customer,
+    ConsentEvent,
+    Order,
+    OrderEvent,
+    Message,
+    StatusEvent,
+    InboundMessage,
+    Suppression,
+    AuditLog,
+]

@@ -12,7 +12,7 @@ import redis
 from peewee import IntegrityError
 from rq import Queue
 
-from bot import phones
+from bot import consent, phones
 from bot.config import Settings
 from bot.models import (
     Customer,
@@ -128,6 +128,11 @@ def upsert_customer(phone: str, event: IncomingEvent, now: datetime) -> Customer
         customer.name = facts.name
         customer.updated_at = now
         customer.save(only=[Customer.name, Customer.updated_at])
+    if facts.marketing_consent is not None:
+        # The checkout's consent is evidence for the ledger (the shop can prove it).
+        evidence = {"order_event": event.dedupe_key, "topic": event.topic}
+        record = consent.record_opt_in if facts.marketing_consent else consent.record_opt_out
+        record(customer, consent.MARKETING, event.source, evidence, now)
     return customer
 
 

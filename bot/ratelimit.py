@@ -1,25 +1,74 @@
 """The one global send-rate limiter, shared by every worker through Redis.
 
 Uses the `limits` library (flask-limiter's engine) with a moving window, so no
-one-second window ever carries more than SEND_RATE_PER_SECOND sends, however many
-worker processes or machines take part.
+one-second window ever carries more than the allowed sends, however many worker
+processes or machines take part. When the provider says we are too fast (Meta 130429,
+HTTP 429) every worker slows down together: the allowed rate halves, then doubles back
+every `recovery_seconds` until it is SEND_RATE_PER_SECOND again.
 """
 
 from __future__ import annotations
+
+import time
 
 import redis
 from limits import RateLimitItemPerSecond
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
+THROTTLE_KEY = "dakiya:throttle"
+
+
+def recovered_rate(
+    floor: float, since: float, now: float, ceiling: int, recovery_seconds: float
+) -> int:
+    """The rate `now`, after it was cut to `floor` at `since`: doubling every
+    `recovery_seconds`, never above `ceiling`, never below 1."""
+    grown = floor * 2 ** (max(now - since, 0) / recovery_seconds)
+    return max(1, min(ceiling, int(grown)))
+
 
 class SendRateLimiter:
-    def __init__(self, conn: redis.Redis, per_second: int, name: str = "whatsapp-send") -> None:
+    def __init__(
+        self,
+        conn: redis.Redis,
+        per_second: int,
+        name: str = "whatsapp-send",
+        recovery_seconds: float = 30.0,
+    ) -> None:
         storage = RedisStorage("redis://", connection_pool=conn.connection_pool)
         self._limiter = MovingWindowRateLimiter(storage)
-        self._item = RateLimitItemPerSecond(per_second)
+        self._conn = conn
         self._name = name
+        self.per_second = per_second
+        self.recovery_seconds = recovery_seconds
+
+    def current_rate(self, now: float | None = None) -> int:
+        """The rate allowed now: SEND_RATE_PER_SECOND, or less after a slow-down."""
+        throttle = self._conn.hgetall(THROTTLE_KEY)
+        if not throttle:
+            return self.per_second
+        now = time.time() if now is None else now
+        return recovered_rate(
+            float(throttle[b"rate"]),
+            float(throttle[b"at"]),
+            now,
+            self.per_second,
+            self.recovery_seconds,
+        )
 
     def try_acquire(self) -> bool:
         """Take one send slot now; False when this second's budget is spent."""
-        return self._limiter.hit(self._item, self._name)
+        return self._limiter.hit(RateLimitItemPerSecond(self.current_rate()), self._name)
+
+    def slow_down(self, now: float | None = None) -> int:
+        """The provider throttled us: halve the rate for every worker. The new rate."""
+        now = time.time() if now is None else now
+        rate = max(1, self.current_rate(now) // 2)
+        # Long enough to grow back from 1 to the full rate; then the key simply expires.
+        ttl = int(self.recovery_seconds * (self.per_second.bit_length() + 1))
+        pipe = self._conn.pipeline()
+        pipe.hset(THROTTLE_KEY, mapping={"rate": rate, "at": now})
+        pipe.expire(THROTTLE_KEY, max(ttl, 1))
+        pipe.execute()
+        return rate

@@ -7,16 +7,17 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from peewee import fn
 from rq import Queue
 
-from bot import phones, policy, statuses
+from bot import consent, phones, policy, statuses
 from bot.config import Settings
-from bot.models import Message, Reason, State
+from bot.counters import SendLedger
+from bot.models import Customer, Message, Reason, State
 from bot.outbox import SEND_JOB
 from bot.providers.base import (
     ButtonParam,
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: The kind of the reply confirming a STOP: the one message an opted-out customer gets.
 OPT_OUT_CONFIRMATION = "opt_out_confirmation"
+#: Pair rate (Meta 131056): slow down for this recipient only, not for everyone.
+PER_RECIPIENT_LIMITS = frozenset({"131056"})
 
 
 class Outcome(StrEnum):
@@ -48,6 +51,7 @@ class Outcome(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Retry:
     at: datetime
+    reason: Reason = Reason.RETRYING
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,12 @@ def next_step_after_error(
     jitter: float,
 ) -> Retry | Fail | Hold:
     """What to do after a failed send: the one retry policy for every provider."""
+    if error.code == statuses.MARKETING_CAP:
+        # Meta's per-user marketing cap: not an opt-out, try again a day later at most
+        # (PROVIDERS.md §1.11, §1.12), within the usual attempt budget.
+        if attempts >= settings.max_send_attempts:
+            return Fail(Reason.RETRIES_EXHAUSTED)
+        return Retry(now + statuses.MARKETING_CAP_DELAY, Reason.PROVIDER_MARKETING_LIMIT)
     if error.kind is ErrorKind.PERMANENT:
         return Fail(Reason.PROVIDER_REJECTED)
     if attempts >= settings.max_send_attempts:
@@ -143,7 +153,10 @@ class Sender:
     provider: Provider
     queues: dict[str, Queue]
     limiter: SendRateLimiter
+    ledger: SendLedger
     settings: Settings
+    rules: policy.Rules = field(default_factory=policy.Rules)
+    is_erased: Callable[[str], bool] = lambda phone: False
     jitter: Callable[[], float] = random.random
 
     def send_one(self, message_id: int, now: datetime) -> Outcome:
@@ -151,7 +164,19 @@ class Sender:
         if not claim_message(message_id, now, self.settings.send_lease_seconds):
             return Outcome.NOT_CLAIMED
         message = Message.get_by_id(message_id)
-        decision = policy.decide(customer_facts(message), message_facts(message), now)
+        customer = message.customer
+        if customer is None:  # no usable number: the policy suppresses it
+            decision = policy.decide(policy.CustomerFacts(), message_facts(message), now)
+        else:
+            with self.ledger.customer_lock(customer.id) as locked:
+                if not locked:
+                    self.reschedule(
+                        message, now + timedelta(seconds=1), State.QUEUED, Reason.BUSY, now
+                    )
+                    return Outcome.DEFERRED
+                decision = self.decide(message, customer, now)
+                if isinstance(decision, policy.Send):
+                    self.ledger.record(message, customer, now)
         if isinstance(decision, policy.Suppress):
             finish(message, State.SUPPRESSED, decision.reason, now)
             return Outcome.SUPPRESSED
@@ -159,6 +184,7 @@ class Sender:
             self.reschedule(message, decision.until, State.DEFERRED, decision.reason, now)
             return Outcome.DEFERRED
         if not self.limiter.try_acquire():
+            self.ledger.forget(message, customer)
             self.reschedule(
                 message, now + timedelta(seconds=1), State.QUEUED, Reason.RATE_LIMITED, now
             )
@@ -166,7 +192,10 @@ class Sender:
         try:
             result = self.provider.send(build_outbound(message))
         except ProviderError as error:
-            return self.record_error(message, error, now)
+            outcome = self.record_error(message, error, now)
+            if outcome is not Outcome.HELD:  # a held send may have gone out: keep it counted
+                self.ledger.forget(message, customer)
+            return outcome
         record_sent(message, self.provider.name, result.provider_message_id, now)
         log.info(
             "message %s sent to %s via %s as %s",
@@ -176,6 +205,21 @@ class Sender:
             result.provider_message_id,
         )
         return Outcome.SENT
+
+    def decide(self, message: Message, customer: Customer, now: datetime) -> policy.Decision:
+        """Gather the facts and counters, ask the policy, and take a tier slot if needed."""
+        facts = customer_facts(message, self.settings.default_timezone, self.is_erased)
+        about = message_facts(message)
+        counters = self.ledger.gather(message, customer, facts.timezone, now, self.rules)
+        decision = policy.decide(facts, about, now, counters, self.rules)
+        if (
+            isinstance(decision, policy.Send)
+            and self.rules.tier_limit is not None
+            and policy.is_business_initiated(facts, about, now)
+            and not self.ledger.take_tier_slot(customer, now, self.rules.tier_limit)
+        ):
+            return policy.Defer(now + timedelta(minutes=1), Reason.TIER_LIMIT)
+        return decision
 
     def record_error(self, message: Message, error: ProviderError, now: datetime) -> Outcome:
         step = next_step_after_error(error, message.attempts, self.settings, now, self.jitter())
@@ -193,6 +237,16 @@ class Sender:
             "error_text": error.text,
             "provider": self.provider.name,
         }
+        if error.kind is ErrorKind.RATE_LIMITED and error.code not in PER_RECIPIENT_LIMITS:
+            self.limiter.slow_down()  # every worker backs off together
+        if error.code == statuses.MARKETING_STOPPED and message.customer_id:
+            consent.record_opt_out(
+                message.customer,
+                consent.MARKETING,
+                "provider_error",
+                {"message_id": message.id, "code": error.code, "text": error.text},
+                now,
+            )
         if isinstance(step, Fail):
             finish(message, State.FAILED, step.reason, now, failed_at=now, **errors)
             return Outcome.FAILED
@@ -205,7 +259,7 @@ class Sender:
             message,
             now,
             state=State.QUEUED,
-            reason=Reason.RETRYING,
+            reason=step.reason,
             next_attempt_at=step.at,
             lease_until=None,
             **errors,
@@ -229,14 +283,16 @@ class Sender:
         self.queues[message.queue].enqueue_at(at, SEND_JOB, message.id, result_ttl=0)
 
 
-def customer_facts(message: Message) -> policy.CustomerFacts:
+def customer_facts(
+    message: Message, default_timezone: str, is_erased: Callable[[str], bool]
+) -> policy.CustomerFacts:
     customer = message.customer
-    if customer is None:
-        return policy.CustomerFacts()
     return policy.CustomerFacts(
         opted_out=customer.opted_out,
         marketing_opt_in=customer.marketing_opt_in,
         last_inbound_at=customer.last_inbound_at,
+        timezone=customer.timezone or default_timezone,
+        erased=is_erased(customer.phone),
     )
 
 

@@ -8,15 +8,23 @@ matched by provider id or by our id in the callback data, and applied monotonica
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from peewee import IntegrityError, fn
 
+from bot import consent
 from bot.models import Message, State, StatusEvent, db, write_transaction
 from bot.models import Reason as R
 from bot.providers.base import DeliveryStatus, StatusUpdate
 
 log = logging.getLogger(__name__)
+
+#: Meta codes that mean more than "failed", on receipts and send answers alike
+#: (PROVIDERS.md §1.11): a per-user marketing cap is a delay, not an opt-out; 131050
+#: means the user stopped marketing messages, which is one.
+MARKETING_CAP = "131049"
+MARKETING_STOPPED = "131050"
+MARKETING_CAP_DELAY = timedelta(hours=24)
 
 RANK = {State.SENT: 1, State.DELIVERED: 2, State.READ: 3}
 TARGET = {
@@ -118,7 +126,30 @@ def _transition(message: Message, event: StatusEvent, now: datetime) -> State | 
     if message.provider_message_id is None:
         # Reconciled through our callback data: the send's answer was lost or is late.
         fields.update(provider_message_id=event.provider_message_id, provider=event.provider)
-    if target == State.FAILED:
+    if (
+        target == State.FAILED
+        and event.error_code == MARKETING_CAP
+        and message.category == "marketing"
+    ):
+        # Meta's per-user marketing cap: try again in a day; it is not an opt-out.
+        target = State.DEFERRED
+        fields.update(
+            state=target,
+            reason=R.PROVIDER_MARKETING_LIMIT,
+            next_attempt_at=event.occurred_at + MARKETING_CAP_DELAY,
+            error_code=event.error_code,
+            error_text=event.error_text,
+            lease_until=None,
+        )
+    elif target == State.FAILED:
+        if event.error_code == MARKETING_STOPPED and message.customer_id:
+            consent.record_opt_out(
+                message.customer,
+                consent.MARKETING,
+                "provider_error",
+                {"message_id": message.id, "code": event.error_code},
+                now,
+            )
         fields.update(
             state=target,
             reason=R.DELIVERY_FAILED,

@@ -19,13 +19,15 @@ import jobs.statuses  # noqa: F401
 from bot import create_app, create_app_or_exit
 from bot.extensions import QUEUE_NAMES, services
 from bot.models import db
+from jobs.retention import INTERVAL_SECONDS as RETENTION_INTERVAL
+from jobs.retention import redact_expired
 from jobs.sweep import sweep
 
 log = logging.getLogger(__name__)
 
 
 def run_cron(interval: int) -> None:
-    """Child process: enqueue the sweep every `interval` seconds."""
+    """Child process: enqueue the sweep every `interval` seconds, retention hourly."""
     app = create_app()
     with app.app_context():
         cron = CronScheduler(
@@ -33,6 +35,7 @@ def run_cron(interval: int) -> None:
             name=f"dakiya-sweep-{multiprocessing.current_process().pid}",
         )
         cron.register(sweep, "statuses", interval=interval, result_ttl=0)
+        cron.register(redact_expired, "statuses", interval=RETENTION_INTERVAL, result_ttl=0)
         cron.start()
 
 

@@ -16,7 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
 
-GENERATED = ("ORDER_WEBHOOK_SECRET", "SHOPIFY_WEBHOOK_SECRET", "WOOCOMMERCE_WEBHOOK_SECRET")
+GENERATED = (
+    "ORDER_WEBHOOK_SECRET",
+    "SHOPIFY_WEBHOOK_SECRET",
+    "WOOCOMMERCE_WEBHOOK_SECRET",
+    "SUPPRESSION_SALT",
+)
 
 
 def write_env_file() -> None:

@@ -37,6 +37,7 @@ SECRETS = {
     "meta_verify_token": "test-verify-token",
     "interakt_api_key": "dGVzdC1pbnRlcmFrdC1rZXk6",
     "interakt_webhook_secret": "test-interakt-secret",
+    "suppression_salt": "test-suppression-salt",
 }
 
 

@@ -112,6 +112,7 @@ def test_validate_accepts_a_complete_meta_configuration():
         meta_phone_number_id="1",
         meta_app_secret="s",
         meta_verify_token="v",
+        suppression_salt="salt",
         order_sources=(),
     )
     assert validate(settings) is settings

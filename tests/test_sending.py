@@ -246,7 +246,7 @@ def test_send_rate_limit_puts_the_message_back_without_counting_an_attempt(
     make_app(meta_settings.replace(send_rate_per_second=1))
     first, second = (
         queued_message(event_id="a", order_id="1"),
-        queued_message(event_id="b", order_id="2"),
+        queued_message(event_id="b", order_id="2", phone="+919876543210"),
     )
     run_jobs(max_rounds=1)
     states = sorted(Message.get_by_id(m.id).state for m in (first, second))

@@ -36,4 +36,4 @@ def require_admin() -> None:
     """Every admin route needs the admin's credentials."""
 
 
-from bot.admin import api  # noqa: E402,F401  (registers the routes)
+from bot.admin import api, privacy  # noqa: E402,F401  (registers the routes)

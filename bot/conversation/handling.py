@@ -94,6 +94,11 @@ def act(
     )
     evidence = {"inbound_message_id": inbound.id, "text": inbound.text, "language": intent.language}
     match intent.kind:
+        case IntentKind.OPT_OUT if inbound.type == "button":
+            # A tapped button ("Stop promotions", PROVIDERS.md §1.8 b3) stops marketing
+            # only; WhatsApp itself confirms it to the customer.
+            consent.record_opt_out(customer, consent.MARKETING, "button", evidence, now)
+            return None
         case IntentKind.OPT_OUT:
             if consent.record_opt_out(customer, consent.ALL, "keyword", evidence, now):
                 return Reply(replies.opted_out(language, shop), language, OPT_OUT_CONFIRMATION)

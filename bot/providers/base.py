@@ -120,7 +120,20 @@ class InboundMessage:
     raw: dict = field(default_factory=dict, compare=False)
 
 
-WebhookUpdate = StatusUpdate | InboundMessage
+@dataclass(frozen=True, slots=True)
+class PreferenceUpdate:
+    """The customer stopped or resumed marketing messages in WhatsApp itself
+    (Meta's `user_preferences` webhook, PROVIDERS.md §1.10)."""
+
+    provider: str
+    phone: str  # E.164, with the leading +
+    category: str  # "marketing"
+    opted_in: bool  # False: "stop", True: "resume"
+    occurred_at: datetime  # naive UTC
+    detail: str | None = None
+
+
+WebhookUpdate = StatusUpdate | InboundMessage | PreferenceUpdate
 
 
 class Provider:

@@ -14,6 +14,7 @@ from bot.providers.base import (
     ErrorKind,
     InboundMessage,
     OutboundMessage,
+    PreferenceUpdate,
     Provider,
     ProviderError,
     SendResult,
@@ -133,9 +134,10 @@ class MetaProvider(Provider):
         )
 
     def parse_webhook(self, payload: dict) -> list[WebhookUpdate]:
-        """Statuses and inbound messages from every `messages` change, in payload order (§1.7).
+        """Statuses and inbound messages from every `messages` change, and marketing
+        stop/resume from `user_preferences` changes, in payload order (§1.7, §1.10).
 
-        Other change fields (`user_preferences`, `account_update`, ...) yield nothing here.
+        Other change fields (`account_update`, ...) yield nothing here.
         """
         payload = ensure_object(payload, "payload")
         if payload.get("object") != "whatsapp_business_account":
@@ -145,10 +147,13 @@ class MetaProvider(Provider):
             where = f"entry[{e}]"
             for c, change in enumerate(items(ensure_object(entry, where), "changes", where)):
                 where = f"entry[{e}].changes[{c}]"
-                if require(change, "field", str, where) != "messages":
+                field = require(change, "field", str, where)
+                if field not in ("messages", "user_preferences"):
                     continue
                 value = require(change, "value", dict, where)
                 where += ".value"
+                for i, pref in enumerate(items(value, "user_preferences", where)):
+                    updates.append(_preference_update(pref, f"{where}.user_preferences[{i}]"))
                 names = _profile_names(items(value, "contacts", where), where)
                 for i, status in enumerate(items(value, "statuses", where)):
                     updates.append(_status_update(status, f"{where}.statuses[{i}]"))
@@ -224,6 +229,20 @@ def _status_update(status: dict, where: str) -> StatusUpdate:
         error_code=str(code) if code is not None else None,
         error_text=_error_text(error) if error else None,
         raw=status,
+    )
+
+
+def _preference_update(pref: dict, where: str) -> PreferenceUpdate:
+    value = require(pref, "value", str, where)
+    if value not in ("stop", "resume"):
+        raise ValueError(f"{where}.value: expected stop or resume, got {value!r}")
+    return PreferenceUpdate(
+        provider=MetaProvider.name,
+        phone="+" + require(pref, "wa_id", str, where),
+        category="marketing",
+        opted_in=value == "resume",
+        occurred_at=_unix_time(pref, where),
+        detail=optional(pref, "detail", str, where),
     )
 
 

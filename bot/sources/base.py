@@ -45,6 +45,8 @@ class CustomerFacts:
     name: str | None = None
     language: str | None = None  # BCP-47-ish hint, e.g. "hi" or "en-US"
     country: str | None = None  # ISO 3166 alpha-2, the default region for the phone
+    # Marketing consent the shop collected (True/False), or None when it says nothing.
+    marketing_consent: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

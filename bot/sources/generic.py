@@ -27,6 +27,8 @@ Body (a JSON object; unknown fields are rejected at every level, optional fields
         "language": language tag, e.g. "hi" or "en-IN".
         "country":  2-letter upper-case ISO 3166 code, e.g. "IN": the default region for
                     phone numbers without a country code.
+        "marketing_consent": true / false / null: what the customer agreed to at your
+                    checkout (recorded in the consent ledger; null says nothing).
       }
     }
 
@@ -93,6 +95,7 @@ class GenericSource(Source):
                 name=customer["name"],
                 language=customer["language"],
                 country=customer["country"],
+                marketing_consent=customer["marketing_consent"],
             ),
             external_event_id=event["event_id"],
             notification_key=(tracking.get("number") or "") if kind in SHIPMENT_KINDS else "",

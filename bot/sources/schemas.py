@@ -126,9 +126,16 @@ class ShopifyAddressSchema(ShopPayload):
     country_code = _text()
 
 
+class ShopifyConsentSchema(ShopPayload):
+    state = _text()  # subscribed | not_subscribed | unsubscribed | pending ... (§3.3)
+    opt_in_level = _text()
+    consent_updated_at = _text()
+
+
 class ShopifyCustomerSchema(ShopPayload):
     first_name = _text()
     phone = _text()
+    sms_marketing_consent = fields.Nested(ShopifyConsentSchema, allow_none=True, load_default=None)
 
 
 class ShopifyFulfillmentSchema(ShopPayload):
@@ -162,6 +169,7 @@ class ShopifyOrderSchema(ShopPayload):
     financial_status = _text()
     order_status_url = _text()
     customer_locale = _text()
+    buyer_accepts_marketing = fields.Boolean(allow_none=True, load_default=None)
     payment_gateway_names = fields.List(fields.String(), allow_none=True, load_default=None)
     customer = fields.Nested(ShopifyCustomerSchema, allow_none=True, load_default=None)
     shipping_address = fields.Nested(ShopifyAddressSchema, allow_none=True, load_default=None)
@@ -229,6 +237,9 @@ class GenericOrderSchema(Schema):
 
 class GenericCustomerSchema(Schema):
     phone = fields.String(required=True, validate=validate.Length(1, 64))
+    marketing_consent = fields.Boolean(
+        allow_none=True, load_default=None, truthy={True}, falsy={False}
+    )
     name = _optional(fields.String, validate=validate.Length(1, 200))
     language = _optional(
         fields.String,

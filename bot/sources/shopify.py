@@ -66,6 +66,23 @@ DEAD_FULFILLMENT_STATUSES = frozenset({"cancelled", "error", "failure"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def marketing_consent(
+    customer: dict[str, Any], buyer_accepts_marketing: bool | None
+) -> bool | None:
+    """The customer's marketing consent as the checkout recorded it, or None if unknown.
+
+    The SMS consent object is the phone-channel answer; `buyer_accepts_marketing` is the
+    general checkbox (a general opt-in is allowed by WhatsApp's policy, §1.12), used only
+    when it says yes and the SMS object says nothing.
+    """
+    state = (customer.get("sms_marketing_consent") or {}).get("state")
+    if state == "subscribed":
+        return True
+    if state == "unsubscribed":
+        return False
+    return True if buyer_accepts_marketing else None
+
+
 def is_cash_on_delivery(gateway_names: list[str] | None) -> bool:
     return any(COD_GATEWAY.search(name) for name in gateway_names or [])
 
@@ -166,6 +183,7 @@ class ShopifySource(Source):
             ),
             language=first_present(data["customer_locale"]),
             country=first_present(shipping.get("country_code"), billing.get("country_code")),
+            marketing_consent=marketing_consent(customer, data["buyer_accepts_marketing"]),
         )
         return order, facts, kind, shipment["id"] if shipment else ""
 

@@ -22,6 +22,7 @@ from bot.providers.base import (
     DeliveryStatus,
     ErrorKind,
     InboundMessage,
+    PreferenceUpdate,
     OutboundMessage,
     ProviderError,
     StatusUpdate,
@@ -626,8 +627,31 @@ def test_batched_webhook_yields_every_update_in_order(provider):
     assert [getattr(u, "status", None) for u in updates] == ["sent", None, "failed"]
 
 
+def test_user_preferences_stop_is_a_marketing_opt_out(provider):
+    [update] = provider.parse_webhook(payload("other")["user_preferences"])
+    assert isinstance(update, PreferenceUpdate)
+    assert (update.phone, update.category, update.opted_in) == ("+919812345678", "marketing", False)
+    assert update.occurred_at == datetime(2025, 11, 24, 16, 5)
+
+
+def test_user_preferences_resume_is_a_marketing_opt_in(provider):
+    webhook = payload("other")["user_preferences"]
+    webhook["entry"][0]["changes"][0]["value"]["user_preferences"][0]["value"] = "resume"
+    [update] = provider.parse_webhook(webhook)
+    assert update.opted_in is True
+
+
+def test_user_preferences_with_an_unknown_value_is_malformed(provider):
+    webhook = payload("other")["user_preferences"]
+    webhook["entry"][0]["changes"][0]["value"]["user_preferences"][0]["value"] = "maybe"
+    with pytest.raises(ValueError, match="value"):
+        provider.parse_webhook(webhook)
+
+
 def test_other_change_fields_yield_nothing(provider):
-    assert provider.parse_webhook(payload("other")["user_preferences"]) == []
+    webhook = payload("other")["user_preferences"]
+    webhook["entry"][0]["changes"][0]["field"] = "account_update"
+    assert provider.parse_webhook(webhook) == []
 
 
 def test_change_with_only_system_errors_yields_nothing(provider):
