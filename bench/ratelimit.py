@@ -210,7 +210,7 @@ def report(s: dict) -> str:
 
 
 def emit(text: str) -> None:
-    print(text, flush=True) - a benchmark reports to the person running it
+    print(text, flush=True)  # a benchmark reports to the person running it
 
 
 def main(argv: list[str] | None = None) -> int:
