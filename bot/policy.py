@@ -218,7 +218,7 @@ def _to_utc(local_naive: datetime, zone: ZoneInfo) -> datetime:
 
 def parse_quiet_hours(value: str, name: str) -> QuietHours | None:
     value = value.strip().replace(" ", "")
-    if not value:
+    if not value or value.lower() in ("off", "none"):
         return None
     match = _CLOCK_RANGE.match(value)
     if not match or match.group(1, 2) == match.group(3, 4):

@@ -47,3 +47,26 @@ def queued_message(**kwargs) -> Message:
     its message row."""
     accepted = take_order_event(services(), order_event(**kwargs), utcnow())
     return Message.get_by_id(accepted.message_ids[0])
+
+
+def marketing_message(
+    customer_phone: str = "+919812345678", key: str = "m1", opt_in: bool = True
+) -> Message:
+    """A queued marketing template (campaigns create these) to a customer who opted in."""
+    from bot.models import Category, Customer
+
+    customer, _ = Customer.get_or_create(
+        phone=customer_phone, defaults={"timezone": "Asia/Kolkata"}
+    )
+    Customer.update(marketing_opt_in=opt_in).where(Customer.id == customer.id).execute()
+    return Message.create(
+        customer=customer,
+        phone=customer.phone,
+        dedupe_key=f"campaign:{key}:{customer.id}",
+        kind="campaign",
+        category=Category.MARKETING,
+        queue="campaigns",
+        template_name="diwali_sale",
+        language="en",
+        params={"header": [], "body": [key], "buttons": []},
+    )

@@ -30,6 +30,8 @@ def start_worker(settings) -> subprocess.Popen:
         "META_API_BASE_URL": settings.meta_api_base_url,
         "SANDBOX_RECEIPT_DELAY_SECONDS": "0",
         "LOG_LEVEL": "WARNING",
+        "QUIET_HOURS_MARKETING": settings.quiet_hours_marketing or "off",
+        "MIN_GAP_SECONDS": str(settings.min_gap_seconds),
         **{name.upper(): value for name, value in SECRETS.items()},
     }
     # Its own process group, so its scheduler and cron children can be stopped with it.
@@ -92,3 +94,20 @@ def test_worker_stops_cleanly_on_sigterm(app, settings, workers):
     assert wait_until(lambda: state_of(message.id) == State.READ)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
+
+
+def test_daily_cap_holds_with_three_workers_racing_for_one_customer(make_app, settings, workers):
+    from bot.models import Reason
+    from tests.factories import marketing_message
+
+    settings = settings.replace(quiet_hours_marketing="off", min_gap_seconds=0)
+    make_app(settings)
+    messages = [marketing_message(key=f"k{i}") for i in range(12)]
+    for message in messages:
+        services().queues["campaigns"].enqueue("jobs.send.send_message", message.id)
+    workers.extend(start_worker(settings) for _ in range(3))
+    finished = (State.READ, State.DEFERRED)
+    assert wait_until(lambda: all(state_of(m.id) in finished for m in messages))
+    rows = [Message.get_by_id(m.id) for m in messages]
+    assert sum(r.state == State.READ for r in rows) == 1  # the cap is 1 a day
+    assert {r.reason for r in rows if r.state == State.DEFERRED} == {Reason.CAP_DAILY}
