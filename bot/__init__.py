@@ -29,6 +29,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from bot.admin import bp as admin_bp
 
     app.register_blueprint(admin_bp)
+    from bot.metrics import bp as metrics_bp
+
+    app.register_blueprint(metrics_bp)
     from bot.legal import bp as legal_bp
 
     app.register_blueprint(legal_bp)

@@ -60,6 +60,7 @@ class Settings:
     woocommerce_webhook_secret: str = field(default="", repr=False)
     order_webhook_secret: str = field(default="", repr=False)
 
+    metrics_token: str = field(default="", repr=False)
     admin_username: str = "admin"
     admin_password_hash: str = field(default="", repr=False)
     shop_name: str = "our shop"
