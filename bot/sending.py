@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: The kind of the reply confirming a STOP: the one message an opted-out customer gets.
 OPT_OUT_CONFIRMATION = "opt_out_confirmation"
+#: Meta's "re-engagement" errors: free-form text outside the 24-hour window (§1.11).
+WINDOW_CLOSED_CODES = frozenset({"131047", "470"})
 #: Pair rate (Meta 131056): slow down for this recipient only, not for everyone.
 PER_RECIPIENT_LIMITS = frozenset({"131056"})
 
@@ -239,6 +241,11 @@ class Sender:
         }
         if error.kind is ErrorKind.RATE_LIMITED and error.code not in PER_RECIPIENT_LIMITS:
             self.limiter.slow_down()  # every worker backs off together
+        if error.code in WINDOW_CLOSED_CODES and message.customer_id:
+            # Meta says the service window is closed: believe it over our own clock.
+            Customer.update(last_inbound_at=None).where(
+                Customer.id == message.customer_id
+            ).execute()
         if error.code == statuses.MARKETING_STOPPED and message.customer_id:
             consent.record_opt_out(
                 message.customer,

@@ -215,3 +215,23 @@ def test_provider_throttling_slows_every_sender(
     queued_message()
     run_jobs()
     assert SendRateLimiter(redis_conn, 80).current_rate() < 80
+
+
+def test_meta_131047_closes_the_service_window(make_app, meta_settings, fake_whatsapp, run_jobs):
+    from bot.models import Category
+
+    make_app(meta_settings)
+    customer = Customer.create(phone="+919812345678", last_inbound_at=utcnow())
+    fake_whatsapp.script((400, {"error": {"message": "Re-engagement message", "code": 131047}}))
+    reply = Message.create(
+        customer=customer,
+        phone=customer.phone,
+        dedupe_key="r1",
+        kind="reply",
+        category=Category.SERVICE,
+        text="Your order is on its way.",
+    )
+    services().queues["orders"].enqueue("jobs.send.send_message", reply.id)
+    run_jobs()
+    assert Message.get_by_id(reply.id).error_code == "131047"
+    assert Customer.get().last_inbound_at is None  # further free-form text is suppressed
