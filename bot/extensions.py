@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 import redis
@@ -22,6 +22,7 @@ from bot.counters import SendLedger
 from bot.models import db
 from bot.notifications import NotificationMap, load_notification_map
 from bot.policy import rules_from_settings
+from bot.privacy import is_suppressed
 from bot.providers import provider_class
 from bot.providers.base import Provider
 from bot.ratelimit import SendRateLimiter
@@ -74,6 +75,7 @@ class Services:
             SendLedger(self.redis),
             self.settings,
             rules=rules_from_settings(self.settings),
+            is_erased=partial(is_suppressed, salt=self.settings.suppression_salt),
         )
 
 

@@ -235,3 +235,15 @@ def test_meta_131047_closes_the_service_window(make_app, meta_settings, fake_wha
     run_jobs()
     assert Message.get_by_id(reply.id).error_code == "131047"
     assert Customer.get().last_inbound_at is None  # further free-form text is suppressed
+
+
+def test_an_erased_number_is_never_messaged_again_even_for_a_new_order(app, client, run_jobs):
+    from bot.privacy import erase_customer
+
+    queued_message(event_id="a", order_id="1")
+    run_jobs()
+    erase_customer("+919812345678", services().settings.suppression_salt, "admin", utcnow())
+    message = queued_message(event_id="b", order_id="2")  # the shop sends a new order
+    run_jobs()
+    message = Message.get_by_id(message.id)
+    assert (message.state, message.reason) == (State.SUPPRESSED, Reason.ERASED)

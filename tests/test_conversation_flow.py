@@ -311,3 +311,10 @@ def test_customer_message_whose_job_was_lost_is_answered_after_the_sweep(
     assert sweep_once(services(), utcnow())["inbound_requeued"] == 1
     run_jobs()
     assert len(replies_to(ASHA)) == 1
+
+
+def test_opt_in_confirmation_links_the_privacy_notice(make_app, settings, say):
+    make_app(settings.replace(public_base_url="https://shop.example.in"))
+    say(inbound("STOP"))
+    say(inbound("START"))
+    assert replies_to(ASHA)[-1].text.endswith("https://shop.example.in/legal/privacy")

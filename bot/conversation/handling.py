@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.conversation import replies
 from bot.conversation.intents import Intent, IntentKind, KeywordBook, detect_intent
 from bot.conversation.replies import CLOSED_STAGES, OrderView
+from bot.legal import legal_url
 from bot.models import Category, Customer, InboundMessage, Message, Order, write_transaction
 from bot.policy import in_service_window
 from bot.sending import OPT_OUT_CONFIRMATION
@@ -105,7 +106,9 @@ def act(
             return None  # already out: one confirmation, never a loop
         case IntentKind.OPT_IN:
             if consent.record_opt_in(customer, consent.ALL, "keyword", evidence, now):
-                return Reply(replies.opted_in(language, shop), language)
+                text = replies.opted_in(language, shop)
+                privacy = legal_url(settings, "privacy")
+                return Reply(f"{text}\n{privacy}" if privacy else text, language)
             return None
         case IntentKind.HELP:
             return Reply(replies.help_text(language, shop), language)

@@ -1,0 +1,103 @@
+"""Declaring an endpoint's contract once: its query string, body and response schemas.
+
+`@endpoint(...)` validates the request with marshmallow (one error shape, each bad field
+named; unknown fields rejected) and records the schemas on the view, where
+`bot.openapi` reads them to publish `/openapi.json`. One declaration, so the document
+cannot drift from what the code accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+
+from flask import request
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from bot.errors import ApiError
+
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Contract:
+    summary: str
+    tag: str
+    query: type[Schema] | None = None
+    body: type[Schema] | None = None
+    response: type[Schema] | None = None
+    many: bool = False
+    status: int = 200
+    errors: tuple[int, ...] = field(default_factory=tuple)
+
+
+def endpoint(
+    *,
+    tag: str,
+    query: type[Schema] | None = None,
+    body: type[Schema] | None = None,
+    response: type[Schema] | None = None,
+    many: bool = False,
+    status: int = 200,
+    errors: tuple[int, ...] = (),
+) -> Callable:
+    """Validate `query` (request.args) and `body` (JSON) and pass them to the view as
+    the `query` and `body` keyword arguments; record the contract for OpenAPI."""
+
+    def decorate(view: Callable) -> Callable:
+        summary = (view.__doc__ or view.__name__).strip().splitlines()[0]
+
+        @wraps(view)
+        def checked(*args, **kwargs):
+            if query is not None:
+                kwargs["query"] = load(query(unknown=RAISE), request.args.to_dict(), "query")
+            if body is not None:
+                data = request.get_json(silent=True)
+                if not isinstance(data, dict):
+                    raise ApiError(
+                        400,
+                        "invalid_body",
+                        "the body must be a JSON object",
+                        {"body": ["not a JSON object"]},
+                    )
+                kwargs["body"] = load(body(unknown=RAISE), data, "body")
+            return view(*args, **kwargs)
+
+        checked.contract = Contract(summary, tag, query, body, response, many, status, errors)
+        return checked
+
+    return decorate
+
+
+def load(schema: Schema, data: dict, where: str) -> dict:
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise ApiError(400, f"invalid_{where}", f"invalid {where}", flatten(exc.messages)) from exc
+
+
+def flatten(messages, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages as {"a.b": [...]}: each bad field named once."""
+    if isinstance(messages, list):
+        return {prefix or "_schema": [str(m) for m in messages]}
+    flat: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        flat.update(flatten(value, name))
+    return flat
+
+
+class PageQuery(Schema):
+    """Keyset pagination: `limit` (1..100) rows with an id greater than `after`."""
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+def page(query, limit: int, after: int, key) -> tuple[list, int | None]:
+    """One page of `query` ordered by `key`, and the cursor for the next page (or None)."""
+    rows = list(query.where(key > after).order_by(key).limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (getattr(rows[-1], key.name) if more else None)
