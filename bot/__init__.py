@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 from flask import Flask
 
-from bot import cli, errors, extensions, health
+from bot import api, cli, errors, extensions, health, logs, openapi, security
 from bot.config import ConfigError, Settings, load_settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app: settings, extensions, blueprints and CLI commands — nothing else."""
     settings = settings or load_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure_logging(settings)
     app = Flask(__name__)
+    app.url_map.converters["int"] = api.DatabaseIdConverter
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
     extensions.init_app(app, settings)
     errors.init_app(app)
+    logs.init_app(app)
+    security.init_app(app)
     from bot.webhooks import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(openapi.bp)
     from bot.admin import bp as admin_bp
 
     app.register_blueprint(admin_bp)

@@ -14,10 +14,12 @@ from functools import wraps
 
 from flask import request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from werkzeug.routing import IntegerConverter
 
 from bot.errors import ApiError
 
 MAX_PAGE = 100
+MAX_ID = 2**63 - 1  # a 64-bit database key; larger numbers overflow SQLite (500s)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class Contract:
     many: bool = False
     status: int = 200
     errors: tuple[int, ...] = field(default_factory=tuple)
+    media_type: str = "application/json"  # of the success answer, e.g. "text/csv"
 
 
 def endpoint(
@@ -41,6 +44,7 @@ def endpoint(
     many: bool = False,
     status: int = 200,
     errors: tuple[int, ...] = (),
+    media_type: str = "application/json",
 ) -> Callable:
     """Validate `query` (request.args) and `body` (JSON) and pass them to the view as
     the `query` and `body` keyword arguments; record the contract for OpenAPI."""
@@ -64,7 +68,9 @@ def endpoint(
                 kwargs["body"] = load(body(unknown=RAISE), data, "body")
             return view(*args, **kwargs)
 
-        checked.contract = Contract(summary, tag, query, body, response, many, status, errors)
+        checked.contract = Contract(
+            summary, tag, query, body, response, many, status, errors, media_type
+        )
         return checked
 
     return decorate
@@ -88,11 +94,19 @@ def flatten(messages, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
+class DatabaseIdConverter(IntegerConverter):
+    """Flask's `<int:...>` capped at MAX_ID: a larger number is a 404, not an overflow."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
 class PageQuery(Schema):
     """Keyset pagination: `limit` (1..100) rows with an id greater than `after`."""
 
     limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    after = fields.Integer(load_default=0, validate=validate.Range(0, MAX_ID))
 
 
 def page(query, limit: int, after: int, key) -> tuple[list, int | None]:

@@ -78,6 +78,7 @@ def hash_password_command(password: str) -> None:
 
 
 def init_app(app: Flask) -> None:
+    app.cli.add_command(users)
     for command in (
         migrate_command,
         sweep_command,
@@ -87,3 +88,53 @@ def init_app(app: Flask) -> None:
         hash_password_command,
     ):
         app.cli.add_command(command)
+
+
+users = click.Group("users", help="Admin API users (passwords are stored hashed).")
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "viewer"]), default="viewer", show_default=True)
+@click.password_option()
+def create_user_command(username: str, role: str, password: str) -> None:
+    """Create a user, or set an existing user's role and password (rotation)."""
+    from werkzeug.security import generate_password_hash
+
+    from bot.models import AdminUser
+
+    with db.connection_context():
+        fields = {
+            "password_hash": generate_password_hash(password),
+            "role": role,
+            "disabled": False,
+        }
+        user, created = AdminUser.get_or_create(username=username, defaults=fields)
+        if not created:
+            AdminUser.update(updated_at=utcnow(), **fields).where(AdminUser.id == user.id).execute()
+    click.echo(f"{'created' if created else 'updated'} {username} ({role})")
+
+
+@users.command("disable")
+@click.argument("username")
+def disable_user_command(username: str) -> None:
+    """Stop a user from logging in."""
+    from bot.models import AdminUser
+
+    with db.connection_context():
+        done = (
+            AdminUser.update(disabled=True, updated_at=utcnow())
+            .where(AdminUser.username == username)
+            .execute()
+        )
+    click.echo("disabled" if done else f"no user {username}")
+
+
+@users.command("list")
+def list_users_command() -> None:
+    """List the database's users (ADMIN_USERS from the environment are not listed)."""
+    from bot.models import AdminUser
+
+    with db.connection_context():
+        for user in AdminUser.select().order_by(AdminUser.username):
+            click.echo(f"{user.username}\t{user.role}\t{'disabled' if user.disabled else 'active'}")

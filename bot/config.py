@@ -61,8 +61,16 @@ class Settings:
     order_webhook_secret: str = field(default="", repr=False)
 
     metrics_token: str = field(default="", repr=False)
-    admin_username: str = "admin"
-    admin_password_hash: str = field(default="", repr=False)
+    # Admin users from the environment: "name:admin|viewer:<password hash>,...".
+    admin_users: str = field(default="", repr=False)
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 900
+    # Per-client-IP request limits (flask-limiter syntax), and how many proxies (the
+    # PaaS router) stand in front of the app and set X-Forwarded-For.
+    webhook_rate_limit: str = "1200/minute"
+    admin_rate_limit: str = "120/minute"
+    default_rate_limit: str = "300/minute"
+    trusted_proxy_hops: int = 0
     shop_name: str = "our shop"
     shop_contact_email: str = ""  # shown on the legal pages for data requests
     public_base_url: str = ""  # e.g. https://shop.example.com: absolute links to /legal/...
@@ -101,6 +109,7 @@ class Settings:
     sandbox_receipt_delay_seconds: float = 1.0
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
+    log_format: str = "text"  # "json" in production: one JSON object per line (bot/logs.py)
 
     def secret_for_source(self, source: str) -> str:
         return getattr(self, SOURCE_SECRETS[source].lower())
@@ -128,6 +137,8 @@ def validate(settings: Settings) -> Settings:
     unknown = set(settings.order_sources) - set(SOURCES)
     if unknown:
         problems.append(f"ORDER_SOURCES has unknown sources: {', '.join(sorted(unknown))}")
+    if settings.log_format not in ("text", "json"):
+        problems.append("LOG_FORMAT must be text or json")
     if settings.send_rate_per_second < 1:
         problems.append("SEND_RATE_PER_SECOND must be at least 1")
     if settings.retention_days < 0:
@@ -138,12 +149,14 @@ def validate(settings: Settings) -> Settings:
         problems.append("PUBLIC_BASE_URL must start with https:// (or http://)")
     if not Path(settings.notifications_file).is_file():
         problems.append(f"NOTIFICATIONS_FILE does not exist: {settings.notifications_file}")
-    from bot.policy import rules_from_settings  # the policy owns what its settings mean
+    from bot.auth import parse_admin_users  # each module owns what its settings mean
+    from bot.policy import rules_from_settings
 
-    try:
-        rules_from_settings(settings)
-    except ValueError as exc:
-        problems.append(str(exc))
+    for check in (rules_from_settings, lambda s: parse_admin_users(s.admin_users)):
+        try:
+            check(settings)
+        except ValueError as exc:
+            problems.append(str(exc))
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
     return settings

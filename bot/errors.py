@@ -17,12 +17,20 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """An error answer: `status`, a stable machine `code`, words for a person, and fields."""
 
-    def __init__(self, status: int, code: str, message: str, fields: dict | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: dict | None = None,
+        headers: dict | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.fields = fields or {}
+        self.headers = headers or {}
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None):
@@ -35,7 +43,9 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
 def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, exc.fields)
+        response, status = error_response(exc.status, exc.code, exc.message, exc.fields)
+        response.headers.update(exc.headers)
+        return response, status
 
     @app.errorhandler(DatabaseError)
     def _database_down(exc: DatabaseError):

@@ -12,10 +12,12 @@ from functools import cached_property, partial
 from pathlib import Path
 
 import redis
-from flask import Flask, current_app
+from flask import Flask, current_app, request
+from flask_limiter import Limiter
 from peewee import Database
 from playhouse.db_url import connect
 from rq import Queue
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot.config import Settings
 from bot.counters import SendLedger
@@ -112,6 +114,15 @@ def open_redis(url: str) -> tuple[redis.Redis, str]:
     return conn, f"unix://{conn.socket_file}"
 
 
+def client_address() -> str:
+    """The client's address for per-IP limits (behind TRUSTED_PROXY_HOPS proxies)."""
+    return request.remote_addr or "unknown"
+
+
+#: Per-client-IP request limits, counted in Redis so every web process shares them.
+limiter = Limiter(key_func=client_address, headers_enabled=True, strategy="moving-window")
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     """Bind the database and Redis for this app; each request closes its DB connection."""
     db.initialize(open_database(settings.database_url))
@@ -120,6 +131,18 @@ def init_app(app: Flask, settings: Settings) -> None:
     svc = Services(settings=settings, redis=conn, redis_url=url, notifications=notifications)
     svc.queues = {name: Queue(name, connection=conn) for name in QUEUE_NAMES}
     app.extensions["dakiya"] = svc
+    if settings.trusted_proxy_hops:
+        # The PaaS router sets X-Forwarded-For; without this every client would share
+        # the router's address (and its rate limit).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_hops, x_proto=1)
+    app.config.update(
+        RATELIMIT_STORAGE_URI="redis://",
+        RATELIMIT_STORAGE_OPTIONS={"connection_pool": conn.connection_pool},
+        RATELIMIT_DEFAULT=settings.default_rate_limit,
+        # Limits protect; they must not take the webhooks down with Redis.
+        RATELIMIT_SWALLOW_ERRORS=True,
+    )
+    limiter.init_app(app)
 
     # Connections open lazily on the first query (peewee's autoconnect), so a handler
     # that can work without the database (the spool) still runs during an outage.

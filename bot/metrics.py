@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 
 from bot import spool
-from bot.admin import verify_admin
+from bot.auth import verify_password
 from bot.errors import error_response
 from bot.extensions import QUEUE_NAMES, Services, services
 from bot.models import InboundMessage, Message, OrderEvent, StatusEvent
@@ -79,7 +79,9 @@ def is_allowed(token: str) -> bool:
         return True
     creds = request.authorization
     return bool(
-        creds and creds.type == "basic" and verify_admin(creds.username or "", creds.password or "")
+        creds
+        and creds.type == "basic"
+        and verify_password(creds.username or "", creds.password or "")
     )
 
 

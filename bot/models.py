@@ -280,6 +280,27 @@ class AuditLog(BaseModel):
     created_at = DateTimeField(default=utcnow, index=True)
 
 
+class AdminUser(BaseModel):
+    """Someone who may use the admin API (`flask --app wsgi users ...`)."""
+
+    username = CharField(max_length=64, unique=True)
+    password_hash = CharField(max_length=255)
+    role = CharField(max_length=16)  # "admin" | "viewer"
+    disabled = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class RuntimeSetting(BaseModel):
+    """A setting an admin changed at run time (policy knobs, the template map); it
+    overrides the environment's value until removed."""
+
+    key = CharField(max_length=64, unique=True)
+    value = JSONField()
+    updated_by = CharField(max_length=64)
+    updated_at = DateTimeField(default=utcnow)
+
+
 ALL_MODELS = [
     Customer,
     ConsentEvent,
@@ -290,4 +311,6 @@ ALL_MODELS = [
     InboundMessage,
     Suppression,
     AuditLog,
+    AdminUser,
+    RuntimeSetting,
 ]

@@ -37,8 +37,8 @@ def write_env_file() -> None:
         name = line.split("=", 1)[0]
         if name in GENERATED:
             line = f"{name}={secrets.token_hex(24)}"
-        elif name == "ADMIN_PASSWORD_HASH":
-            line = f"{name}='{generate_password_hash(password)}'"
+        elif name == "ADMIN_USERS":
+            line = f"{name}='admin:admin:{generate_password_hash(password)}'"
         lines.append(line)
     env.write_text("\n".join(lines) + "\n")
     print(f"wrote .env with fresh local secrets; admin API login: admin / {password}")

@@ -4,6 +4,7 @@ by TEST_DATABASE_URL), the app, its client, a job runner, signing and payload he
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import pytest
 import redis
 from rq import Queue, SimpleWorker
 from rq.registry import ScheduledJobRegistry
+from werkzeug.security import generate_password_hash
 
 from bot import create_app
 from bot.cli import migrate_database
@@ -26,6 +28,22 @@ from bot.models import ALL_MODELS, db
 from bot.signing import sign_hmac
 
 PAYLOADS = Path(__file__).parent / "payloads"
+
+# Cheap hashes (tests log in often); production hashes use werkzeug's default.
+ADMIN_PASSWORD, VIEWER_PASSWORD = "correct horse", "battery staple"
+ADMIN_USERS = ",".join(
+    f"{name}:{name}:{generate_password_hash(password, method='pbkdf2:sha256:1000')}"
+    for name, password in (("admin", ADMIN_PASSWORD), ("viewer", VIEWER_PASSWORD))
+)
+
+
+def basic_auth(user: str, password: str) -> dict:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+#: An admin's headers for state-changing requests (see bot.auth: JSON or this header).
+ADMIN = {**basic_auth("admin", ADMIN_PASSWORD), "X-Requested-With": "tests"}
+VIEWER = {**basic_auth("viewer", VIEWER_PASSWORD), "X-Requested-With": "tests"}
 
 SECRETS = {
     "order_webhook_secret": "test-order-secret",
@@ -117,6 +135,7 @@ def settings(database_url, redis_url, tmp_path) -> Settings:
         redis_url=redis_url,
         whatsapp_provider="sandbox",
         sandbox_receipt_delay_seconds=0,
+        admin_users=ADMIN_USERS,
         **SECRETS,
     )
 

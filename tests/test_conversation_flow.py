@@ -38,14 +38,6 @@ def inbound(
 
 
 @pytest.fixture
-def settings(settings):
-    """These tests' app has an admin password ("pw"), to look at flagged conversations."""
-    from werkzeug.security import generate_password_hash
-
-    return settings.replace(admin_password_hash=generate_password_hash("pw"))
-
-
-@pytest.fixture
 def say(client, sign, run_jobs):
     """Post a customer's message through Meta's webhook and run the jobs it causes."""
 
@@ -170,7 +162,8 @@ def test_agent_request_flags_the_conversation_and_silences_the_bot(app, say, cli
     say(inbound("agent"))
     say(inbound("help"))
     assert len(replies_to(ASHA)) == 1  # only the hand-over note
-    auth = {"Authorization": "Basic YWRtaW46cHc="}  # admin:pw
+    from tests.conftest import ADMIN as auth
+
     [conversation] = client.get("/admin/api/conversations", headers=auth).get_json()[
         "conversations"
     ]

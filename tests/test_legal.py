@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from werkzeug.security import generate_password_hash
 
 from bot.legal import legal_url
 
@@ -15,7 +14,6 @@ def shop(make_app, settings):
             shop_name="Asha & Sons",
             shop_contact_email="privacy@asha.example",
             retention_days=90,
-            admin_password_hash=generate_password_hash("pw"),
         )
     )
     return app.test_client()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from bot import privacy
-from bot.admin import auth, bp
+from bot.admin import bp
+from bot.auth import actor
 from bot.errors import ApiError
 from bot.extensions import services
 from bot.models import AuditLog, utcnow
@@ -23,7 +24,7 @@ def export_customer(phone: str):
         raise ApiError(404, "not_found", "nothing is held about this number")
     counts = {name: len(rows) for name, rows in data.items() if isinstance(rows, list)}
     subject = privacy.suppression_hash(e164, services().settings.suppression_salt)
-    privacy.audit(auth.current_user(), "export", subject, counts, utcnow())
+    privacy.audit(actor(), "export", subject, counts, utcnow())
     return jsonify(data)
 
 
@@ -31,9 +32,7 @@ def export_customer(phone: str):
 def erase_customer(phone: str):
     """Erase everything held about one number and never message it again."""
     e164 = _e164(phone)
-    result = privacy.erase_customer(
-        e164, services().settings.suppression_salt, auth.current_user(), utcnow()
-    )
+    result = privacy.erase_customer(e164, services().settings.suppression_salt, actor(), utcnow())
     return jsonify(result)
 
 

@@ -3,31 +3,26 @@ dead-letter retry and the conversations handed to a person."""
 
 from __future__ import annotations
 
-import base64
-
 import pytest
-from werkzeug.security import generate_password_hash
 
 from bot.models import Message, Reason, State
+from tests.conftest import ADMIN, ADMIN_PASSWORD, basic_auth
 from tests.factories import queued_message
 
 
-def basic(user: str, password: str) -> dict:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
-ADMIN = basic("admin", "correct horse")
-
-
 @pytest.fixture
-def admin(make_app, settings):
-    app = make_app(settings.replace(admin_password_hash=generate_password_hash("correct horse")))
-    return app.test_client()
+def admin(client):
+    return client
 
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, basic("admin", "wrong"), basic("root", "correct horse"), {"Authorization": "Bearer x"}],
+    [
+        {},
+        basic_auth("admin", "wrong"),
+        basic_auth("root", ADMIN_PASSWORD),
+        {"Authorization": "Bearer x"},
+    ],
 )
 def test_admin_api_needs_the_admins_credentials(admin, headers):
     response = admin.get("/admin/api/conversations", headers=headers)
@@ -36,8 +31,9 @@ def test_admin_api_needs_the_admins_credentials(admin, headers):
     assert "WWW-Authenticate" in response.headers
 
 
-def test_admin_api_is_shut_when_no_password_is_configured(client):
-    assert client.get("/admin/api/conversations", headers=basic("admin", "")).status_code == 401
+def test_admin_api_is_shut_when_no_user_is_configured(make_app, settings):
+    client = make_app(settings.replace(admin_users="")).test_client()
+    assert client.get("/admin/api/conversations", headers=ADMIN).status_code == 401
 
 
 def test_message_shows_state_reason_and_provider_error(admin):

@@ -4,12 +4,10 @@ log of both; behind the admin's credentials, with the number validated."""
 from __future__ import annotations
 
 import pytest
-from werkzeug.security import generate_password_hash
 
 from bot.models import AuditLog, Customer, Suppression
 from bot.privacy import is_suppressed, suppression_hash
-from tests.admin.test_api import ADMIN, basic
-from tests.conftest import SECRETS
+from tests.conftest import ADMIN, SECRETS, basic_auth
 from tests.test_privacy import customer_with_history
 
 ASHA = "+919812345678"
@@ -17,7 +15,7 @@ ASHA = "+919812345678"
 
 @pytest.fixture
 def admin(make_app, settings, run_jobs):
-    app = make_app(settings.replace(admin_password_hash=generate_password_hash("correct horse")))
+    app = make_app(settings)
     customer_with_history(ASHA, "1042", run_jobs)
     customer_with_history("+919876543210", "2077", run_jobs)
     return app.test_client()
@@ -31,7 +29,7 @@ def admin(make_app, settings, run_jobs):
         ("get", "/admin/api/audit-log"),
     ],
 )
-@pytest.mark.parametrize("headers", [{}, basic("admin", "wrong")])
+@pytest.mark.parametrize("headers", [{}, basic_auth("admin", "wrong")])
 def test_data_requests_need_the_admins_credentials(admin, method, path, headers):
     response = getattr(admin, method)(path, headers=headers)
     assert response.status_code == 401

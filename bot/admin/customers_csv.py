@@ -1,0 +1,96 @@
+"""Admin API routes for customers in bulk: CSV import with a per-row error report, and a
+streamed CSV export; both written to the audit log."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify, request, stream_with_context
+from marshmallow import Schema, fields
+
+from bot import customers_csv
+from bot.admin import bp
+from bot.api import endpoint
+from bot.auth import actor
+from bot.errors import ApiError
+from bot.extensions import services
+from bot.models import utcnow
+from bot.privacy import audit
+
+CSV_TYPES = ("text/csv", "application/csv")
+
+
+class ImportQuery(Schema):
+    dry_run = fields.Boolean(load_default=False)
+
+
+class RejectedRowSchema(Schema):
+    row = fields.Integer(metadata={"description": "row number in the file; the header is 1"})
+    phone = fields.String(allow_none=True, metadata={"description": "masked"})
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class ImportReportSchema(Schema):
+    import_id = fields.String()
+    dry_run = fields.Boolean()
+    imported = fields.Integer()
+    created = fields.Integer()
+    updated = fields.Integer()
+    rejected = fields.List(fields.Nested(RejectedRowSchema))
+
+
+class ExportQuery(Schema):
+    tag = fields.String()
+    opted_out = fields.Boolean()
+
+
+@bp.post("/api/customers/import")
+@endpoint(
+    tag="customers",
+    query=ImportQuery,
+    response=ImportReportSchema,
+    errors=(400, 401, 413, 415),
+)
+def import_customers(query: dict):
+    """Import customers and their consent from a CSV file (text/csv, or multipart `file`)."""
+    request.max_content_length = customers_csv.MAX_IMPORT_BYTES
+    report = customers_csv.import_customers(
+        uploaded_file(),
+        services().settings.default_region,
+        actor(),
+        utcnow(),
+        dry_run=query["dry_run"],
+    )
+    return jsonify(report.as_json())
+
+
+@bp.get("/api/customers/export.csv")
+@endpoint(tag="customers", query=ExportQuery, errors=(400, 401))
+def export_customers(query: dict):
+    """Every customer (?tag=, ?opted_out=) as CSV, in the import's columns and more."""
+    audit(actor(), "export_customers", None, {"filters": query}, utcnow())
+    rows = customers_csv.export_customers(query.get("tag"), query.get("opted_out"))
+    return Response(
+        stream_with_context(rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=customers.csv"},
+    )
+
+
+def uploaded_file() -> bytes:
+    """The CSV: the whole body when it is text/csv, else the multipart form's `file`."""
+    if request.mimetype in CSV_TYPES:
+        return request.get_data(cache=False)
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise ApiError(
+                400,
+                "invalid_csv",
+                "the form has no file field named `file`",
+                {"file": ["missing"]},
+            )
+        return upload.read()
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        "send the file as text/csv, or as the field `file` of a multipart/form-data form",
+    )

@@ -1,0 +1,454 @@
+"""`GET /openapi.json`: the API's OpenAPI document, built from the same marshmallow schemas
+the code validates with, so the published contract cannot drift from what is accepted.
+
+Every view declared with `@endpoint` (bot/api.py) is found by walking the URL map; the
+webhooks, which read raw signed bodies instead, are described by hand below.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from decimal import Decimal
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, Flask, current_app, jsonify
+from marshmallow import Schema, fields
+from werkzeug.routing import Rule
+
+from bot.api import MAX_ID, Contract
+from bot.sources.schemas import GenericEventSchema
+
+OPENAPI_VERSION = "3.1.0"
+ADMIN_SECURITY = [{"adminBasic": []}]
+#: Every admin route can answer these, whatever its own contract lists.
+ADMIN_ERRORS = (400, 401, 403, 429)
+#: Flask URL converters and the JSON Schema of the values they accept.
+CONVERTER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "int": {"type": "integer", "minimum": 0, "maximum": MAX_ID},  # api.DatabaseIdConverter
+    "float": {"type": "number", "minimum": 0},
+    "uuid": {"type": "string", "format": "uuid"},
+    "path": {"type": "string", "minLength": 1},
+    "default": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"},
+    "string": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"},
+}
+_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
+
+bp = Blueprint("openapi", __name__)
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI document (public: it holds no secrets, only shapes)."""
+    document = current_app.extensions.get("dakiya_openapi")
+    if document is None:  # the URL map is fixed once the app is built: build once
+        document = current_app.extensions["dakiya_openapi"] = build_document(current_app)
+    return jsonify(document)
+
+
+class ErrorDetailSchema(Schema):
+    status = fields.Integer(required=True, metadata={"description": "the HTTP status"})
+    code = fields.String(required=True, metadata={"description": "stable machine code"})
+    message = fields.String(required=True, metadata={"description": "words for a person"})
+    field_errors = fields.Dict(
+        data_key="fields",
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": 'each bad field by path, e.g. {"order.total": [...]}'},
+    )
+
+
+class ErrorSchema(Schema):
+    """The one error shape of every 4xx and 5xx answer (bot/errors.py)."""
+
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
+def build_document(app: Flask) -> dict[str, Any]:
+    """The whole document: every `@endpoint` route, then the hand-described ones."""
+    spec = APISpec(
+        title="Dakiya",
+        version=_project_version(),
+        openapi_version=OPENAPI_VERSION,
+        plugins=[MarshmallowPlugin()],
+        info={
+            "description": "WhatsApp order notifications: order webhooks, WhatsApp "
+            "webhooks, the admin API, health and metrics. Every error has the `Error` shape."
+        },
+    )
+    spec.components.schema("Error", schema=ErrorSchema)
+    spec.components.security_scheme(
+        "adminBasic", {"type": "http", "scheme": "basic", "description": "an admin login"}
+    )
+    spec.components.security_scheme(
+        "metricsToken", {"type": "http", "scheme": "bearer", "description": "METRICS_TOKEN"}
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        contract = getattr(app.view_functions.get(rule.endpoint), "contract", None)
+        if isinstance(contract, Contract):
+            path, parameters = openapi_path(rule)
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                operation = contract_operation(rule, contract, parameters)
+                operation["operationId"] = _operation_id(rule.endpoint, method, rule)
+                paths.setdefault(path, {})[method.lower()] = operation
+    for path, operations in {**paths, **hand_written_paths()}.items():
+        spec.path(path=path, operations=operations)
+    return _portable(spec.to_dict())
+
+
+def openapi_path(rule: Rule) -> tuple[str, list[dict[str, Any]]]:
+    """Flask's `/a/<int:id>` as OpenAPI's `/a/{id}`, with its path parameters."""
+    parameters = []
+    for match in _ARGUMENT.finditer(rule.rule):
+        converter = match["converter"] or "default"
+        schema = CONVERTER_SCHEMAS.get(converter, CONVERTER_SCHEMAS["default"])
+        parameters.append(
+            {"name": match["name"], "in": "path", "required": True, "schema": dict(schema)}
+        )
+    return _ARGUMENT.sub(r"{\g<name>}", rule.rule), parameters
+
+
+def contract_operation(
+    rule: Rule, contract: Contract, path_parameters: list[dict[str, Any]]
+) -> dict[str, Any]:
+    view = current_app.view_functions[rule.endpoint]
+    description = "\n".join((view.__doc__ or "").strip().splitlines()[1:]).strip()
+    operation: dict[str, Any] = {"summary": contract.summary, "tags": [contract.tag]}
+    if description:
+        operation["description"] = description
+    parameters = list(path_parameters)
+    if contract.query is not None:
+        parameters.append({"in": "query", "schema": contract.query})
+    if parameters:
+        operation["parameters"] = parameters
+    if contract.body is not None:
+        operation["requestBody"] = {"required": True, "content": _json(contract.body)}
+    success: dict[str, Any] = {"description": _phrase(contract.status)}
+    media_type = getattr(contract, "media_type", "application/json")
+    if media_type != "application/json":
+        success["content"] = {media_type: {"schema": _str()}}
+    elif contract.response is not None:
+        schema: Any = contract.response
+        if contract.many:
+            schema = {"type": "array", "items": contract.response}  # apispec resolves it
+        success["content"] = _json(schema)
+    elif contract.status != 204:
+        success["content"] = _json({})
+    errors = set(contract.errors)
+    if rule.endpoint.startswith("admin."):
+        operation["security"] = ADMIN_SECURITY
+        errors |= set(ADMIN_ERRORS)
+    operation["responses"] = {str(contract.status): success, **error_responses(*errors)}
+    return operation
+
+
+def error_responses(*statuses: int) -> dict[str, Any]:
+    """The listed error statuses, and `default`: any other answer is an `Error` too."""
+    answers = {str(s): _error(_phrase(s)) for s in sorted(statuses)}
+    answers["default"] = _error("any other error")
+    return answers
+
+
+def hand_written_paths() -> dict[str, dict[str, Any]]:
+    """Routes that read raw signed bodies or are not JSON APIs: described here by hand."""
+    accepted = {
+        "type": "object",
+        "required": ["event_id", "message_ids", "duplicate"],
+        "properties": {
+            "event_id": {"type": "integer"},
+            "message_ids": {"type": "array", "items": {"type": "integer"}},
+            "duplicate": {"type": "boolean"},
+        },
+    }
+    spooled = {"type": "object", "required": ["spooled"], "properties": {"spooled": _true()}}
+    ignored = {"type": "object", "required": ["ignored"], "properties": {"ignored": _str()}}
+    shop_body = {
+        "required": True,
+        "content": _json({"type": "object", "description": "the shop's own payload"}),
+    }
+    whatsapp_body = {
+        "required": True,
+        "content": _json({"type": "object", "description": "the provider's own payload"}),
+    }
+    stored = {
+        "type": "object",
+        "required": ["received", "stored"],
+        "properties": {"received": {"type": "integer"}, "stored": {"type": "integer"}},
+    }
+    order_errors = error_responses(400, 401, 404, 413, 503)
+    return {
+        "/webhooks/orders": {
+            "post": {
+                "summary": "Accept a signed order event from any shop (the generic schema)",
+                "tags": ["order webhooks"],
+                "operationId": "order_event_generic",
+                "parameters": [
+                    _header(
+                        "X-Signature-256",
+                        "sha256=<hex HMAC-SHA256 of the raw body> with ORDER_WEBHOOK_SECRET",
+                    )
+                ],
+                "requestBody": {"required": True, "content": _json(GenericEventSchema)},
+                "responses": {
+                    "202": {"description": "stored: the ids created", "content": _json(accepted)},
+                    "200": {
+                        "description": "a repeated event_id: the same ids, nothing created",
+                        "content": _json(accepted),
+                    },
+                    **order_errors,
+                },
+            }
+        },
+        "/webhooks/orders/shopify": {
+            "post": {
+                "summary": "Accept a Shopify order or fulfillment webhook",
+                "tags": ["order webhooks"],
+                "operationId": "order_event_shopify",
+                "parameters": [
+                    _header("X-Shopify-Hmac-Sha256", "base64 HMAC with SHOPIFY_WEBHOOK_SECRET"),
+                    _header("X-Shopify-Topic", "e.g. orders/create"),
+                    _header("X-Shopify-Webhook-Id", "the delivery's idempotency key"),
+                    _header("X-Shopify-Event-Id", "shared by copies of one event", False),
+                ],
+                "requestBody": shop_body,
+                "responses": {
+                    "202": {"description": "stored", "content": _json(accepted)},
+                    "200": {
+                        "description": "a repeated delivery, or a topic Dakiya ignores",
+                        "content": _json({"oneOf": [accepted, ignored]}),
+                    },
+                    **order_errors,
+                },
+            }
+        },
+        "/webhooks/orders/woocommerce": {
+            "post": {
+                "summary": "Accept a WooCommerce order webhook (or its creation ping)",
+                "tags": ["order webhooks"],
+                "operationId": "order_event_woocommerce",
+                "parameters": [
+                    _header(
+                        "X-WC-Webhook-Signature",
+                        "base64 HMAC with WOOCOMMERCE_WEBHOOK_SECRET (absent on the ping)",
+                        False,
+                    ),
+                    _header("X-WC-Webhook-Topic", "e.g. order.updated", False),
+                    _header("X-WC-Webhook-Delivery-ID", "the delivery's id", False),
+                ],
+                "requestBody": shop_body,
+                "responses": {
+                    "202": {
+                        "description": "stored (or spooled while the database is down)",
+                        "content": _json({"oneOf": [accepted, spooled]}),
+                    },
+                    "200": {
+                        "description": "a repeated delivery, the ping, or an ignored status",
+                        "content": _json({"oneOf": [accepted, ignored]}),
+                    },
+                    **order_errors,
+                },
+            }
+        },
+        "/webhooks/whatsapp/meta": {
+            "get": {
+                "summary": "Meta's subscription handshake: echo hub.challenge",
+                "tags": ["whatsapp webhooks"],
+                "operationId": "meta_verify_subscription",
+                "parameters": [
+                    _query("hub.mode", "must be subscribe"),
+                    _query("hub.verify_token", "META_VERIFY_TOKEN"),
+                    _query("hub.challenge", "echoed back"),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the challenge, as plain text",
+                        "content": {"text/plain": {"schema": _str()}},
+                    },
+                    **error_responses(403),
+                },
+            },
+            "post": _whatsapp_post(
+                "meta",
+                _header("X-Hub-Signature-256", "sha256=<hex HMAC> with META_APP_SECRET"),
+                whatsapp_body,
+                stored,
+                503,
+            ),
+        },
+        "/webhooks/whatsapp/interakt": {
+            "post": _whatsapp_post(
+                "interakt",
+                _header("Interakt-Signature", "sha256=<hex HMAC> with INTERAKT_WEBHOOK_SECRET"),
+                whatsapp_body,
+                {"oneOf": [stored, spooled]},
+            )
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Liveness: the process is up",
+                "tags": ["operations"],
+                "operationId": "liveness",
+                "responses": {
+                    "200": {
+                        "description": "up",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["status"],
+                                "properties": {"status": {"const": "ok"}},
+                            }
+                        ),
+                    }
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Readiness: the database and Redis both answer",
+                "tags": ["operations"],
+                "operationId": "readiness",
+                "responses": {
+                    "200": {"description": "ready", "content": _json(_readiness())},
+                    "503": {"description": "not ready", "content": _json(_readiness())},
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "tags": ["operations"],
+                "operationId": "metrics",
+                "security": [{"metricsToken": []}, *ADMIN_SECURITY],
+                "responses": {
+                    "200": {
+                        "description": "the Prometheus text format",
+                        "content": {"text/plain": {"schema": _str()}},
+                    },
+                    **error_responses(401),
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "tags": ["operations"],
+                "operationId": "openapi_document",
+                "responses": {
+                    "200": {"description": "OpenAPI", "content": _json({"type": "object"})}
+                },
+            }
+        },
+    }
+
+
+def _whatsapp_post(
+    provider: str, signature: dict, body: dict, answer: dict, *more_errors: int
+) -> dict[str, Any]:
+    return {
+        "summary": f"Accept delivery receipts and customer messages from {provider}",
+        "tags": ["whatsapp webhooks"],
+        "operationId": f"whatsapp_update_{provider}",
+        "parameters": [signature],
+        "requestBody": body,
+        "responses": {
+            "200": {"description": "stored", "content": _json(answer)},
+            **error_responses(400, 401, 413, *more_errors),
+        },
+    }
+
+
+def _readiness() -> dict[str, Any]:
+    state = {"enum": ["ok", "unavailable"]}
+    return {
+        "type": "object",
+        "required": ["status", "checks"],
+        "properties": {
+            "status": state,
+            "checks": {
+                "type": "object",
+                "properties": {"database": state, "redis": state},
+            },
+        },
+    }
+
+
+def _json(schema: Any) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _json({"$ref": "#/components/schemas/Error"})}
+
+
+def _header(name: str, description: str, required: bool = True) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": required,
+        "description": description,
+        "schema": _str(),
+    }
+
+
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": _str(),
+    }
+
+
+def _str() -> dict[str, str]:
+    return {"type": "string"}
+
+
+def _true() -> dict[str, Any]:
+    return {"const": True}
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def _operation_id(endpoint: str, method: str, rule: Rule) -> str:
+    """The endpoint's name; with the method when one view serves several."""
+    name = endpoint.replace(".", "_")
+    others = (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    return f"{name}_{method.lower()}" if len(others) > 1 else name
+
+
+def _portable(value: Any, key: str = "") -> Any:
+    """apispec copies marshmallow's Python-isms; make them plain JSON Schema: Decimal
+    bounds as numbers, `Regexp` patterns (matched from the start, `\\Z` for the end) as
+    anchored ECMA-262 patterns, and marshmallow's `url` format as `uri`."""
+    if isinstance(value, dict):
+        return {k: _portable(item, k) for k, item in value.items()}
+    if isinstance(value, list):
+        return [_portable(item) for item in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if key == "pattern" and isinstance(value, str):
+        body = value.removeprefix("^")
+        body = body[:-2] + "$" if body.endswith("\\Z") else body
+        return "^" + body
+    if key == "format" and value == "url":
+        return "uri"
+    return value
+
+
+def _project_version() -> str:
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    try:
+        return tomllib.loads(pyproject.read_text())["project"]["version"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "0"
