@@ -19,6 +19,7 @@ from playhouse.db_url import connect
 from rq import Queue
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from bot import runtime
 from bot.config import Settings
 from bot.counters import SendLedger
 from bot.models import db
@@ -28,6 +29,7 @@ from bot.privacy import is_suppressed
 from bot.providers import provider_class
 from bot.providers.base import Provider
 from bot.ratelimit import SendRateLimiter
+from bot.runtime import Refreshing
 from bot.sending import Sender
 from bot.sources import source_class
 from bot.sources.base import Source
@@ -47,7 +49,6 @@ class Services:
     settings: Settings
     redis: redis.Redis
     redis_url: str
-    notifications: NotificationMap
     queues: dict[str, Queue] = field(default_factory=dict)
 
     @cached_property
@@ -68,17 +69,40 @@ class Services:
         return source_class(name)(self.settings.secret_for_source(name))
 
     @cached_property
+    def _runtime(self) -> tuple[Refreshing, Refreshing]:
+        settings = Refreshing(lambda: runtime.current_settings(self.settings))
+        notifications = Refreshing(lambda: runtime.current_notifications(self.settings))
+        return settings, notifications
+
+    def current_settings(self) -> Settings:
+        """The settings with the admin's run-time changes (re-read every few seconds)."""
+        return self._runtime[0].get()
+
+    def current_notifications(self) -> NotificationMap:
+        """The template map, as the admin last edited it (re-read every few seconds)."""
+        return self._runtime[1].get()
+
+    def refresh(self) -> None:
+        """Forget the cached run-time settings (after an admin changed them here)."""
+        for value in self._runtime:
+            value.expire()
+
     def sender(self) -> Sender:
-        limiter = SendRateLimiter(self.redis, self.settings.send_rate_per_second)
-        return Sender(
-            self.provider,
-            self.queues,
-            limiter,
-            SendLedger(self.redis),
-            self.settings,
-            rules=rules_from_settings(self.settings),
-            is_erased=partial(is_suppressed, salt=self.settings.suppression_salt),
-        )
+        """The sender for the current settings; rebuilt only when they change."""
+        settings = self.current_settings()
+        cached = self.__dict__.get("_sender")
+        if cached is None or cached.settings != settings:
+            cached = Sender(
+                self.provider,
+                self.queues,
+                SendRateLimiter(self.redis, settings.send_rate_per_second),
+                SendLedger(self.redis),
+                settings,
+                rules=rules_from_settings(settings),
+                is_erased=partial(is_suppressed, salt=settings.suppression_salt),
+            )
+            self.__dict__["_sender"] = cached
+        return cached
 
 
 def open_database(url: str) -> Database:
@@ -127,8 +151,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     """Bind the database and Redis for this app; each request closes its DB connection."""
     db.initialize(open_database(settings.database_url))
     conn, url = open_redis(settings.redis_url)
-    notifications = load_notification_map(settings.notifications_file)
-    svc = Services(settings=settings, redis=conn, redis_url=url, notifications=notifications)
+    load_notification_map(settings.notifications_file)  # a bad file stops start-up
+    svc = Services(settings=settings, redis=conn, redis_url=url)
     svc.queues = {name: Queue(name, connection=conn) for name in QUEUE_NAMES}
     app.extensions["dakiya"] = svc
     if settings.trusted_proxy_hops:

@@ -54,7 +54,7 @@ def take_durably(
 def take_order_event(svc: Services, event: OrderEvent, now: datetime) -> Accepted:
     """Store the event and its message, then enqueue the send after commit."""
     accepted = outbox.accept_order_event(
-        event, settings=svc.settings, notifications=svc.notifications, now=now
+        event, settings=svc.settings, notifications=svc.current_notifications(), now=now
     )
     outbox.enqueue_sends(svc.queues, accepted.queued)
     return accepted
