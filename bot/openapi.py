@@ -88,14 +88,17 @@ def build_document(app: Flask) -> dict[str, Any]:
         "metricsToken", {"type": "http", "scheme": "bearer", "description": "METRICS_TOKEN"}
     )
     paths: dict[str, dict[str, Any]] = {}
+    operation_ids: set[str] = set()
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        contract = getattr(app.view_functions.get(rule.endpoint), "contract", None)
-        if isinstance(contract, Contract):
-            path, parameters = openapi_path(rule)
-            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-                operation = contract_operation(rule, contract, parameters)
-                operation["operationId"] = _operation_id(rule.endpoint, method, rule)
-                paths.setdefault(path, {})[method.lower()] = operation
+        view = app.view_functions.get(rule.endpoint)
+        contract = getattr(view, "contract", None)
+        if not isinstance(contract, Contract):
+            continue
+        path, parameters = openapi_path(rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            operation = contract_operation(rule, view.__doc__, contract, parameters)
+            operation["operationId"] = _operation_id(rule, method, operation_ids)
+            paths.setdefault(path, {})[method.lower()] = operation
     for path, operations in {**paths, **hand_written_paths()}.items():
         spec.path(path=path, operations=operations)
     return _portable(spec.to_dict())
@@ -114,10 +117,11 @@ def openapi_path(rule: Rule) -> tuple[str, list[dict[str, Any]]]:
 
 
 def contract_operation(
-    rule: Rule, contract: Contract, path_parameters: list[dict[str, Any]]
+    rule: Rule, docstring: str | None, contract: Contract, path_parameters: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    view = current_app.view_functions[rule.endpoint]
-    description = "\n".join((view.__doc__ or "").strip().splitlines()[1:]).strip()
+    """One operation from a contract: its summary and the rest of the docstring, tag,
+    parameters, JSON body, success answer and error answers."""
+    description = "\n".join((docstring or "").strip().splitlines()[1:]).strip()
     operation: dict[str, Any] = {"summary": contract.summary, "tags": [contract.tag]}
     if description:
         operation["description"] = description
@@ -129,9 +133,8 @@ def contract_operation(
     if contract.body is not None:
         operation["requestBody"] = {"required": True, "content": _json(contract.body)}
     success: dict[str, Any] = {"description": _phrase(contract.status)}
-    media_type = getattr(contract, "media_type", "application/json")
-    if media_type != "application/json":
-        success["content"] = {media_type: {"schema": _str()}}
+    if contract.media_type != "application/json":
+        success["content"] = {contract.media_type: {"schema": _str()}}
     elif contract.response is not None:
         schema: Any = contract.response
         if contract.many:
@@ -420,11 +423,18 @@ def _phrase(status: int) -> str:
         return f"HTTP {status}"
 
 
-def _operation_id(endpoint: str, method: str, rule: Rule) -> str:
-    """The endpoint's name; with the method when one view serves several."""
-    name = endpoint.replace(".", "_")
-    others = (rule.methods or set()) - {"HEAD", "OPTIONS"}
-    return f"{name}_{method.lower()}" if len(others) > 1 else name
+def _operation_id(rule: Rule, method: str, taken: set[str]) -> str:
+    """The endpoint's name; with the method when one view serves several, and numbered
+    when one view serves several rules."""
+    name = rule.endpoint.replace(".", "_")
+    if len((rule.methods or set()) - {"HEAD", "OPTIONS"}) > 1:
+        name = f"{name}_{method.lower()}"
+    unique, n = name, 1
+    while unique in taken:
+        n += 1
+        unique = f"{name}_{n}"
+    taken.add(unique)
+    return unique
 
 
 def _portable(value: Any, key: str = "") -> Any:

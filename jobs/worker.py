@@ -12,12 +12,12 @@ import logging
 import multiprocessing
 
 from rq.cron import CronScheduler
-from rq.worker import HerokuWorker
 
 import jobs.send  # noqa: F401  (preloaded before forking)
 import jobs.statuses  # noqa: F401
 from bot import create_app, create_app_or_exit
 from bot.extensions import QUEUE_NAMES, services
+from bot.logs import LoggingHerokuWorker
 from bot.models import db
 from jobs.retention import INTERVAL_SECONDS as RETENTION_INTERVAL
 from jobs.retention import redact_expired
@@ -48,7 +48,9 @@ def main() -> None:
         )
         cron.start()
         db.close()
-        worker = HerokuWorker([svc.queues[name] for name in QUEUE_NAMES], connection=svc.redis)
+        worker = LoggingHerokuWorker(
+            [svc.queues[name] for name in QUEUE_NAMES], connection=svc.redis
+        )
         try:
             worker.work(with_scheduler=True, logging_level=svc.settings.log_level)
         finally:
