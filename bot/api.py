@@ -16,7 +16,7 @@ from flask import request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from werkzeug.routing import IntegerConverter
 
-from bot.errors import ApiError
+from bot.errors import ApiError, flatten_errors, nul_path
 
 MAX_PAGE = 100
 MAX_ID = 2**63 - 1  # a 64-bit database key; larger numbers overflow SQLite (500s)
@@ -77,21 +77,19 @@ def endpoint(
 
 
 def load(schema: Schema, data: dict, where: str) -> dict:
+    bad = nul_path(data)
+    if bad is not None:
+        raise ApiError(
+            400,
+            f"invalid_{where}",
+            f"invalid {where}",
+            {bad or where: ["Contains a NUL character."]},
+        )
     try:
         return schema.load(data)
     except ValidationError as exc:
-        raise ApiError(400, f"invalid_{where}", f"invalid {where}", flatten(exc.messages)) from exc
-
-
-def flatten(messages, prefix: str = "") -> dict[str, list[str]]:
-    """marshmallow's nested messages as {"a.b": [...]}: each bad field named once."""
-    if isinstance(messages, list):
-        return {prefix or "_schema": [str(m) for m in messages]}
-    flat: dict[str, list[str]] = {}
-    for key, value in messages.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        flat.update(flatten(value, name))
-    return flat
+        fields_at_fault = flatten_errors(exc.messages, root=where)
+        raise ApiError(400, f"invalid_{where}", f"invalid {where}", fields_at_fault) from exc
 
 
 class DatabaseIdConverter(IntegerConverter):

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, jsonify
 from peewee import DatabaseError
@@ -31,6 +33,44 @@ class ApiError(Exception):
         self.message = message
         self.fields = fields or {}
         self.headers = headers or {}
+
+
+def flatten_errors(messages: Any, path: str = "", root: str = "body") -> dict[str, list[str]]:
+    """marshmallow's nested error messages as {"order.tracking.url": [...]}: each bad
+    field named once, by its dotted path."""
+    if isinstance(messages, Mapping):
+        flat: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            child = path if key == "_schema" else f"{path}.{key}" if path else str(key)
+            for name, problems in flatten_errors(value, child, root).items():
+                flat.setdefault(name, []).extend(problems)
+        return flat
+    problems = messages if isinstance(messages, list) else [messages]
+    return {path or root: [str(problem) for problem in problems]}
+
+
+def nul_path(value: Any, path: str = "") -> str | None:
+    """Where `value` (parsed JSON or a query dict) holds a NUL character, or None.
+
+    Postgres cannot store one in text, so it must be refused as bad input up front
+    rather than fail later as a database error.
+    """
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items = (
+        value.items()
+        if isinstance(value, Mapping)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return f"{path}.{key}" if path else key
+        found = nul_path(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None):

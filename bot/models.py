@@ -102,6 +102,7 @@ class Reason(StrEnum):
     TIER_LIMIT = "tier_limit"
     BUSY = "busy"  # another worker is deciding for the same customer: try again shortly
     PROVIDER_MARKETING_LIMIT = "provider_marketing_limit"  # Meta 131049
+    CANCELLED = "cancelled"  # by an admin
 
 
 class JSONField(TextField):

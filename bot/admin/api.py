@@ -1,93 +1,363 @@
-"""Admin API routes: messages (with their reason codes) and conversations handed to a person."""
+"""Admin API routes: customers, consent, messages, orders, the template map, the policy
+settings and the conversations handed to a person. Every change is audited."""
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import jsonify
+from peewee import Value
 
+from bot import consent, phones, runtime
 from bot.admin import bp
+from bot.admin import schemas as s
+from bot.api import endpoint, page
+from bot.auth import actor
+from bot.config import ConfigError
 from bot.errors import ApiError
 from bot.extensions import services
-from bot.models import Customer, InboundMessage, Message, db, utcnow
+from bot.models import (
+    ConsentEvent,
+    Customer,
+    EventKind,
+    InboundMessage,
+    Message,
+    Order,
+    Reason,
+    State,
+    StatusEvent,
+    utcnow,
+    write_transaction,
+)
+from bot.notifications import parse_notification_map
+from bot.privacy import audit
 from bot.sending import retry_failed_message
 
 RECENT = 20
+CANCELLABLE = (State.QUEUED, State.DEFERRED)
 
 
-def message_json(message: Message) -> dict:
-    return {
-        "id": message.id,
-        "phone": message.phone,
-        "kind": message.kind,
-        "category": message.category,
-        "state": message.state,
-        "reason": message.reason,
-        "template": message.template_name,
-        "language": message.language,
-        "text": message.text,
-        "attempts": message.attempts,
-        "provider": message.provider,
-        "provider_message_id": message.provider_message_id,
-        "error_code": message.error_code,
-        "error_text": message.error_text,
-        "created_at": _iso(message.created_at),
-        "sent_at": _iso(message.sent_at),
-        "delivered_at": _iso(message.delivered_at),
-        "read_at": _iso(message.read_at),
-        "failed_at": _iso(message.failed_at),
-        "next_attempt_at": _iso(message.next_attempt_at),
+def dump(schema: type, obj, many: bool = False):
+    return schema().dump(obj, many=many)
+
+
+def get_or_404(model, row_id: int):
+    row = model.get_or_none(model.id == row_id)
+    if row is None:
+        raise ApiError(404, "not_found", f"no {model.__name__.lower()} {row_id}")
+    return row
+
+
+def customer_json(customer: Customer) -> dict:
+    return dump(s.CustomerOut, customer)
+
+
+def audited(customer: Customer) -> dict:
+    """A customer as the audit log keeps it: the number masked, since the log outlives
+    an erasure."""
+    return {**customer_json(customer), "phone": phones.mask(customer.phone)}
+
+
+# --- customers -----------------------------------------------------------------------
+
+
+@bp.get("/api/customers")
+@endpoint(tag="customers", query=s.CustomerQuery, response=s.CustomerPage)
+def list_customers(query: dict):
+    """Find customers by phone or name, tag, consent or hand-over state."""
+    rows = Customer.select()
+    if "q" in query:
+        rows = rows.where(Customer.phone.contains(query["q"]) | Customer.name.contains(query["q"]))
+    if "tag" in query:
+        # Tags are a JSON list in a text column: match the quoted tag, bypassing the
+        # JSON field's own conversion of the pattern.
+        rows = rows.where(Customer.tags ** Value(f'%"{query["tag"]}"%', converter=False))
+    if "opted_out" in query:
+        rows = rows.where(Customer.opted_out == query["opted_out"])
+    if "flagged" in query:
+        rows = rows.where(Customer.needs_agent_since.is_null(not query["flagged"]))
+    items, next_after = page(rows, query["limit"], query["after"], Customer.id)
+    return jsonify(items=dump(s.CustomerOut, items, many=True), next_after=next_after)
+
+
+@bp.post("/api/customers")
+@endpoint(tag="customers", body=s.CustomerCreate, response=s.CustomerOut, status=201, errors=(409,))
+def create_customer(body: dict):
+    """Add a customer (consent is changed through the consent endpoint)."""
+    phone = phones.to_e164(
+        body.pop("phone"), body.pop("country", None) or services().settings.default_region
+    )
+    if phone is None:
+        raise ApiError(400, "invalid_body", "invalid body", {"phone": ["not a valid phone number"]})
+    now = utcnow()
+    with write_transaction():
+        if Customer.select().where(Customer.phone == phone).exists():
+            raise ApiError(409, "exists", "a customer with this phone number exists")
+        customer = Customer.create(
+            phone=phone,
+            timezone=body.pop("timezone", None) or phones.time_zone(phone),
+            created_at=now,
+            updated_at=now,
+            **body,
+        )
+        audit(actor(), "create_customer", str(customer.id), {"after": audited(customer)}, now)
+    return jsonify(customer_json(customer)), 201
+
+
+@bp.get("/api/customers/<int:customer_id>")
+@endpoint(tag="customers", response=s.CustomerOut, errors=(404,))
+def show_customer(customer_id: int):
+    """One customer, with their consent state."""
+    return jsonify(customer_json(get_or_404(Customer, customer_id)))
+
+
+@bp.patch("/api/customers/<int:customer_id>")
+@endpoint(tag="customers", body=s.CustomerFields, response=s.CustomerOut, errors=(404,))
+def update_customer(customer_id: int, body: dict):
+    """Change a customer's name, language, time zone or tags."""
+    now = utcnow()
+    with write_transaction():
+        customer = get_or_404(Customer, customer_id)
+        before = audited(customer)
+        for name, value in body.items():
+            setattr(customer, name, value)
+        customer.updated_at = now
+        customer.save()
+        audit(
+            actor(),
+            "update_customer",
+            str(customer_id),
+            {"before": before, "after": audited(customer)},
+            now,
+        )
+    return jsonify(customer_json(customer))
+
+
+@bp.get("/api/customers/<int:customer_id>/consent")
+@endpoint(tag="customers", response=s.ConsentList, errors=(404,))
+def consent_history(customer_id: int):
+    """The customer's consent ledger, oldest first."""
+    customer = get_or_404(Customer, customer_id)
+    events = customer.consent_events.order_by(ConsentEvent.created_at, ConsentEvent.id)
+    return jsonify(items=dump(s.ConsentOut, events, many=True))
+
+
+@bp.post("/api/customers/<int:customer_id>/consent")
+@endpoint(tag="customers", body=s.ConsentChange, response=s.CustomerOut, errors=(404,))
+def change_consent(customer_id: int, body: dict):
+    """Record an opt-in or opt-out on the customer's behalf (source: admin)."""
+    now = utcnow()
+    with write_transaction():
+        customer = get_or_404(Customer, customer_id)
+        before = customer_json(customer)
+        evidence = {"admin": actor(), "note": body.get("note")}
+        record = consent.record_opt_in if body["action"] == "opt_in" else consent.record_opt_out
+        record(customer, body["category"], "admin", evidence, now)
+        after = customer_json(Customer.get_by_id(customer_id))
+        audit(
+            actor(),
+            "change_consent",
+            str(customer_id),
+            {"before": before, "after": after, **body},
+            now,
+        )
+    return jsonify(after)
+
+
+# --- messages ------------------------------------------------------------------------
+
+
+@bp.get("/api/messages")
+@endpoint(tag="messages", query=s.MessageQuery, response=s.MessagePage)
+def list_messages(query: dict):
+    """Messages by state, reason code, template, customer and time."""
+    rows = Message.select()
+    filters = {
+        "state": Message.state,
+        "reason": Message.reason,
+        "template": Message.template_name,
+        "customer_id": Message.customer,
     }
+    for name, column in filters.items():
+        if name in query:
+            rows = rows.where(column == query[name])
+    if "since" in query:
+        rows = rows.where(Message.created_at >= query["since"].replace(tzinfo=None))
+    if "until" in query:
+        rows = rows.where(Message.created_at < query["until"].replace(tzinfo=None))
+    items, next_after = page(rows, query["limit"], query["after"], Message.id)
+    return jsonify(items=dump(s.MessageOut, items, many=True), next_after=next_after)
+
+
+@bp.get("/api/messages/<int:message_id>")
+@endpoint(tag="messages", response=s.MessageDetail, errors=(404,))
+def show_message(message_id: int):
+    """One message with its state, reason code, provider error and delivery receipts."""
+    message = get_or_404(Message, message_id)
+    body = dump(s.MessageOut, message)
+    receipts = message.status_events.order_by(StatusEvent.occurred_at)
+    body["status_events"] = dump(s.StatusEventOut, receipts, many=True)
+    return jsonify(body)
+
+
+@bp.post("/api/messages/<int:message_id>/cancel")
+@endpoint(tag="messages", response=s.MessageOut, errors=(404, 409))
+def cancel_message(message_id: int):
+    """Stop a message that has not been sent yet (queued or deferred)."""
+    now = utcnow()
+    with write_transaction():
+        get_or_404(Message, message_id)
+        cancelled = (
+            Message.update(state=State.SUPPRESSED, reason=Reason.CANCELLED, updated_at=now)
+            .where((Message.id == message_id) & Message.state.in_(CANCELLABLE))
+            .execute()
+        )
+        if not cancelled:
+            raise ApiError(
+                409, "not_cancellable", "only queued or deferred messages can be cancelled"
+            )
+        audit(actor(), "cancel_message", str(message_id), {"after": "suppressed/cancelled"}, now)
+    return jsonify(dump(s.MessageOut, Message.get_by_id(message_id)))
+
+
+@bp.post("/api/messages/<int:message_id>/retry")
+@endpoint(tag="messages", response=s.MessageOut, status=202, errors=(404, 409))
+def retry_message(message_id: int):
+    """Send a failed or dead-lettered message again."""
+    get_or_404(Message, message_id)
+    if not retry_failed_message(message_id, services().queues, utcnow()):
+        raise ApiError(409, "not_failed", f"message {message_id} is not a failed message")
+    audit(actor(), "retry_message", str(message_id), {"after": "queued"}, utcnow())
+    return jsonify(dump(s.MessageOut, Message.get_by_id(message_id))), 202
+
+
+# --- orders --------------------------------------------------------------------------
+
+
+@bp.get("/api/orders")
+@endpoint(tag="orders", query=s.OrderQuery, response=s.OrderPage)
+def list_orders(query: dict):
+    """Look orders up by source, the shop's id or number, or customer."""
+    rows = Order.select()
+    filters = {
+        "source": Order.source,
+        "external_id": Order.external_id,
+        "number": Order.number,
+        "customer_id": Order.customer,
+    }
+    for name, column in filters.items():
+        if name in query:
+            rows = rows.where(column == query[name])
+    items, next_after = page(rows, query["limit"], query["after"], Order.id)
+    return jsonify(items=dump(s.OrderOut, items, many=True), next_after=next_after)
+
+
+@bp.get("/api/orders/<int:order_id>")
+@endpoint(tag="orders", response=s.OrderDetail, errors=(404,))
+def show_order(order_id: int):
+    """One order with its events and messages."""
+    order = get_or_404(Order, order_id)
+    body = dump(s.OrderOut, order)
+    body["events"] = dump(s.OrderEventOut, order.events.order_by(order.events.model.id), many=True)
+    body["messages"] = dump(s.MessageOut, order.messages.order_by(Message.id), many=True)
+    return jsonify(body)
+
+
+# --- templates and settings ----------------------------------------------------------
+
+
+@bp.get("/api/templates")
+@endpoint(tag="settings", response=s.TemplateList)
+def list_templates():
+    """The template each order event sends, with its languages and parameters."""
+    data = runtime.notification_data(services().settings)
+    items = [
+        {"event": kind, "enabled": True, **entry}
+        for kind, entry in (data.get("events") or {}).items()
+    ]
+    return jsonify(
+        items=dump(s.TemplateMappingOut, items, many=True), fallbacks=data.get("fallbacks") or {}
+    )
+
+
+@bp.put("/api/templates/<event>")
+@endpoint(tag="settings", body=s.TemplateMapping, response=s.TemplateList, errors=(404,))
+def edit_template(event: str, body: dict):
+    """Change which template an order event sends (takes effect within seconds)."""
+    if event not in EventKind.__members__.values():
+        raise ApiError(404, "not_found", f"no order event {event!r}")
+    svc, now = services(), utcnow()
+    with write_transaction():
+        data = runtime.notification_data(svc.settings)
+        before = (data.get("events") or {}).get(event)
+        data = {**data, "events": {**(data.get("events") or {}), event: body}}
+        try:
+            parse_notification_map(data, source="template map")
+        except ConfigError as exc:
+            raise ApiError(400, "invalid_body", str(exc), {"body": [str(exc)]}) from exc
+        runtime.save_overrides({runtime.NOTIFICATIONS: data}, actor())
+        audit(actor(), "edit_template", event, {"before": before, "after": body}, now)
+    svc.refresh()
+    return list_templates.__wrapped__()
+
+
+@bp.get("/api/settings")
+@endpoint(tag="settings", response=s.PolicySettingsOut)
+def show_settings():
+    """The sending policy's settings in force, and which ones an admin changed."""
+    svc = services()
+    current = svc.current_settings()
+    values = {name: getattr(current, name) for name in runtime.OVERRIDABLE}
+    overridden = sorted(runtime.overrides())
+    return jsonify(dump(s.PolicySettingsOut, {**values, "overridden": overridden}))
+
+
+@bp.patch("/api/settings")
+@endpoint(tag="settings", body=s.PolicySettings, response=s.PolicySettingsOut)
+def change_settings(body: dict):
+    """Change quiet hours, caps, the tier, the minimum gap or the send rate at run time."""
+    svc = services()
+    before = {name: getattr(svc.current_settings(), name) for name in body}
+    try:
+        runtime.apply_overrides(svc.current_settings(), body)
+    except ConfigError as exc:
+        raise ApiError(400, "invalid_body", str(exc), {name: [str(exc)] for name in body}) from exc
+    with write_transaction():
+        runtime.save_overrides(body, actor())
+        audit(actor(), "change_settings", "policy", {"before": before, "after": body}, utcnow())
+    svc.refresh()
+    return show_settings.__wrapped__()
+
+
+# --- conversations -------------------------------------------------------------------
+
+
+@bp.get("/api/conversations")
+@endpoint(tag="conversations", query=s.ConversationQuery, response=s.ConversationList)
+def list_conversations(query: dict):
+    """Conversations flagged for a person (the default), with their recent messages."""
+    rows = Customer.select().order_by(Customer.last_inbound_at.desc(nulls="LAST")).limit(100)
+    if query["flagged"]:
+        rows = rows.where(Customer.needs_agent_since.is_null(False))
+    return jsonify(conversations=[conversation_json(c) for c in rows])
+
+
+@bp.post("/api/conversations/<int:customer_id>/release")
+@endpoint(tag="conversations", response=s.ConversationOut, errors=(404,))
+def release_conversation(customer_id: int):
+    """Hand the conversation back to the automatic answers."""
+    now = utcnow()
+    with write_transaction():
+        get_or_404(Customer, customer_id)
+        Customer.update(needs_agent_since=None, updated_at=now).where(
+            Customer.id == customer_id
+        ).execute()
+        audit(
+            actor(), "release_conversation", str(customer_id), {"after": "automatic answers"}, now
+        )
+    return jsonify(conversation_json(Customer.get_by_id(customer_id)))
 
 
 def _iso(value) -> str | None:
     return value.isoformat() + "Z" if value else None
-
-
-@bp.get("/api/messages/<int:message_id>")
-def show_message(message_id: int):
-    """One message with its state, reason code, attempts and provider error."""
-    message = Message.get_or_none(Message.id == message_id)
-    if message is None:
-        raise ApiError(404, "not_found", f"no message {message_id}")
-    return jsonify(message_json(message))
-
-
-@bp.post("/api/messages/<int:message_id>/retry")
-def retry_message(message_id: int):
-    """Send a dead-lettered (failed) message again."""
-    if not retry_failed_message(message_id, services().queues, utcnow()):
-        raise ApiError(409, "not_failed", f"message {message_id} is not a failed message")
-    return jsonify(message_json(Message.get_by_id(message_id))), 202
-
-
-@bp.get("/api/conversations")
-def list_conversations():
-    """Conversations flagged for a person (?flagged=true, the default), with recent messages."""
-    flagged = request.args.get("flagged", "true").lower()
-    if flagged not in ("true", "false"):
-        raise ApiError(
-            400,
-            "invalid_parameter",
-            "flagged must be true or false",
-            {"flagged": ["true or false"]},
-        )
-    query = Customer.select().order_by(Customer.last_inbound_at.desc(nulls="LAST")).limit(100)
-    if flagged == "true":
-        query = query.where(Customer.needs_agent_since.is_null(False))
-    return jsonify(conversations=[conversation_json(c) for c in query])
-
-
-@bp.post("/api/conversations/<int:customer_id>/release")
-def release_conversation(customer_id: int):
-    """Hand the conversation back to the automatic answers."""
-    with db.atomic():
-        updated = (
-            Customer.update(needs_agent_since=None, updated_at=utcnow())
-            .where(Customer.id == customer_id)
-            .execute()
-        )
-    if not updated:
-        raise ApiError(404, "not_found", f"no customer {customer_id}")
-    return jsonify(conversation_json(Customer.get_by_id(customer_id)))
 
 
 def conversation_json(customer: Customer) -> dict:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from zoneinfo import available_timezones
 
 from babel import Locale, UnknownLocaleError
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, validate
 
-from bot.api import PageQuery
+from bot.api import MAX_ID, PageQuery
 from bot.models import Category, EventKind, Reason, State
 
 NAME = validate.Length(1, 200)
@@ -31,7 +31,9 @@ def check_timezone(value: str) -> None:
 
 
 class CustomerQuery(PageQuery):
-    q = fields.String(validate=validate.Length(1, 100), metadata={"description": "phone or name contains"})
+    q = fields.String(
+        validate=validate.Length(1, 100), metadata={"description": "phone or name contains"}
+    )
     tag = fields.String(validate=validate.Length(1, 64))
     opted_out = fields.Boolean()
     flagged = fields.Boolean(metadata={"description": "waiting for a person"})
@@ -46,7 +48,10 @@ class CustomerFields(Schema):
 
 class CustomerCreate(CustomerFields):
     phone = fields.String(required=True, validate=validate.Length(3, 32))
-    country = fields.String(validate=validate.Regexp(r"^[A-Z]{2}$"), metadata={"description": "region for numbers without +"})
+    country = fields.String(
+        validate=validate.Regexp(r"^[A-Z]{2}$"),
+        metadata={"description": "region for numbers without +"},
+    )
 
 
 class CustomerOut(Schema):
@@ -72,7 +77,9 @@ class CustomerPage(Schema):
 class ConsentChange(Schema):
     category = fields.String(required=True, validate=validate.OneOf(["all", "marketing"]))
     action = fields.String(required=True, validate=validate.OneOf(["opt_in", "opt_out"]))
-    note = fields.String(validate=validate.Length(max=500), metadata={"description": "why, for the ledger"})
+    note = fields.String(
+        validate=validate.Length(max=500), metadata={"description": "why, for the ledger"}
+    )
 
 
 class ConsentOut(Schema):
@@ -95,13 +102,9 @@ class MessageQuery(PageQuery):
     state = fields.String(validate=validate.OneOf([s.value for s in State]))
     reason = fields.String(validate=validate.OneOf([r.value for r in Reason]))
     template = fields.String(validate=validate.Length(1, 128))
-    customer_id = fields.Integer(validate=validate.Range(min=1))
+    customer_id = fields.Integer(validate=validate.Range(1, MAX_ID))
     since = fields.DateTime(metadata={"description": "created at or after (UTC)"})
     until = fields.DateTime(metadata={"description": "created before (UTC)"})
-
-    @validates("since")
-    def _naive(self, value, **kwargs):
-        return value
 
 
 class StatusEventOut(Schema):
@@ -153,7 +156,7 @@ class OrderQuery(PageQuery):
     source = fields.String(validate=validate.OneOf(["generic", "shopify", "woocommerce"]))
     external_id = fields.String(validate=validate.Length(1, 64))
     number = fields.String(validate=validate.Length(1, 64))
-    customer_id = fields.Integer(validate=validate.Range(min=1))
+    customer_id = fields.Integer(validate=validate.Range(1, MAX_ID))
 
 
 class OrderOut(Schema):
@@ -199,8 +202,12 @@ class ButtonSchema(Schema):
 
 class TemplateMapping(Schema):
     template = fields.String(required=True, validate=validate.Length(1, 128))
-    languages = fields.List(fields.String(validate=check_language), required=True, validate=validate.Length(1, 20))
-    category = fields.String(load_default="utility", validate=validate.OneOf([Category.UTILITY, Category.MARKETING]))
+    languages = fields.List(
+        fields.String(validate=check_language), required=True, validate=validate.Length(1, 20)
+    )
+    category = fields.String(
+        load_default="utility", validate=validate.OneOf([Category.UTILITY, Category.MARKETING])
+    )
     header = fields.List(fields.String(), load_default=list)
     body = fields.List(fields.String(), load_default=list)
     buttons = fields.List(fields.Nested(ButtonSchema), load_default=list)
@@ -226,7 +233,9 @@ class PolicySettings(Schema):
     utility_daily_cap = fields.Integer(validate=validate.Range(0, 1000))
     utility_weekly_cap = fields.Integer(validate=validate.Range(0, 1000))
     min_gap_seconds = fields.Integer(validate=validate.Range(0, 86400))
-    messaging_tier = fields.String(validate=validate.OneOf(["250", "2000", "10000", "100000", "unlimited"]))
+    messaging_tier = fields.String(
+        validate=validate.OneOf(["250", "2000", "10000", "100000", "unlimited"])
+    )
     duplicate_window_seconds = fields.Integer(validate=validate.Range(0, 30 * 86400))
     send_rate_per_second = fields.Integer(validate=validate.Range(1, 1000))
 

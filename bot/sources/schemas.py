@@ -8,12 +8,13 @@ Every failure becomes a `PayloadError` whose `fields` names each offending field
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC
 from typing import Any, Protocol
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from bot.errors import flatten_errors, nul_path
 from bot.models import EventKind
 from bot.sources.base import PayloadError
 
@@ -56,20 +57,12 @@ def load_json_object(body: bytes) -> dict[str, Any]:
         raise PayloadError("body is not valid JSON", {"body": [f"Invalid JSON: {exc}"]}) from None
     if not isinstance(data, dict):
         raise PayloadError("body is not a JSON object", {"body": ["Must be a JSON object."]})
+    bad = nul_path(data)
+    if bad is not None:
+        raise PayloadError(
+            "text may not contain NUL characters", {bad or "body": ["Contains a NUL character."]}
+        )
     return data
-
-
-def flatten_messages(messages: Any, path: str = "") -> dict[str, list[str]]:
-    """marshmallow's nested error messages as {"order.tracking.url": [...]}."""
-    if isinstance(messages, Mapping):
-        flat: dict[str, list[str]] = {}
-        for key, value in messages.items():
-            child = path if key == "_schema" else f"{path}.{key}" if path else str(key)
-            for name, problems in flatten_messages(value, child).items():
-                flat.setdefault(name, []).extend(problems)
-        return flat
-    problems = messages if isinstance(messages, list) else [messages]
-    return {path or "body": [str(problem) for problem in problems]}
 
 
 def validate_payload(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +70,7 @@ def validate_payload(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
     try:
         return schema.load(data)
     except ValidationError as exc:
-        raise PayloadError("payload is malformed", flatten_messages(exc.messages)) from None
+        raise PayloadError("payload is malformed", flatten_errors(exc.messages)) from None
 
 
 def first_present(*values: Any) -> str | None:

@@ -42,7 +42,7 @@ def receive_whatsapp_update(provider_name: str):
     if not provider.verify_webhook(body, request.headers):
         raise ApiError(401, "bad_signature", "missing or invalid webhook signature")
     try:
-        updates = provider.parse_webhook(json.loads(body))
+        updates = provider.parse_webhook(without_nul(json.loads(body)))
     except (ValueError, TypeError) as exc:
         raise ApiError(
             400, "invalid_payload", f"not a {provider_name} webhook body: {exc}"
@@ -54,3 +54,15 @@ def receive_whatsapp_update(provider_name: str):
     if taken is SPOOLED:
         return jsonify(spooled=True), 200
     return jsonify(received=len(updates), stored=taken), 200
+
+
+def without_nul(value):
+    """The payload with NUL characters removed: Postgres cannot store them, and a signed
+    delivery from the provider must not be refused (it would be redelivered for days)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    return value

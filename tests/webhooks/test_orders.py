@@ -279,3 +279,12 @@ def test_the_same_event_delivered_concurrently_is_stored_once(app, sign):
     assert sorted(code for code, _ in answers) == [200] * 5 + [202]
     assert len({ids for _, ids in answers}) == 1
     assert stored_counts()[:2] == (1, 1)
+
+
+def test_a_nul_character_in_an_order_event_is_400_naming_the_field(client, sign):
+    event = load_payload("generic/order_shipped")
+    event["customer"]["name"] = "As\x00ha"
+    response = post_generic(client, sign, event)
+    assert response.status_code == 400
+    assert "customer.name" in response.get_json()["error"]["fields"]
+    assert stored_counts() == (0, 0, 0, 0)

@@ -189,3 +189,10 @@ def test_interakt_delivery_during_a_database_outage_is_spooled_and_applied_later
     run_jobs()
     assert spool.size(redis_conn) == 0
     assert Message.get_by_id(message.id).state == State.READ
+
+
+def test_a_nul_character_in_a_customer_message_is_dropped_not_fatal(client, sign):
+    body = load_payload("meta/messages")["text"]
+    body["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = "STOP\x00"
+    assert post_meta(client, sign, body).status_code == 200
+    assert InboundMessage.get().text == "STOP"
