@@ -334,10 +334,11 @@ def change_settings(body: dict):
 @endpoint(tag="conversations", query=s.ConversationQuery, response=s.ConversationList)
 def list_conversations(query: dict):
     """Conversations flagged for a person (the default), with their recent messages."""
-    rows = Customer.select().order_by(Customer.last_inbound_at.desc(nulls="LAST")).limit(100)
+    rows = Customer.select()
     if query["flagged"]:
         rows = rows.where(Customer.needs_agent_since.is_null(False))
-    return jsonify(conversations=[conversation_json(c) for c in rows])
+    items, next_after = page(rows, query["limit"], query["after"], Customer.id)
+    return jsonify(conversations=[conversation_json(c) for c in items], next_after=next_after)
 
 
 @bp.post("/api/conversations/<int:customer_id>/release")

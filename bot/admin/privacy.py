@@ -2,20 +2,56 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import jsonify
+from marshmallow import INCLUDE, Schema, fields, validate
 
 from bot import privacy
 from bot.admin import bp
+from bot.api import MAX_ID, endpoint
 from bot.auth import actor
 from bot.errors import ApiError
 from bot.extensions import services
 from bot.models import AuditLog, utcnow
 from bot.phones import to_e164
 
-MAX_AUDIT_ENTRIES = 500
+MAX_AUDIT_ENTRIES = 100
+
+
+class DataExport(Schema):
+    """Everything held about one number: customer, consent, orders, messages, receipts."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
+class ErasureResult(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+
+class AuditQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_AUDIT_ENTRIES))
+    before = fields.Integer(
+        validate=validate.Range(1, MAX_ID), metadata={"description": "older than this id"}
+    )
+
+
+class AuditEntry(Schema):
+    id = fields.Integer()
+    actor = fields.String()
+    action = fields.String()
+    subject = fields.String(allow_none=True)
+    details = fields.Raw(allow_none=True)
+    created_at = fields.String()
+
+
+class AuditPage(Schema):
+    entries = fields.List(fields.Nested(AuditEntry))
+    next_before = fields.Integer(allow_none=True)
 
 
 @bp.get("/api/customers/<phone>/export")
+@endpoint(tag="privacy", response=DataExport, errors=(400, 404))
 def export_customer(phone: str):
     """Everything held about one number, as JSON (a subject access request)."""
     e164 = _e164(phone)
@@ -29,6 +65,7 @@ def export_customer(phone: str):
 
 
 @bp.delete("/api/customers/<phone>")
+@endpoint(tag="privacy", response=ErasureResult, errors=(400,))
 def erase_customer(phone: str):
     """Erase everything held about one number and never message it again."""
     e164 = _e164(phone)
@@ -37,18 +74,16 @@ def erase_customer(phone: str):
 
 
 @bp.get("/api/audit-log")
-def audit_log():
-    """Data exports and erasures, newest first (?limit=1..500, default 50)."""
-    raw = request.args.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_AUDIT_ENTRIES:
-        raise ApiError(
-            400,
-            "invalid_parameter",
-            f"limit must be a whole number from 1 to {MAX_AUDIT_ENTRIES}",
-            {"limit": [f"1..{MAX_AUDIT_ENTRIES}"]},
-        )
-    entries = AuditLog.select().order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
-    return jsonify(entries=[audit_json(entry) for entry in entries.limit(int(raw))])
+@endpoint(tag="privacy", query=AuditQuery, response=AuditPage)
+def audit_log(query: dict):
+    """Every admin action, newest first (exports, erasures, changes with before/after)."""
+    entries = AuditLog.select().order_by(AuditLog.id.desc())
+    if "before" in query:
+        entries = entries.where(AuditLog.id < query["before"])
+    rows = list(entries.limit(query["limit"] + 1))
+    more = len(rows) > query["limit"]
+    rows = rows[: query["limit"]]
+    return jsonify(entries=[audit_json(e) for e in rows], next_before=rows[-1].id if more else None)
 
 
 def audit_json(entry: AuditLog) -> dict:

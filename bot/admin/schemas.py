@@ -247,7 +247,7 @@ class PolicySettingsOut(PolicySettings):
 # --- conversations -------------------------------------------------------------------
 
 
-class ConversationQuery(Schema):
+class ConversationQuery(PageQuery):
     flagged = fields.Boolean(load_default=True)
 
 
@@ -271,3 +271,4 @@ class ConversationOut(Schema):
 
 class ConversationList(Schema):
     conversations = fields.List(fields.Nested(ConversationOut))
+    next_after = fields.Integer(allow_none=True)

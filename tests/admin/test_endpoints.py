@@ -244,3 +244,14 @@ def test_dead_letter_retry_is_audited(client, run_jobs):
     assert post(client, f"/admin/api/messages/{message.id}/retry").status_code == 202
     assert AuditLog.select().where(AuditLog.action == "retry_message").count() == 1
     assert ConsentEvent.select().count() == 0
+
+
+def test_the_audit_log_pages_newest_first(client):
+    for i in range(3):
+        post(client, "/admin/api/customers", {"phone": f"+91981234567{i}"})
+    first = client.get("/admin/api/audit-log?limit=2", headers=ADMIN).get_json()
+    rest = client.get(
+        f"/admin/api/audit-log?limit=2&before={first['next_before']}", headers=ADMIN
+    ).get_json()
+    ids = [e["id"] for e in first["entries"] + rest["entries"]]
+    assert ids == sorted(ids, reverse=True) and len(ids) == 3 and rest["next_before"] is None
