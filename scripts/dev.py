@@ -41,7 +41,11 @@ def write_env_file() -> None:
             line = f"{name}='admin:admin:{generate_password_hash(password)}'"
         lines.append(line)
     env.write_text("\n".join(lines) + "\n")
+    # Only the hash is in .env; the password is kept for the README's curl examples.
+    Path("instance").mkdir(exist_ok=True)
+    Path("instance/admin-password").write_text(password)
     print(f"wrote .env with fresh local secrets; admin API login: admin / {password}")
+    print("  (the password is also in instance/admin-password)")
 
 
 def main() -> None:
