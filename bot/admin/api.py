@@ -3,6 +3,8 @@ settings and the conversations handed to a person. Every change is audited."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import jsonify
 from peewee import Value
 
@@ -44,6 +46,19 @@ def get_or_404(model, row_id: int):
     if row is None:
         raise ApiError(404, "not_found", f"no {model.__name__.lower()} {row_id}")
     return row
+
+
+def where_equal(rows, query: dict, **columns):
+    """`rows` narrowed to `column == query[name]` for each filter the query gives."""
+    for name, column in columns.items():
+        if name in query:
+            rows = rows.where(column == query[name])
+    return rows
+
+
+def utc_naive(moment: datetime) -> datetime:
+    """A query's date-time as the naive UTC the database stores (naive input is UTC)."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def customer_json(customer: Customer) -> dict:
@@ -169,20 +184,18 @@ def change_consent(customer_id: int, body: dict):
 @endpoint(tag="messages", query=s.MessageQuery, response=s.MessagePage)
 def list_messages(query: dict):
     """Messages by state, reason code, template, customer and time."""
-    rows = Message.select()
-    filters = {
-        "state": Message.state,
-        "reason": Message.reason,
-        "template": Message.template_name,
-        "customer_id": Message.customer,
-    }
-    for name, column in filters.items():
-        if name in query:
-            rows = rows.where(column == query[name])
+    rows = where_equal(
+        Message.select(),
+        query,
+        state=Message.state,
+        reason=Message.reason,
+        template=Message.template_name,
+        customer_id=Message.customer,
+    )
     if "since" in query:
-        rows = rows.where(Message.created_at >= query["since"].replace(tzinfo=None))
+        rows = rows.where(Message.created_at >= utc_naive(query["since"]))
     if "until" in query:
-        rows = rows.where(Message.created_at < query["until"].replace(tzinfo=None))
+        rows = rows.where(Message.created_at < utc_naive(query["until"]))
     items, next_after = page(rows, query["limit"], query["after"], Message.id)
     return jsonify(items=dump(s.MessageOut, items, many=True), next_after=next_after)
 
@@ -236,16 +249,14 @@ def retry_message(message_id: int):
 @endpoint(tag="orders", query=s.OrderQuery, response=s.OrderPage)
 def list_orders(query: dict):
     """Look orders up by source, the shop's id or number, or customer."""
-    rows = Order.select()
-    filters = {
-        "source": Order.source,
-        "external_id": Order.external_id,
-        "number": Order.number,
-        "customer_id": Order.customer,
-    }
-    for name, column in filters.items():
-        if name in query:
-            rows = rows.where(column == query[name])
+    rows = where_equal(
+        Order.select(),
+        query,
+        source=Order.source,
+        external_id=Order.external_id,
+        number=Order.number,
+        customer_id=Order.customer,
+    )
     items, next_after = page(rows, query["limit"], query["after"], Order.id)
     return jsonify(items=dump(s.OrderOut, items, many=True), next_after=next_after)
 

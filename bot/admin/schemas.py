@@ -166,7 +166,7 @@ class OrderOut(Schema):
     number = fields.String(allow_none=True)
     customer_id = fields.Integer(allow_none=True)
     currency = fields.String(allow_none=True)
-    total = fields.Decimal(allow_none=True, as_string=True)
+    total = fields.Decimal(allow_none=True, as_string=True, places=2)
     status = fields.String(allow_none=True)
     stage = fields.String(allow_none=True)
     tracking_url = fields.String(allow_none=True)

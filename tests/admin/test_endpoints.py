@@ -4,6 +4,8 @@ limits, invalid input naming the field, oversized bodies), and the audit trail."
 from __future__ import annotations
 
 import json
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -255,3 +257,23 @@ def test_the_audit_log_pages_newest_first(client):
     ).get_json()
     ids = [e["id"] for e in first["entries"] + rest["entries"]]
     assert ids == sorted(ids, reverse=True) and len(ids) == 3 and rest["next_before"] is None
+
+
+def test_message_time_filters_understand_offsets(client):
+    from bot.models import utcnow
+
+    message = queued_message()
+    created = Message.get_by_id(message.id).created_at
+    # The same instant written in India's offset: still "since" that moment.
+    local = (created.replace(tzinfo=UTC).astimezone(ZoneInfo("Asia/Kolkata"))).isoformat()
+    found = client.get(
+        "/admin/api/messages", query_string={"since": local}, headers=ADMIN
+    ).get_json()["items"]
+    assert [m["id"] for m in found] == [message.id]
+    later = (utcnow() + timedelta(hours=1)).isoformat() + "+00:00"
+    assert (
+        client.get("/admin/api/messages", query_string={"since": later}, headers=ADMIN).get_json()[
+            "items"
+        ]
+        == []
+    )
