@@ -8,49 +8,77 @@ is the one place that knows every message's state and reason.
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, request
-from peewee import fn
+from peewee import SQL, fn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from rq import Queue
 
-from bot import spool
+from bot import spool, telemetry
 from bot.auth import verify_password
 from bot.errors import error_response
 from bot.extensions import QUEUE_NAMES, Services, services
-from bot.models import InboundMessage, Message, OrderEvent, StatusEvent
+from bot.models import ConsentEvent, InboundMessage, Message, OrderEvent, State, StatusEvent
 
 bp = Blueprint("metrics", __name__)
 
 
+def grouped(
+    name: str, help_text: str, query, columns: list, labels: list[str]
+) -> GaugeMetricFamily:
+    """A gauge with one sample per group of `query` (counted by the database)."""
+    family = GaugeMetricFamily(name, help_text, labels=labels)
+    rows = query.select(*columns, fn.COUNT(SQL("*")).alias("n")).group_by(*columns)
+    for row in rows.dicts():
+        family.add_metric([str(row[c.name] or "") for c in columns], row["n"])
+    return family
+
+
 class DakiyaCollector:
-    """Current totals, grouped the way dashboards and alerts need them."""
+    """Current totals from the database, queue figures from Redis, and the counters and
+    histograms every process recorded (bot.telemetry)."""
 
     def __init__(self, svc: Services) -> None:
         self.svc = svc
 
     def collect(self):
-        messages = GaugeMetricFamily(
+        yield grouped(
             "dakiya_messages",
             "Messages by state, reason code and category (suppressions and deferrals included).",
-            labels=["state", "reason", "category"],
+            Message.select(),
+            [Message.state, Message.reason, Message.category],
+            ["state", "reason", "category"],
         )
-        rows = Message.select(
-            Message.state, Message.reason, Message.category, fn.COUNT(Message.id).alias("n")
+        yield grouped(
+            "dakiya_messages_by_template",
+            "Messages by template, provider and state.",
+            Message.select(),
+            [Message.template_name, Message.provider, Message.state],
+            ["template", "provider", "state"],
         )
-        for row in rows.group_by(Message.state, Message.reason, Message.category):
-            messages.add_metric([row.state, row.reason or "", row.category], row.n)
-        yield messages
-
-        events = GaugeMetricFamily(
-            "dakiya_order_events", "Order events accepted, by source.", labels=["source"]
+        yield grouped(
+            "dakiya_failures_by_code",
+            "Failed messages by the provider's error code.",
+            Message.select().where(Message.state == State.FAILED),
+            [Message.error_code],
+            ["code"],
         )
-        for row in OrderEvent.select(
-            OrderEvent.source, fn.COUNT(OrderEvent.id).alias("n")
-        ).group_by(OrderEvent.source):
-            events.add_metric([row.source], row.n)
-        yield events
-
+        yield grouped(
+            "dakiya_consent_changes",
+            "Opt-ins and opt-outs recorded, by category, action and source.",
+            ConsentEvent.select(),
+            [ConsentEvent.category, ConsentEvent.action, ConsentEvent.source],
+            ["category", "action", "source"],
+        )
+        yield grouped(
+            "dakiya_order_events",
+            "Order events accepted, by source.",
+            OrderEvent.select(),
+            [OrderEvent.source],
+            ["source"],
+        )
         yield GaugeMetricFamily(
             "dakiya_receipts", "Delivery receipts stored.", value=StatusEvent.select().count()
         )
@@ -59,17 +87,35 @@ class DakiyaCollector:
             "Customer messages stored.",
             value=InboundMessage.select().count(),
         )
-        queues = GaugeMetricFamily(
+        depth = GaugeMetricFamily(
             "dakiya_queue_depth", "Jobs waiting in each RQ queue.", labels=["queue"]
         )
+        age = GaugeMetricFamily(
+            "dakiya_queue_oldest_job_seconds",
+            "Age of the oldest job waiting in each queue.",
+            labels=["queue"],
+        )
         for name in QUEUE_NAMES:
-            queues.add_metric([name], self.svc.queues[name].count)
-        yield queues
+            depth.add_metric([name], self.svc.queues[name].count)
+            age.add_metric([name], oldest_job_age(self.svc.queues[name]))
+        yield depth
+        yield age
         yield GaugeMetricFamily(
             "dakiya_spool_entries",
             "Deliveries waiting in the spool for the database.",
             value=spool.size(self.svc.redis),
         )
+        yield from telemetry.collect(self.svc.redis)
+
+
+def oldest_job_age(queue: Queue) -> float:
+    """Seconds the first job in `queue` has waited (0 when the queue is empty)."""
+    job_ids = queue.get_job_ids(0, 1)
+    job = queue.fetch_job(job_ids[0]) if job_ids else None
+    if job is None or job.enqueued_at is None:
+        return 0.0
+    enqueued = job.enqueued_at if job.enqueued_at.tzinfo else job.enqueued_at.replace(tzinfo=UTC)
+    return max((datetime.now(UTC) - enqueued).total_seconds(), 0.0)
 
 
 def is_allowed(token: str) -> bool:

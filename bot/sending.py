@@ -14,7 +14,7 @@ from enum import StrEnum
 from peewee import fn
 from rq import Queue
 
-from bot import consent, phones, policy, statuses
+from bot import consent, phones, policy, statuses, telemetry
 from bot.config import Settings
 from bot.counters import SendLedger
 from bot.models import Customer, Message, Reason, State
@@ -186,6 +186,7 @@ class Sender:
             self.reschedule(message, decision.until, State.DEFERRED, decision.reason, now)
             return Outcome.DEFERRED
         if not self.limiter.try_acquire():
+            telemetry.count(self.ledger.conn, "rate_limiter_waits")
             self.ledger.forget(message, customer)
             self.reschedule(
                 message, now + timedelta(seconds=1), State.QUEUED, Reason.RATE_LIMITED, now
@@ -199,6 +200,16 @@ class Sender:
                 self.ledger.forget(message, customer)
             return outcome
         record_sent(message, self.provider.name, result.provider_message_id, now)
+        labels = {"provider": self.provider.name, "category": message.category}
+        telemetry.observe(
+            self.ledger.conn,
+            "send_latency_seconds",
+            labels,
+            (now - message.created_at).total_seconds(),
+        )
+        telemetry.count(
+            self.ledger.conn, "send_attempts", {"provider": self.provider.name, "outcome": "sent"}
+        )
         log.info(
             "message %s sent to %s via %s as %s",
             message.id,
@@ -234,6 +245,17 @@ class Sender:
             message.attempts,
             type(step).__name__,
         )
+        telemetry.count(
+            self.ledger.conn,
+            "send_attempts",
+            {"provider": self.provider.name, "outcome": type(step).__name__.lower()},
+        )
+        if isinstance(step, Retry):
+            telemetry.count(
+                self.ledger.conn,
+                "send_retries",
+                {"provider": self.provider.name, "code": error.code or ""},
+            )
         errors = {
             "error_code": error.code,
             "error_text": error.text,

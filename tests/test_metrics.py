@@ -39,3 +39,45 @@ def test_suppressions_and_deferrals_are_counted_by_reason(client):
     assert 'dakiya_messages{category="utility",reason="quiet_hours",state="deferred"} 1.0' in text
     assert 'dakiya_order_events{source="generic"} 2.0' in text
     assert 'dakiya_queue_depth{queue="orders"} 2.0' in text
+
+
+def scrape(client) -> str:
+    return client.get("/metrics", headers={"Authorization": "Bearer scrape-me"}).get_data(
+        as_text=True
+    )
+
+
+def test_webhook_requests_and_send_latency_are_recorded(client, sign, run_jobs):
+    import json
+
+    from tests.conftest import SECRETS, load_payload
+
+    raw = json.dumps(load_payload("generic/order_shipped")).encode()
+    headers = {"X-Signature-256": "sha256=" + sign(SECRETS["order_webhook_secret"], raw)}
+    client.post("/webhooks/orders", data=raw, headers=headers)
+    client.post("/webhooks/orders", data=raw, headers={"X-Signature-256": "sha256=00"})
+    run_jobs()
+    text = scrape(client)
+    assert 'dakiya_webhook_requests_total{endpoint="/webhooks/orders",status="202"} 1.0' in text
+    assert 'dakiya_webhook_requests_total{endpoint="/webhooks/orders",status="401"} 1.0' in text
+    assert 'dakiya_webhook_seconds_count{endpoint="/webhooks/orders"} 2.0' in text
+    assert 'dakiya_send_latency_seconds_count{category="utility",provider="sandbox"} 1.0' in text
+    assert 'dakiya_send_attempts_total{outcome="sent",provider="sandbox"} 1.0' in text
+    assert (
+        'dakiya_messages_by_template{provider="sandbox",state="read",template="order_shipped"} 1.0'
+        in text
+    )
+
+
+def test_retries_and_failure_codes_are_counted(make_app, meta_settings, fake_whatsapp, run_jobs):
+    client = make_app(meta_settings.replace(metrics_token="scrape-me")).test_client()
+    fake_whatsapp.script(
+        (500, {"error": {"message": "Something went wrong", "code": 131000}}),
+    )
+    queued_message(event_id="a", order_id="1")
+    fake_whatsapp.script((400, {"error": {"message": "Message undeliverable", "code": 131026}}))
+    queued_message(event_id="b", order_id="2", phone="+919876543210")
+    run_jobs()
+    text = scrape(client)
+    assert 'dakiya_send_retries_total{code="131000",provider="meta"} 1.0' in text
+    assert 'dakiya_failures_by_code{code="131026"} 1.0' in text

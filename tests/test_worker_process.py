@@ -111,3 +111,21 @@ def test_daily_cap_holds_with_three_workers_racing_for_one_customer(make_app, se
     rows = [Message.get_by_id(m.id) for m in messages]
     assert sum(r.state == State.READ for r in rows) == 1  # the cap is 1 a day
     assert {r.reason for r in rows if r.state == State.DEFERRED} == {Reason.CAP_DAILY}
+
+
+def test_metrics_add_up_across_worker_processes(make_app, settings, workers):
+    app = make_app(settings.replace(metrics_token="scrape-me"))
+    messages = [
+        queued_message(event_id=f"e{i}", order_id=str(i), phone=f"+9198123456{i:02d}")
+        for i in range(6)
+    ]
+    workers.extend([start_worker(settings), start_worker(settings)])
+    assert wait_until(lambda: all(state_of(m.id) == State.READ for m in messages))
+    text = (
+        app.test_client()
+        .get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+        .get_data(as_text=True)
+    )
+    assert 'dakiya_send_attempts_total{outcome="sent",provider="sandbox"} 6.0' in text
+    assert 'dakiya_send_latency_seconds_count{category="utility",provider="sandbox"} 6.0' in text
+    assert 'dakiya_messages{category="utility",reason="",state="read"} 6.0' in text
