@@ -47,6 +47,18 @@ def redact_command() -> None:
     click.echo(f"redacted {redacted} rows")
 
 
+@click.command("rollup")
+@click.option("--days", default=8, show_default=True, type=click.IntRange(1, 3660))
+def rollup_command(days: int) -> None:
+    """Recompute the analytics rollups of today and the days before it (the worker
+    does the last 8 every ten minutes)."""
+    from bot.analytics import rollup_recent
+
+    with db.connection_context():
+        written = rollup_recent(utcnow(), days)
+    click.echo(f"wrote {written} rollup rows for {days} days")
+
+
 @click.command("retry-message")
 @click.argument("message_id", type=int)
 def retry_message_command(message_id: int) -> None:
@@ -77,15 +89,40 @@ def hash_password_command(password: str) -> None:
     click.echo(generate_password_hash(password))
 
 
+@click.command("test-alert")
+def test_alert_command() -> None:
+    """Send a test alert through every configured alert channel."""
+    from bot.alert_channels import configured_channels, send_everywhere
+    from bot.alerts import Notice
+
+    svc = services()
+    channels = configured_channels(svc.settings, svc.queues)
+    if not channels:
+        raise click.ClickException(
+            "no alert channel configured (ALERT_SLACK_WEBHOOK_URL, SMTP_URL, "
+            "ALERT_WHATSAPP_NUMBERS)"
+        )
+    now = utcnow()
+    text = f"a test alert from Dakiya at {now:%Y-%m-%d %H:%M} UTC; alerts reach you here"
+    with db.connection_context():
+        results = send_everywhere(channels, Notice("test", "test", "info", text, now))
+    for name, error in results.items():
+        click.echo(f"{name}: {'sent' if error is None else f'FAILED: {error}'}")
+    if any(results.values()):
+        raise SystemExit(1)
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(users)
     for command in (
         migrate_command,
         sweep_command,
         redact_command,
+        rollup_command,
         retry_message_command,
         sandbox_outbox_command,
         hash_password_command,
+        test_alert_command,
     ):
         app.cli.add_command(command)
 

@@ -111,6 +111,23 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"  # "json" in production: one JSON object per line (bot/logs.py)
 
+    # Alerts (bot/alerts.py): where they go, and the thresholds of each rule (0: off).
+    alert_slack_webhook_url: str = field(default="", repr=False)
+    smtp_url: str = field(default="", repr=False)  # smtp://user:pass@host:587 or smtps://
+    alert_email_from: str = ""
+    alert_email_to: tuple[str, ...] = ()
+    alert_whatsapp_numbers: tuple[str, ...] = ()
+    alert_whatsapp_template: str = ""  # an approved utility template with one body parameter
+    alert_window_minutes: int = 15
+    alert_failure_rate: float = 0.2
+    alert_min_volume: int = 20
+    alert_dead_letters: int = 1
+    alert_queue_age_seconds: int = 300
+    alert_no_send_minutes: int = 15
+    alert_signature_failures: int = 20  # per 5 minutes, per webhook
+    alert_provider_event_hours: int = 24
+    alert_cooldown_minutes: int = 60
+
     def secret_for_source(self, source: str) -> str:
         return getattr(self, SOURCE_SECRETS[source].lower())
 
@@ -149,10 +166,16 @@ def validate(settings: Settings) -> Settings:
         problems.append("PUBLIC_BASE_URL must start with https:// (or http://)")
     if not Path(settings.notifications_file).is_file():
         problems.append(f"NOTIFICATIONS_FILE does not exist: {settings.notifications_file}")
+    from bot.alerts import alert_rules_from_settings
     from bot.auth import parse_admin_users  # each module owns what its settings mean
     from bot.policy import rules_from_settings
 
-    for check in (rules_from_settings, lambda s: parse_admin_users(s.admin_users)):
+    checks = (
+        rules_from_settings,
+        lambda s: parse_admin_users(s.admin_users),
+        alert_rules_from_settings,
+    )
+    for check in checks:
         try:
             check(settings)
         except ValueError as exc:

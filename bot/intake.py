@@ -14,12 +14,12 @@ import redis
 from peewee import DatabaseError, IntegrityError
 from werkzeug.datastructures import Headers
 
-from bot import consent, outbox, phones, spool, statuses
+from bot import alerts, consent, outbox, phones, spool, statuses
 from bot.extensions import Services
 from bot.models import Customer, InboundMessage, db, write_transaction
 from bot.outbox import Accepted
+from bot.providers.base import AccountUpdate, PreferenceUpdate, StatusUpdate, WebhookUpdate
 from bot.providers.base import InboundMessage as Inbound
-from bot.providers.base import PreferenceUpdate, StatusUpdate, WebhookUpdate
 from bot.sources.base import OrderEvent, PayloadError
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ def take_whatsapp_updates(svc: Services, updates: list[WebhookUpdate], now: date
     receipts = [u for u in updates if isinstance(u, StatusUpdate)]
     inbound = [u for u in updates if isinstance(u, Inbound)]
     preferences = [u for u in updates if isinstance(u, PreferenceUpdate)]
+    account = [u for u in updates if isinstance(u, AccountUpdate)]
     with write_transaction():
         event_ids = statuses.record_updates(receipts, now)
         inbound_ids = store_inbound(inbound, now)
@@ -76,9 +77,10 @@ def take_whatsapp_updates(svc: Services, updates: list[WebhookUpdate], now: date
         if inbound_ids:
             # Replies travel on the order queue: a customer never waits behind receipts.
             svc.queues["orders"].enqueue(HANDLE_JOB, inbound_ids, result_ttl=0)
+        alerts.record_account_updates(svc.redis, account, now)  # the next check alerts
     except redis.RedisError as exc:
         log.warning("enqueue after intake failed (%s); the sweeper picks it up", exc)
-    return len(event_ids) + len(inbound_ids) + len(preferences)
+    return len(event_ids) + len(inbound_ids) + len(preferences) + len(account)
 
 
 def store_inbound(messages: list[Inbound], now: datetime) -> list[int]:

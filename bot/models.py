@@ -14,8 +14,10 @@ from peewee import (
     BooleanField,
     CharField,
     DatabaseProxy,
+    DateField,
     DateTimeField,
     DecimalField,
+    FloatField,
     ForeignKeyField,
     IntegerField,
     Model,
@@ -211,7 +213,7 @@ class Message(BaseModel):
     provider_message_id = CharField(max_length=128, null=True, unique=True)
     error_code = CharField(max_length=32, null=True)
     error_text = TextField(null=True)
-    created_at = DateTimeField(default=utcnow)
+    created_at = DateTimeField(default=utcnow, index=True)  # analytics roll up by day
     updated_at = DateTimeField(default=utcnow)
     sent_at = DateTimeField(null=True)
     delivered_at = DateTimeField(null=True)
@@ -302,6 +304,54 @@ class RuntimeSetting(BaseModel):
     updated_at = DateTimeField(default=utcnow)
 
 
+class DailyStat(BaseModel):
+    """One day's outcome for one (template, variant, language, source, category): the
+    rollup `bot.analytics` rewrites from the messages created that day (UTC), so reports
+    never scan messages."""
+
+    day = DateField()
+    template = CharField(max_length=128, default="")  # "" for free-form replies
+    variant = CharField(max_length=64, default="")  # "" until A/B tests exist
+    language = CharField(max_length=16, default="")
+    source = CharField(max_length=32, default="")  # order source; "" for replies, campaigns
+    category = CharField(max_length=16)
+    messages = IntegerField(default=0)
+    sent = IntegerField(default=0)  # reached sent or later
+    delivered = IntegerField(default=0)  # delivered or read
+    read = IntegerField(default=0)
+    failed = IntegerField(default=0)
+    suppressed = IntegerField(default=0)
+    deferred = IntegerField(default=0)
+    failed_by_code = JSONField(default=dict)
+    suppressed_by_reason = JSONField(default=dict)
+    replied_24h = IntegerField(default=0)
+    opted_out_7d = IntegerField(default=0)
+    delivery_seconds_median = FloatField(null=True)
+    read_seconds_median = FloatField(null=True)
+    computed_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("day", "template", "variant", "language", "source", "category"), True),)
+
+
+class Alert(BaseModel):
+    """One alert condition from the moment it fired until it cleared (bot/alerts.py).
+
+    A row in state "firing" is the condition's current state; resolved rows are history.
+    `notified_at` is when admins were last told (the firing notice or a reminder)."""
+
+    key = CharField(max_length=128)  # "failure_rate", "queue_age:orders", ...
+    state = CharField(max_length=16)  # "firing" | "resolved"
+    severity = CharField(max_length=16)  # "warning" | "critical"
+    text = TextField()
+    fired_at = DateTimeField()
+    notified_at = DateTimeField()
+    resolved_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("state", "key"), False),)
+
+
 ALL_MODELS = [
     Customer,
     ConsentEvent,
@@ -314,4 +364,6 @@ ALL_MODELS = [
     AuditLog,
     AdminUser,
     RuntimeSetting,
+    Alert,
+    DailyStat,
 ]

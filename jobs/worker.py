@@ -19,6 +19,11 @@ from bot import create_app, create_app_or_exit
 from bot.extensions import QUEUE_NAMES, services
 from bot.logs import LoggingHerokuWorker
 from bot.models import db
+from jobs.alerts import INTERVAL_SECONDS as ALERTS_INTERVAL
+from jobs.alerts import check_alerts
+from jobs.analytics import INTERVAL_SECONDS as ROLLUP_INTERVAL
+from jobs.analytics import TIMEOUT_SECONDS as ROLLUP_TIMEOUT
+from jobs.analytics import rollup
 from jobs.retention import INTERVAL_SECONDS as RETENTION_INTERVAL
 from jobs.retention import redact_expired
 from jobs.sweep import sweep
@@ -27,7 +32,8 @@ log = logging.getLogger(__name__)
 
 
 def run_cron(interval: int) -> None:
-    """Child process: enqueue the sweep every `interval` seconds, retention hourly."""
+    """Child process: enqueue the sweep every `interval` seconds, the alert check every
+    minute, retention hourly, analytics rollups every ten minutes."""
     app = create_app()
     with app.app_context():
         cron = CronScheduler(
@@ -35,7 +41,12 @@ def run_cron(interval: int) -> None:
             name=f"dakiya-sweep-{multiprocessing.current_process().pid}",
         )
         cron.register(sweep, "statuses", interval=interval, result_ttl=0)
+        cron.register(check_alerts, "statuses", interval=ALERTS_INTERVAL, result_ttl=0)
         cron.register(redact_expired, "statuses", interval=RETENTION_INTERVAL, result_ttl=0)
+        # The lowest-priority queue: receipts and order messages go first.
+        cron.register(
+            rollup, "campaigns", interval=ROLLUP_INTERVAL, job_timeout=ROLLUP_TIMEOUT, result_ttl=0
+        )
         cron.start()
 
 

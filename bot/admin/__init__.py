@@ -1,5 +1,5 @@
-"""The admin API (`/admin/api/...`): HTTP basic auth, roles, and the request rules of
-`bot.auth` on every route."""
+"""The admin area — the API (`/admin/api/...`), the dashboard (`/admin/`) and RQ's jobs
+(`/admin/rq`): HTTP basic auth, roles, and the request rules of `bot.auth` on every route."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from flask import Blueprint
 from bot.auth import auth, check_request_rules
 from bot.extensions import limiter, services
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp = Blueprint(
+    "admin", __name__, url_prefix="/admin", template_folder="templates", static_folder="static"
+)
 limiter.limit(lambda: services().settings.admin_rate_limit)(bp)
 
 
@@ -19,4 +21,4 @@ def require_admin() -> None:
     check_request_rules()
 
 
-from bot.admin import api, customers_csv, privacy  # noqa: E402,F401  (registers the routes)
+from bot.admin import analytics, api, customers_csv, dashboard, jobs, privacy  # noqa: E402,F401  (registers the routes)

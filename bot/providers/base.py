@@ -133,7 +133,19 @@ class PreferenceUpdate:
     detail: str | None = None
 
 
-WebhookUpdate = StatusUpdate | InboundMessage | PreferenceUpdate
+@dataclass(frozen=True, slots=True)
+class AccountUpdate:
+    """News about the business account itself: the number's quality or messaging limit,
+    a template's status, a policy violation (Meta's `phone_number_quality_update`,
+    `message_template_status_update`, `account_update`). `bot.alerts` judges it."""
+
+    provider: str
+    kind: str  # the provider's webhook field name, e.g. "phone_number_quality_update"
+    detail: dict
+    occurred_at: datetime  # naive UTC
+
+
+WebhookUpdate = StatusUpdate | InboundMessage | PreferenceUpdate | AccountUpdate
 
 
 class Provider:

@@ -10,6 +10,7 @@ from typing import Any
 import requests
 
 from bot.providers.base import (
+    AccountUpdate,
     DeliveryStatus,
     ErrorKind,
     InboundMessage,
@@ -49,6 +50,11 @@ META_ERROR_KINDS: dict[int, ErrorKind] = {
     ),
     **dict.fromkeys(range(200, 300), ErrorKind.PERMANENT),  # missing permission (§1.11)
 }
+
+#: Change fields about the account rather than a message: they feed the alerts.
+ACCOUNT_FIELDS = frozenset(
+    {"account_update", "phone_number_quality_update", "message_template_status_update"}
+)
 
 # Template button parameters differ by sub_type: a URL suffix is text, a quick reply
 # carries the payload echoed back on the tap (§1.2, §1.8 b2).
@@ -134,10 +140,11 @@ class MetaProvider(Provider):
         )
 
     def parse_webhook(self, payload: dict) -> list[WebhookUpdate]:
-        """Statuses and inbound messages from every `messages` change, and marketing
-        stop/resume from `user_preferences` changes, in payload order (§1.7, §1.10).
+        """Statuses and inbound messages from every `messages` change, marketing
+        stop/resume from `user_preferences` changes, and account news (quality, template
+        status, account updates) for the alerts, in payload order (§1.7, §1.10).
 
-        Other change fields (`account_update`, ...) yield nothing here.
+        Other change fields yield nothing here.
         """
         payload = ensure_object(payload, "payload")
         if payload.get("object") != "whatsapp_business_account":
@@ -148,6 +155,11 @@ class MetaProvider(Provider):
             for c, change in enumerate(items(ensure_object(entry, where), "changes", where)):
                 where = f"entry[{e}].changes[{c}]"
                 field = require(change, "field", str, where)
+                if field in ACCOUNT_FIELDS:
+                    value = require(change, "value", dict, where)
+                    at = _entry_time(entry, f"entry[{e}]")
+                    updates.append(AccountUpdate(MetaProvider.name, field, value, at))
+                    continue
                 if field not in ("messages", "user_preferences"):
                     continue
                 value = require(change, "value", dict, where)
@@ -309,6 +321,13 @@ def _unix_time(obj: dict, where: str) -> datetime:
         return datetime.fromtimestamp(int(value), tz=UTC).replace(tzinfo=None)
     except (ValueError, OverflowError, OSError) as exc:
         raise ValueError(f"{where}.timestamp: not unix seconds: {value!r}") from exc
+
+
+def _entry_time(entry: dict, where: str) -> datetime:
+    """When Meta triggered an entry (`time`, unix seconds); now if it left it out."""
+    if entry.get("time") is None:
+        return datetime.now(UTC).replace(tzinfo=None)
+    return _unix_time({"timestamp": entry["time"]}, f"{where}.time")
 
 
 def _error_text(error: dict) -> str | None:

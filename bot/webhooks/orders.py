@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
+from bot.alerts import record_signature_failure
 from bot.errors import ApiError
 from bot.extensions import services
 from bot.intake import SPOOLED, take_durably, take_order_event
@@ -29,6 +30,7 @@ def receive_order_event(source_name: str):
         source.verify(body, request.headers)
         parsed = source.parse(body, request.headers)
     except SignatureError as exc:
+        record_signature_failure(svc.redis, f"orders:{source_name}")
         raise ApiError(401, "bad_signature", str(exc)) from exc
     except PayloadError as exc:
         raise ApiError(400, "invalid_payload", exc.message, exc.fields) from exc

@@ -8,6 +8,7 @@ import json
 
 from flask import jsonify, request
 
+from bot.alerts import record_signature_failure
 from bot.errors import ApiError
 from bot.extensions import services
 from bot.intake import SPOOLED, take_durably, take_whatsapp_updates
@@ -40,6 +41,7 @@ def receive_whatsapp_update(provider_name: str):
     provider = svc.webhook_provider(provider_name)
     body = request.get_data()
     if not provider.verify_webhook(body, request.headers):
+        record_signature_failure(svc.redis, f"whatsapp:{provider_name}")
         raise ApiError(401, "bad_signature", "missing or invalid webhook signature")
     try:
         updates = provider.parse_webhook(without_nul(json.loads(body)))

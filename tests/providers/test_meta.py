@@ -18,6 +18,7 @@ from responses import matchers
 
 from bot.config import Settings
 from bot.providers.base import (
+    AccountUpdate,
     ButtonParam,
     DeliveryStatus,
     ErrorKind,
@@ -650,8 +651,15 @@ def test_user_preferences_with_an_unknown_value_is_malformed(provider):
 
 def test_other_change_fields_yield_nothing(provider):
     webhook = payload("other")["user_preferences"]
-    webhook["entry"][0]["changes"][0]["field"] = "account_update"
+    webhook["entry"][0]["changes"][0]["field"] = "business_capability_update"
     assert provider.parse_webhook(webhook) == []
+
+
+def test_account_change_fields_yield_account_updates_for_the_alerts(provider):
+    [update] = provider.parse_webhook(payload("other")["phone_number_quality_flagged"])
+    assert isinstance(update, AccountUpdate)
+    assert (update.kind, update.detail["event"]) == ("phone_number_quality_update", "FLAGGED")
+    assert update.occurred_at == datetime(2025, 11, 24, 16, 10)
 
 
 def test_change_with_only_system_errors_yields_nothing(provider):

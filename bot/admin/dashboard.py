@@ -1,0 +1,187 @@
+"""The operator's dashboard (`GET /admin/`): health, the send funnel and its rates over
+the last two weeks, templates, recent failures, suppressions and opt-outs, on one page.
+
+Figures come from `bot.analytics` (daily rollups), so the page never scans the message
+table; only the health panel and the recent failures read live rows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from flask import render_template
+from peewee import fn
+from rq import Worker
+from rq.registry import FailedJobRegistry
+
+from bot import analytics
+from bot.admin import bp
+from bot.extensions import QUEUE_NAMES, services
+from bot.models import Alert, ConsentEvent, Message, State, utcnow
+from bot.phones import mask
+
+WINDOW_DAYS = 14
+RECENT_FAILURES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """One chart's numbers: the page draws them and also lists them in a table."""
+
+    id: str
+    title: str
+    kind: str  # a Chart.js type: "bar" | "line"
+    labels: list[str]
+    series: dict[str, list[float | None]]
+    unit: str = ""
+
+    def as_json(self) -> dict:
+        return {
+            "type": self.kind,
+            "labels": self.labels,
+            "series": [{"label": k, "values": v} for k, v in self.series.items()],
+            "unit": self.unit,
+        }
+
+
+@bp.get("/")
+def dashboard():
+    """The dashboard page (viewers and admins)."""
+    today = utcnow().date()
+    start = today - timedelta(days=WINDOW_DAYS - 1)
+    by_day = analytics.summary(start, today, "day")
+    by_template = analytics.summary(start, today, "template")["rows"]
+    days = _each_day(start, today)
+    return render_template(
+        "dashboard/index.html",
+        start=start,
+        end=today,
+        health=health(),
+        charts=charts(days, _rows_by_day(by_day["rows"]), opt_outs_by_day(start, days)),
+        totals=by_day["totals"],
+        templates=by_template,
+        failures=recent_failures(),
+        suppressions=suppressions_by_reason(by_day["rows"]),
+        experiments=[row for row in by_template if "/" in row["key"]],
+    )
+
+
+def health() -> dict:
+    """What an operator checks first: is work piling up, is anyone working on it, when
+    did a message last go out, and what is alerting."""
+    svc = services()
+    queues = [
+        {
+            "name": name,
+            "waiting": svc.queues[name].count,
+            "failed": FailedJobRegistry(queue=svc.queues[name]).count,
+        }
+        for name in QUEUE_NAMES
+    ]
+    return {
+        "queues": queues,
+        "workers": Worker.count(connection=svc.redis),
+        "last_sent_at": last_sent_at(),
+        "alerts": active_alerts(),
+    }
+
+
+def last_sent_at() -> datetime | None:
+    value = Message.select(fn.MAX(Message.sent_at)).scalar()
+    if isinstance(value, str):  # SQLite hands aggregates back as text
+        value = Message.sent_at.python_value(value)
+    return value
+
+
+def active_alerts() -> list[Alert]:
+    return list(Alert.select().where(Alert.state == "firing").order_by(Alert.fired_at))
+
+
+def charts(days: list[date], rows: dict[str, dict], opt_outs: list[int]) -> list[Chart]:
+    labels = [day.isoformat() for day in days]
+    column = {
+        name: [rows.get(label, {}).get(name) or 0 for label in labels]
+        for name in ("sent", "delivered", "read", "failed")
+    }
+    funnel = Chart(
+        "funnel",
+        "Funnel, last 14 days",
+        "bar",
+        ["sent", "delivered", "read"],
+        {"messages": [sum(column[s]) for s in ("sent", "delivered", "read")]},
+    )
+    volume = Chart("volume", "Messages per day", "bar", labels, column)
+    rates = Chart(
+        "rates",
+        "Delivery and read rate per day",
+        "line",
+        labels,
+        {
+            "delivery rate": [
+                _percent(rows.get(label, {}).get("delivery_rate")) for label in labels
+            ],
+            "read rate": [_percent(rows.get(label, {}).get("read_rate")) for label in labels],
+        },
+        unit="%",
+    )
+    opt_out = Chart("opt_outs", "Opt-outs per day", "bar", labels, {"opt-outs": opt_outs})
+    return [funnel, volume, rates, opt_out]
+
+
+def opt_outs_by_day(start: date, days: list[date]) -> list[int]:
+    """Opt-out consent events per day (UTC); few enough to count here."""
+    since = datetime.combine(start, datetime.min.time())
+    created = ConsentEvent.select(ConsentEvent.created_at).where(
+        (ConsentEvent.action == "opt_out") & (ConsentEvent.created_at >= since)
+    )
+    counts = Counter(event.created_at.date() for event in created)
+    return [counts.get(day, 0) for day in days]
+
+
+def recent_failures(limit: int = RECENT_FAILURES) -> list[dict]:
+    rows = (
+        Message.select()
+        .where(Message.state == State.FAILED)
+        .order_by(Message.updated_at.desc(), Message.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "id": m.id,
+            "at": m.failed_at or m.updated_at,
+            "phone": mask(m.phone),
+            "template": m.template_name or m.kind,
+            "reason": m.reason or "",
+            "error_code": m.error_code or "",
+            "error_text": m.error_text or "",
+        }
+        for m in rows
+    ]
+
+
+def suppressions_by_reason(rows: list[dict]) -> list[tuple[str, int]]:
+    total: Counter[str] = Counter()
+    for row in rows:
+        total.update(row.get("suppressed_by_reason") or {})
+    return total.most_common()
+
+
+def _each_day(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+def _rows_by_day(rows: list[dict]) -> dict[str, dict]:
+    return {str(row["key"])[:10]: row for row in rows}
+
+
+def _percent(rate: float | None) -> float | None:
+    # None (nothing sent that day) leaves a gap in the line rather than a fake 0%.
+    return None if rate is None else round(100 * rate, 1)
+
+
+@bp.app_template_filter("percent")
+def percent(rate: float | None) -> str:
+    """0.8765 -> "87.7%"; a rate without a denominator -> "–"."""
+    return "–" if rate is None else f"{100 * rate:.1f}%"

@@ -1,0 +1,546 @@
+"""Alerts: rules over the state of sending, and a small state machine per condition so
+admins hear of a problem once, are reminded after a cool-down, and hear when it clears.
+
+`evaluate()` (facts -> conditions) and `plan()` (conditions and open alerts -> notices)
+are pure; `gather_facts()` and `check_once()` do the I/O around them. The channels that
+carry a notice to people live in `bot.alert_channels`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import redis
+from rq import Queue
+
+from bot import phones
+from bot.models import Alert, Message, Reason, State, write_transaction
+from bot.providers.base import AccountUpdate
+
+log = logging.getLogger(__name__)
+
+WARNING, CRITICAL = "warning", "critical"
+FIRING, RESOLVED = "firing", "resolved"  # Alert.state
+
+#: Signature failures are counted per webhook in buckets of this many seconds.
+SIGNATURE_BUCKET_SECONDS = 300
+SIGNATURE_KEY = "dakiya:alerts:signature_failures:{bucket}"
+#: The latest verdict on each provider subject ("account", "template:<name>:<lang>", ...).
+PROVIDER_EVENTS_KEY = "dakiya:alerts:provider_events"
+LOCK_KEY = "dakiya:alerts:lock"
+#: Messages created longer ago than this are not looked at (keeps the queries on the
+#: created_at index; a message finishing days after it was created is not news).
+LOOKBACK = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    """The thresholds of every rule; a threshold of 0 turns its rule off."""
+
+    window: timedelta = timedelta(minutes=15)
+    failure_rate: float = 0.2
+    min_volume: int = 20
+    dead_letters: int = 1
+    queue_age_seconds: int = 300
+    no_send: timedelta = timedelta(minutes=15)
+    signature_failures: int = 20
+    provider_event_ttl: timedelta = timedelta(hours=24)
+    cooldown: timedelta = timedelta(minutes=60)
+
+
+def alert_rules_from_settings(settings) -> AlertRules:
+    """The rules for `settings`; ValueError names every ALERT_* / SMTP_URL setting at fault."""
+    s = settings
+    problems = []
+    counts = (
+        "alert_window_minutes",
+        "alert_min_volume",
+        "alert_dead_letters",
+        "alert_queue_age_seconds",
+        "alert_no_send_minutes",
+        "alert_signature_failures",
+        "alert_provider_event_hours",
+    )
+    problems += [f"{name.upper()} must be 0 or more" for name in counts if getattr(s, name) < 0]
+    if s.alert_window_minutes < 1:
+        problems.append("ALERT_WINDOW_MINUTES must be at least 1")
+    if s.alert_cooldown_minutes < 1:
+        problems.append("ALERT_COOLDOWN_MINUTES must be at least 1")
+    if not 0 <= s.alert_failure_rate <= 1:
+        problems.append("ALERT_FAILURE_RATE must be between 0 and 1 (0: off)")
+    if s.alert_slack_webhook_url and not s.alert_slack_webhook_url.startswith(
+        ("https://", "http://")
+    ):
+        problems.append("ALERT_SLACK_WEBHOOK_URL must start with https://")
+    if s.smtp_url and not s.smtp_url.startswith(("smtp://", "smtps://")):
+        problems.append("SMTP_URL must start with smtp:// or smtps://")
+    if s.smtp_url and not s.alert_email_to:
+        problems.append("ALERT_EMAIL_TO is required with SMTP_URL")
+    if s.alert_whatsapp_numbers and not s.alert_whatsapp_template:
+        problems.append("ALERT_WHATSAPP_TEMPLATE is required with ALERT_WHATSAPP_NUMBERS")
+    bad = [n for n in s.alert_whatsapp_numbers if not phones.to_e164(n, s.default_region)]
+    if bad:
+        problems.append(f"ALERT_WHATSAPP_NUMBERS has unusable numbers: {', '.join(bad)}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return AlertRules(
+        window=timedelta(minutes=s.alert_window_minutes),
+        failure_rate=s.alert_failure_rate,
+        min_volume=s.alert_min_volume,
+        dead_letters=s.alert_dead_letters,
+        queue_age_seconds=s.alert_queue_age_seconds,
+        no_send=timedelta(minutes=s.alert_no_send_minutes),
+        signature_failures=s.alert_signature_failures,
+        provider_event_ttl=timedelta(hours=s.alert_provider_event_hours),
+        cooldown=timedelta(minutes=s.alert_cooldown_minutes),
+    )
+
+
+# --- Facts and rules (pure) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProviderEvent:
+    """A problem the provider told us about, still standing (see `judge_account_update`)."""
+
+    subject: str
+    severity: str
+    text: str
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class AlertFacts:
+    """Everything the rules look at, gathered at one moment."""
+
+    finished: int = 0  # messages sent, delivered, read or failed within the window
+    failed: int = 0
+    dead_letters: int = 0  # failed with retries_exhausted within the window
+    queue_ages: dict[str, float] = field(default_factory=dict)  # oldest job, seconds
+    oldest_due_at: datetime | None = None  # the longest-waiting message due for sending
+    last_sent_at: datetime | None = None
+    signature_failures: dict[str, int] = field(default_factory=dict)  # webhook -> count
+    provider_events: tuple[ProviderEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Something wrong right now. `key` is stable while the same thing stays wrong."""
+
+    key: str
+    severity: str
+    text: str
+
+
+def evaluate(facts: AlertFacts, rules: AlertRules, now: datetime) -> list[Condition]:
+    """Every condition that holds for `facts`."""
+    found = []
+    window = _duration(rules.window)
+    if rules.failure_rate > 0 and facts.finished and facts.finished >= rules.min_volume:
+        rate = facts.failed / facts.finished
+        if rate >= rules.failure_rate:
+            found.append(
+                Condition(
+                    "failure_rate",
+                    WARNING,
+                    f"{rate:.0%} of messages failed in the last {window} "
+                    f"({facts.failed} of {facts.finished}; threshold {rules.failure_rate:.0%})",
+                )
+            )
+    if rules.dead_letters > 0 and facts.dead_letters >= rules.dead_letters:
+        found.append(
+            Condition(
+                "dead_letters",
+                WARNING,
+                f"{facts.dead_letters} message(s) gave up after every retry in the last "
+                f"{window} (state failed, reason retries_exhausted)",
+            )
+        )
+    if rules.queue_age_seconds > 0:
+        limit = _duration(timedelta(seconds=rules.queue_age_seconds))
+        for queue, age in sorted(facts.queue_ages.items()):
+            if age >= rules.queue_age_seconds:
+                found.append(
+                    Condition(
+                        f"queue_age:{queue}",
+                        WARNING,
+                        f"the oldest job in the {queue} queue has waited "
+                        f"{_duration(timedelta(seconds=age))} (threshold {limit})",
+                    )
+                )
+        waited = _waited(facts.oldest_due_at, now)
+        if waited is not None and waited >= timedelta(seconds=rules.queue_age_seconds):
+            found.append(
+                Condition(
+                    "queue_age:messages",
+                    WARNING,
+                    f"the oldest queued message has been due for {_duration(waited)} "
+                    f"(threshold {limit})",
+                )
+            )
+    waited = _waited(facts.oldest_due_at, now)
+    silent = _waited(facts.last_sent_at, now)
+    if (
+        rules.no_send > timedelta(0)
+        and waited is not None
+        and waited >= rules.no_send
+        and (silent is None or silent >= rules.no_send)
+    ):
+        last = f"the last one {_duration(silent)} ago" if silent is not None else "none lately"
+        found.append(
+            Condition(
+                "no_send",
+                CRITICAL,
+                f"no message sent for {_duration(rules.no_send)} or more ({last}) while "
+                f"messages wait, the oldest for {_duration(waited)}: are the workers and "
+                "the provider up?",
+            )
+        )
+    if rules.signature_failures > 0:
+        for source, count in sorted(facts.signature_failures.items()):
+            if count >= rules.signature_failures:
+                found.append(
+                    Condition(
+                        f"signature_failures:{source}",
+                        WARNING,
+                        f"{count} requests to the {source} webhook had a bad signature within "
+                        f"5 min (threshold {rules.signature_failures}): a wrong secret, "
+                        "or someone probing",
+                    )
+                )
+    for event in facts.provider_events:
+        if now - event.received_at < rules.provider_event_ttl:
+            found.append(Condition(f"provider:{event.subject}", event.severity, event.text))
+    return found
+
+
+def _waited(since: datetime | None, now: datetime) -> timedelta | None:
+    return None if since is None else max(now - since, timedelta(0))
+
+
+def _duration(span: timedelta) -> str:
+    """3 min, 2 h 5 min, 45 s: short enough for a WhatsApp parameter."""
+    seconds = int(span.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    hours, minutes = divmod(seconds // 60, 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+# --- State per condition (pure) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    """A condition admins were told about and have not yet heard has cleared."""
+
+    key: str
+    severity: str
+    text: str
+    fired_at: datetime
+    notified_at: datetime
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One message to the admins about one condition: it fired, it still holds after the
+    cool-down, or it cleared (`kind` "test" for `flask --app wsgi test-alert`)."""
+
+    key: str
+    kind: str  # "firing" | "reminder" | "resolved" | "test"
+    severity: str
+    text: str
+    at: datetime
+
+    @property
+    def title(self) -> str:
+        label = {"firing": "ALERT", "reminder": "STILL FIRING", "resolved": "RESOLVED"}
+        return f"[Dakiya] {label.get(self.kind, self.kind.upper())}: {self.key}"
+
+    def as_text(self) -> str:
+        """One line (WhatsApp template parameters may not hold line breaks)."""
+        return " ".join(f"{self.title} - {self.text}".split())
+
+    @property
+    def dedupe_id(self) -> str:
+        """Stable per transition: a retried delivery of this notice is recognised."""
+        return f"{self.key}:{self.kind}:{self.at:%Y%m%dT%H%M%S}"
+
+
+def plan(
+    conditions: Iterable[Condition],
+    open_alerts: dict[str, OpenAlert],
+    now: datetime,
+    cooldown: timedelta,
+) -> list[Notice]:
+    """What to tell admins now: each new condition once, a reminder when one still holds
+    a cool-down after the last notice, and one "resolved" when an open one is gone."""
+    notices = []
+    current = {c.key: c for c in conditions}
+    for condition in current.values():
+        alert = open_alerts.get(condition.key)
+        if alert is None:
+            notices.append(Notice(condition.key, "firing", condition.severity, condition.text, now))
+        elif now - alert.notified_at >= cooldown:
+            since = _duration(now - alert.fired_at)
+            text = f"{condition.text} (firing for {since})"
+            notices.append(Notice(condition.key, "reminder", condition.severity, text, now))
+    for key, alert in sorted(open_alerts.items()):
+        if key not in current:
+            text = f"cleared after {_duration(now - alert.fired_at)}; it was: {alert.text}"
+            notices.append(Notice(key, "resolved", alert.severity, text, now))
+    return notices
+
+
+# --- Provider account events ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What an account update means: a problem (`text`), or that `subject` is fine again
+    (`text` None)."""
+
+    subject: str
+    severity: str
+    text: str | None
+
+
+QUALITY_PROBLEMS = frozenset({"FLAGGED", "DOWNGRADE"})
+QUALITY_CLEARED = frozenset({"UNFLAGGED", "UPGRADE"})
+TEMPLATE_PROBLEMS = frozenset({"PAUSED", "DISABLED", "REJECTED", "FLAGGED", "LOCKED"})
+TEMPLATE_CLEARED = frozenset({"APPROVED", "REINSTATED", "UNLOCKED", "DELETED", "ARCHIVED"})
+ACCOUNT_PROBLEMS = frozenset({"ACCOUNT_VIOLATION", "ACCOUNT_RESTRICTION", "ACCOUNT_DELETED"})
+BAN_PROBLEMS = frozenset({"DISABLE", "SCHEDULE_FOR_DISABLE"})
+
+
+def judge_account_update(update: AccountUpdate) -> Verdict | None:
+    """The verdict on one account update, or None when it says nothing either way
+    (a throughput upgrade, a partner added, ...)."""
+    detail = update.detail
+    event = str(detail.get("event") or "").upper()
+    if update.kind == "phone_number_quality_update":
+        subject = f"quality:{detail.get('display_phone_number') or 'number'}"
+        if event in QUALITY_PROBLEMS:
+            limit = detail.get("max_daily_conversations_per_business")
+            limit = detail.get("current_limit") or limit
+            text = f"Meta {event} the WhatsApp number {detail.get('display_phone_number')}"
+            text += f" for low quality (messaging limit now {limit})" if limit else ""
+            return Verdict(subject, CRITICAL, text)
+        return Verdict(subject, WARNING, None) if event in QUALITY_CLEARED else None
+    if update.kind == "message_template_status_update":
+        name = detail.get("message_template_name") or detail.get("message_template_id")
+        language = detail.get("message_template_language") or ""
+        subject = f"template:{name}:{language}"
+        if event in TEMPLATE_PROBLEMS:
+            why = _template_reason(detail)
+            text = f"template {name} ({language}) is {event}" + (f": {why}" if why else "")
+            return Verdict(subject, WARNING, text)
+        return Verdict(subject, WARNING, None) if event in TEMPLATE_CLEARED else None
+    if update.kind == "account_update":
+        ban = str((detail.get("ban_info") or {}).get("waba_ban_state") or "").upper()
+        if event in ACCOUNT_PROBLEMS:
+            info = detail.get("violation_info") or detail.get("restriction_info") or ""
+            text = f"WhatsApp Business Account: {event}" + (f" {json.dumps(info)}" if info else "")
+            return Verdict("account", CRITICAL, text)
+        if event == "DISABLED_UPDATE" and ban in BAN_PROBLEMS:
+            return Verdict("account", CRITICAL, f"WhatsApp Business Account ban state {ban}")
+        if event == "DISABLED_UPDATE" and ban == "REINSTATE":
+            return Verdict("account", CRITICAL, None)
+    return None
+
+
+def _template_reason(detail: dict) -> str:
+    for value in (
+        (detail.get("other_info") or {}).get("description"),
+        (detail.get("rejection_info") or {}).get("reason"),
+        detail.get("reason"),
+    ):
+        if isinstance(value, str) and value and value.upper() != "NONE":
+            return value
+    return ""
+
+
+def record_account_updates(
+    conn: redis.Redis, updates: Iterable[AccountUpdate], now: datetime
+) -> int:
+    """Keep the latest verdict per subject for the next check; an older (redelivered)
+    update never overwrites a newer one. Returns how many verdicts were stored."""
+    stored = 0
+    for update in updates:
+        verdict = judge_account_update(update)
+        if verdict is None:
+            continue
+        previous = conn.hget(PROVIDER_EVENTS_KEY, verdict.subject)
+        occurred = update.occurred_at.isoformat()
+        if previous and json.loads(previous)["occurred_at"] > occurred:
+            continue
+        entry = {
+            "severity": verdict.severity,
+            "text": verdict.text,
+            "occurred_at": occurred,
+            "received_at": now.isoformat(),
+        }
+        conn.hset(PROVIDER_EVENTS_KEY, verdict.subject, json.dumps(entry))
+        stored += 1
+        if verdict.text:
+            log.warning("provider account event: %s", verdict.text)
+    return stored
+
+
+def provider_events(conn: redis.Redis, now: datetime, ttl: timedelta) -> tuple[ProviderEvent, ...]:
+    """The standing problems; verdicts older than `ttl` are forgotten."""
+    events = []
+    for subject, raw in conn.hgetall(PROVIDER_EVENTS_KEY).items():
+        entry = json.loads(raw)
+        received = datetime.fromisoformat(entry["received_at"])
+        if now - received >= ttl:
+            conn.hdel(PROVIDER_EVENTS_KEY, subject)
+        elif entry["text"]:
+            events.append(
+                ProviderEvent(subject.decode(), entry["severity"], entry["text"], received)
+            )
+    return tuple(sorted(events, key=lambda e: e.subject))
+
+
+# --- Signature failures -------------------------------------------------------------------
+
+
+def record_signature_failure(conn: redis.Redis, source: str) -> None:
+    """Count one request refused for its signature (a 401) for `source`, e.g.
+    "whatsapp:meta". Never raises: a Redis outage must not change the 401."""
+    key = SIGNATURE_KEY.format(bucket=int(time.time() // SIGNATURE_BUCKET_SECONDS))
+    try:
+        pipe = conn.pipeline()
+        pipe.hincrby(key, source, 1)
+        pipe.expire(key, SIGNATURE_BUCKET_SECONDS * 3)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("could not count a signature failure for %s: %s", source, exc)
+
+
+def signature_failures(conn: redis.Redis) -> dict[str, int]:
+    """Per webhook, the larger count of the current and the previous 5-minute bucket (a
+    burst at a bucket's edge is still seen whole by a check a minute later)."""
+    bucket = int(time.time() // SIGNATURE_BUCKET_SECONDS)
+    counts: dict[str, int] = {}
+    for b in (bucket - 1, bucket):
+        for source, count in conn.hgetall(SIGNATURE_KEY.format(bucket=b)).items():
+            name = source.decode()
+            counts[name] = max(counts.get(name, 0), int(count))
+    return counts
+
+
+# --- Gathering and checking -----------------------------------------------------------
+
+
+def gather_facts(
+    conn: redis.Redis, queues: dict[str, Queue], now: datetime, rules: AlertRules
+) -> AlertFacts:
+    """The facts for `evaluate`, read from the database and Redis."""
+    recent = Message.created_at >= now - LOOKBACK
+    since = now - rules.window
+    sent = Message.state.in_([State.SENT, State.DELIVERED, State.READ]) & (Message.sent_at >= since)
+    failed = (Message.state == State.FAILED) & (Message.failed_at >= since)
+    return AlertFacts(
+        finished=Message.select().where(recent & (sent | failed)).count(),
+        failed=Message.select().where(recent & failed).count(),
+        dead_letters=Message.select()
+        .where(recent & failed & (Message.reason == Reason.RETRIES_EXHAUSTED))
+        .count(),
+        queue_ages=queue_ages(queues, now),
+        oldest_due_at=oldest_due_at(now),
+        last_sent_at=_first(
+            Message.select(Message.sent_at)
+            .where(recent & Message.sent_at.is_null(False))
+            .order_by(Message.sent_at.desc()),
+            "sent_at",
+        ),
+        signature_failures=signature_failures(conn),
+        provider_events=provider_events(conn, now, rules.provider_event_ttl),
+    )
+
+
+def queue_ages(queues: dict[str, Queue], now: datetime) -> dict[str, float]:
+    """Seconds the first job of each RQ queue has waited since it was enqueued."""
+    ages = {}
+    for name, queue in queues.items():
+        ids = queue.get_job_ids(0, 1)
+        job = queue.fetch_job(ids[0]) if ids else None
+        if job is not None and job.enqueued_at is not None:
+            enqueued = job.enqueued_at
+            if enqueued.tzinfo is not None:
+                enqueued = enqueued.astimezone(UTC).replace(tzinfo=None)
+            ages[name] = max((now - enqueued).total_seconds(), 0.0)
+    return ages
+
+
+def oldest_due_at(now: datetime) -> datetime | None:
+    """Since when the longest-waiting sendable message has been due (as the sweeper
+    reads it: `next_attempt_at`, else the row's last change)."""
+    waiting = Message.state.in_([State.QUEUED, State.DEFERRED])
+    scheduled = _first(
+        Message.select(Message.next_attempt_at)
+        .where(waiting & (Message.next_attempt_at <= now))
+        .order_by(Message.next_attempt_at),
+        "next_attempt_at",
+    )
+    unscheduled = _first(
+        Message.select(Message.updated_at)
+        .where(waiting & Message.next_attempt_at.is_null())
+        .order_by(Message.updated_at),
+        "updated_at",
+    )
+    found = [t for t in (scheduled, unscheduled) if t is not None]
+    return min(found) if found else None
+
+
+def _first(query, name: str):
+    row = query.limit(1).first()
+    return getattr(row, name) if row is not None else None
+
+
+def open_alerts() -> dict[str, OpenAlert]:
+    rows = Alert.select().where(Alert.state == FIRING).order_by(Alert.id)
+    return {
+        row.key: OpenAlert(row.key, row.severity, row.text, row.fired_at, row.notified_at)
+        for row in rows
+    }
+
+
+def record_notices(notices: Iterable[Notice], now: datetime) -> None:
+    """Write each notice's transition to the alert history."""
+    for notice in notices:
+        firing = (Alert.key == notice.key) & (Alert.state == FIRING)
+        if notice.kind == "firing":
+            Alert.create(
+                key=notice.key,
+                state=FIRING,
+                severity=notice.severity,
+                text=notice.text,
+                fired_at=now,
+                notified_at=now,
+            )
+        elif notice.kind == "reminder":
+            Alert.update(notified_at=now, text=notice.text).where(firing).execute()
+        elif notice.kind == "resolved":
+            Alert.update(state=RESOLVED, resolved_at=now).where(firing).execute()
+
+
+def check_once(
+    conn: redis.Redis, queues: dict[str, Queue], rules: AlertRules, now: datetime
+) -> list[Notice]:
+    """Evaluate every rule, move each condition's state on, and return what admins must
+    be told (the caller sends it once the transaction has committed)."""
+    facts = gather_facts(conn, queues, now, rules)
+    conditions = evaluate(facts, rules, now)
+    with write_transaction():
+        notices = plan(conditions, open_alerts(), now, rules.cooldown)
+        record_notices(notices, now)
+    return notices
