@@ -107,11 +107,12 @@ def messages_with_source(*columns):
     )
 
 
-GROUP_COLUMNS = (TEMPLATE, LANGUAGE, SOURCE, Message.category)
+VARIANT = fn.COALESCE(Message.variant, "")
+GROUP_COLUMNS = (TEMPLATE, VARIANT, LANGUAGE, SOURCE, Message.category)
 
 
-def group_of(template: str, language: str, source: str, category: str) -> Group:
-    return (template, "", language, source, category)  # variant: "" until A/B tests exist
+def group_of(template: str, variant: str, language: str, source: str, category: str) -> Group:
+    return (template, variant, language, source, category)
 
 
 def count_groups(where) -> dict[Group, dict]:
@@ -131,8 +132,8 @@ def count_groups(where) -> dict[Group, dict]:
         .group_by(*GROUP_COLUMNS)
     )
     stats = {}
-    for template, language, source, category, *counts in query.tuples():
-        stats[group_of(template, language, source, category)] = {
+    for template, variant, language, source, category, *counts in query.tuples():
+        stats[group_of(template, variant, language, source, category)] = {
             **dict(zip(COUNTS, (int(n or 0) for n in counts), strict=True)),
             "failed_by_code": {},
             "suppressed_by_reason": {},
@@ -153,8 +154,8 @@ def add_breakdowns(stats: dict[Group, dict], where) -> None:
         .where(where & Message.state.in_((State.FAILED, State.SUPPRESSED)))
         .group_by(*GROUP_COLUMNS, Message.state, Message.error_code, Message.reason)
     )
-    for template, language, source, category, state, code, reason, n in query.tuples():
-        values = stats[group_of(template, language, source, category)]
+    for *group, state, code, reason, n in query.tuples():
+        values = stats[group_of(*group)]
         if state == State.FAILED:
             tally(values["failed_by_code"], code or NO_CODE, n)
         else:
@@ -180,7 +181,7 @@ def add_timings(stats: dict[Group, dict], where) -> None:
     )
     if not sent:
         return
-    first, last = min(row[5] for row in sent), max(row[5] for row in sent)
+    first, last = min(row[6] for row in sent), max(row[6] for row in sent)
     customers = (
         Message.select(Message.customer)
         .where(where & Message.sent_at.is_null(False) & Message.customer.is_null(False))
@@ -203,8 +204,8 @@ def add_timings(stats: dict[Group, dict], where) -> None:
     )
     delivery: dict[Group, list[float]] = defaultdict(list)
     reading: dict[Group, list[float]] = defaultdict(list)
-    for template, language, source, category, customer, sent_at, delivered_at, read_at in sent:
-        group = group_of(template, language, source, category)
+    for *columns, customer, sent_at, delivered_at, read_at in sent:
+        group = group_of(*columns)
         values = stats[group]
         if delivered_at is not None:
             delivery[group].append(seconds_between(sent_at, delivered_at))

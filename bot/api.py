@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 from functools import wraps
 
 from flask import request
@@ -98,6 +99,23 @@ class DatabaseIdConverter(IntegerConverter):
     def __init__(self, url_map, *args, **kwargs) -> None:
         kwargs.setdefault("max", MAX_ID)
         super().__init__(url_map, *args, **kwargs)
+
+
+class UtcDateTime(fields.DateTime):
+    """A date-time as the database keeps it (naive UTC), written with its offset.
+
+    Out: "2026-11-25T17:55:52+00:00" (RFC 3339, as the OpenAPI document promises).
+    In: any ISO 8601 date-time; one with an offset is converted to UTC, a naive one is UTC.
+    """
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 class PageQuery(Schema):

@@ -128,6 +128,17 @@ class Settings:
     alert_provider_event_hours: int = 24
     alert_cooldown_minutes: int = 60
 
+    # CRM webhooks (bot/crm.py): message states, consent changes and customer messages,
+    # POSTed to each URL, signed with the secret (X-Dakiya-Signature: sha256=<hex>).
+    crm_webhook_urls: tuple[str, ...] = ()
+    crm_webhook_secret: str = field(default="", repr=False)
+    crm_webhook_timeout_seconds: float = 10.0
+    # Reminders (bot/reminders.py): minutes after a COD order / abandoned checkout (0: off).
+    cod_reminder_minutes: int = 60
+    cod_reminder_template: str = ""
+    cart_reminder_minutes: int = 60
+    cart_reminder_template: str = ""
+
     def secret_for_source(self, source: str) -> str:
         return getattr(self, SOURCE_SECRETS[source].lower())
 

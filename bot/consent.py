@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot import crm
 from bot.models import Category, ConsentEvent, Customer, Message, Reason, State
 
 ALL = "all"  # every business-initiated message
@@ -59,4 +60,7 @@ def _append(
         source=source,
         evidence=evidence,
         created_at=now,
+    )
+    crm.record_event(
+        crm.CONSENT_CHANGED, crm.consent_payload(customer, category, action, source, now), now
     )

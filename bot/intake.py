@@ -14,7 +14,7 @@ import redis
 from peewee import DatabaseError, IntegrityError
 from werkzeug.datastructures import Headers
 
-from bot import alerts, consent, outbox, phones, spool, statuses
+from bot import alerts, consent, crm, outbox, phones, spool, statuses
 from bot.extensions import Services
 from bot.models import Customer, InboundMessage, db, write_transaction
 from bot.outbox import Accepted
@@ -109,6 +109,7 @@ def store_inbound(messages: list[Inbound], now: datetime) -> list[int]:
                     occurred_at=message.occurred_at,
                     received_at=now,
                 )
+                crm.record_event(crm.MESSAGE_RECEIVED, crm.inbound_payload(row), now)
         except IntegrityError:
             continue
         stored.append(row.id)

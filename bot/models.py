@@ -189,12 +189,34 @@ class OrderEvent(BaseModel):
     received_at = DateTimeField(default=utcnow)
 
 
+class Campaign(BaseModel):
+    """A template sent to a segment of customers, in batches, through the outbox
+    (bot/campaigns.py). Its messages carry `campaign` and dedupe key
+    "campaign:<id>:<customer id>", so one customer gets it at most once."""
+
+    name = CharField(max_length=200)
+    template = CharField(max_length=128)
+    languages = JSONField(default=list)  # approved template languages
+    category = CharField(max_length=16, default=Category.MARKETING)
+    params = JSONField(default=list)  # body parameter names, in order
+    fallbacks = JSONField(default=dict)  # parameter name -> value when a customer lacks one
+    segment = JSONField(default=dict)  # bot.segments definition
+    schedule = JSONField(null=True)  # {"at": iso utc} | {"local_time": "HH:MM", "date": ...}
+    state = CharField(max_length=16, default="draft", index=True)
+    created_by = CharField(max_length=200)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    launched_at = DateTimeField(null=True)
+    finished_at = DateTimeField(null=True)
+
+
 class Message(BaseModel):
     """One WhatsApp message we mean to send, and everything that happened to it."""
 
     order_event = ForeignKeyField(OrderEvent, backref="messages", null=True, on_delete="SET NULL")
     order = ForeignKeyField(Order, backref="messages", null=True, on_delete="SET NULL")
     customer = ForeignKeyField(Customer, backref="messages", null=True, on_delete="SET NULL")
+    campaign = ForeignKeyField(Campaign, backref="messages", null=True, on_delete="SET NULL")
     phone = CharField(max_length=64)  # E.164, or the raw input when it was unusable
     dedupe_key = CharField(max_length=255, unique=True)
     kind = CharField(max_length=32)
@@ -219,6 +241,7 @@ class Message(BaseModel):
     delivered_at = DateTimeField(null=True)
     read_at = DateTimeField(null=True)
     failed_at = DateTimeField(null=True)
+    variant = CharField(max_length=64, null=True)  # the A/B variant sent (bot/experiments.py)
 
     class Meta:
         indexes = ((("state", "next_attempt_at"), False), (("state", "lease_until"), False))
@@ -334,6 +357,42 @@ class DailyStat(BaseModel):
         indexes = ((("day", "template", "variant", "language", "source", "category"), True),)
 
 
+class Experiment(BaseModel):
+    """An A/B test of an order update's (or a campaign's) template: 2-4 weighted variants,
+    each customer always in the same one (bot/experiments.py), judged by one goal."""
+
+    name = CharField(max_length=200, unique=True)
+    event_kind = CharField(max_length=32, null=True)  # an EventKind, or null for a campaign
+    campaign_id = IntegerField(null=True)  # the campaign it splits (the campaigns helper)
+    # [{"name": "A", "weight": 50, "template": "order_shipped", "languages": [...],
+    #   "body": [...]}, ...]; languages and body default to the notification map's.
+    variants = JSONField()
+    goal = CharField(max_length=16)  # "read" | "reply" | "conversion"
+    conversion_days = IntegerField(default=7)
+    state = CharField(max_length=16, default="draft", index=True)
+    winner = CharField(max_length=64, null=True)
+    auto_rollout = BooleanField(default=False)
+    min_sample = IntegerField(default=100)
+    started_at = DateTimeField(null=True)
+    stopped_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class ConversionEvent(BaseModel):
+    """Something the shop counts as a success (an order), posted by it: the goal of
+    experiments judged by conversion."""
+
+    customer = ForeignKeyField(Customer, backref="conversions", on_delete="CASCADE")
+    order_ref = CharField(max_length=64)
+    occurred_at = DateTimeField(index=True)
+    source = CharField(max_length=32)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("customer", "order_ref"), True),)
+
+
 class Alert(BaseModel):
     """One alert condition from the moment it fired until it cleared (bot/alerts.py).
 
@@ -352,11 +411,40 @@ class Alert(BaseModel):
         indexes = ((("state", "key"), False),)
 
 
+class OutboundEvent(BaseModel):
+    """Something a shop's CRM hears about (bot/crm.py), written in the same transaction
+    as the change itself; each configured URL gets WebhookDelivery rows for it."""
+
+    type = CharField(max_length=32)  # "message.status" | "consent.changed" | "message.received"
+    payload = JSONField()
+    created_at = DateTimeField(default=utcnow, index=True)
+
+
+class WebhookDelivery(BaseModel):
+    """One attempt to POST an OutboundEvent to one URL: a retry is a new row, so every
+    attempt stays on record with its answer."""
+
+    event = ForeignKeyField(OutboundEvent, backref="deliveries", on_delete="CASCADE")
+    url = TextField()
+    attempt = IntegerField(default=1)
+    state = CharField(max_length=16, default="pending")  # pending|sending|delivered|retried|failed
+    status_code = IntegerField(null=True)
+    error = TextField(null=True)
+    next_attempt_at = DateTimeField()
+    attempted_at = DateTimeField(null=True)
+    delivered_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("state", "next_attempt_at"), False),)
+
+
 ALL_MODELS = [
     Customer,
     ConsentEvent,
     Order,
     OrderEvent,
+    Campaign,
     Message,
     StatusEvent,
     InboundMessage,
@@ -366,4 +454,8 @@ ALL_MODELS = [
     RuntimeSetting,
     Alert,
     DailyStat,
+    Experiment,
+    ConversionEvent,
+    OutboundEvent,
+    WebhookDelivery,
 ]

@@ -12,7 +12,7 @@ import redis
 from peewee import IntegrityError
 from rq import Queue
 
-from bot import consent, phones
+from bot import consent, experiments, phones, reminders
 from bot.config import Settings
 from bot.models import (
     Customer,
@@ -106,6 +106,7 @@ def _accept(
         received_at=now,
     )
     message = plan_message(event, row, order, customer, settings, notifications, now)
+    reminders.after_event(event.kind, order, message, settings, now)
     if message is None:
         return Accepted(created=True, event_id=row.id)
     queued = [(message.id, message.queue)] if message.state == State.QUEUED else []
@@ -185,6 +186,7 @@ def plan_message(
     dedupe_key = f"{event.source}:{order.external_id}:{spec.kind}:{event.notification_key}"
     if Message.select().where(Message.dedupe_key == dedupe_key).exists():
         return None
+    spec, variant = experiments.variant_for(spec, customer.id if customer else None)
     language = choose_language(
         [customer.language if customer else None, event.customer.language],
         spec.languages,
@@ -200,6 +202,7 @@ def plan_message(
         category=spec.category,
         queue="orders",
         template_name=spec.template,
+        variant=variant,
         language=language,
         created_at=now,
         updated_at=now,

@@ -187,7 +187,7 @@ def quiet_hours_end(now: datetime, quiet: QuietHours, zone: ZoneInfo) -> datetim
     local_now = now.replace(tzinfo=UTC).astimezone(zone)
     for days in range(0, 3):
         day = local_now.date() + timedelta(days=days)
-        candidate = _to_utc(datetime.combine(day, quiet.end), zone)
+        candidate = local_to_utc(datetime.combine(day, quiet.end), zone)
         if candidate > now:
             local = candidate.replace(tzinfo=UTC).astimezone(zone)
             if not quiet.is_quiet(local.time()):
@@ -197,17 +197,17 @@ def quiet_hours_end(now: datetime, quiet: QuietHours, zone: ZoneInfo) -> datetim
 
 def next_local_midnight(now: datetime, zone: ZoneInfo) -> datetime:
     local_now = now.replace(tzinfo=UTC).astimezone(zone)
-    return _to_utc(datetime.combine(local_now.date() + timedelta(days=1), time(0)), zone)
+    return local_to_utc(datetime.combine(local_now.date() + timedelta(days=1), time(0)), zone)
 
 
 def local_midnight(now: datetime, zone_name: str | None) -> datetime:
     """The start of the customer's local calendar day, as naive UTC (for daily caps)."""
     zone = zone_for(zone_name)
     local_now = now.replace(tzinfo=UTC).astimezone(zone)
-    return _to_utc(datetime.combine(local_now.date(), time(0)), zone)
+    return local_to_utc(datetime.combine(local_now.date(), time(0)), zone)
 
 
-def _to_utc(local_naive: datetime, zone: ZoneInfo) -> datetime:
+def local_to_utc(local_naive: datetime, zone: ZoneInfo) -> datetime:
     """Local wall time -> naive UTC; a wall time skipped by DST maps past the gap."""
     aware = local_naive.replace(tzinfo=zone)
     round_trip = aware.astimezone(UTC).astimezone(zone)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from peewee import IntegrityError, fn
 
-from bot import consent
+from bot import consent, crm
 from bot.models import Message, State, StatusEvent, db, write_transaction
 from bot.models import Reason as R
 from bot.providers.base import DeliveryStatus, StatusUpdate
@@ -114,6 +114,10 @@ def apply_status_event(event_id: int, now: datetime) -> State | None:
         StatusEvent.update(applied=True, message=message).where(
             StatusEvent.id == event.id
         ).execute()
+        if new_state:
+            crm.record_event(
+                crm.MESSAGE_STATUS, crm.message_status_payload(message, new_state, now), now
+            )
     if new_state:
         log.info("message %s is now %s (%s receipt)", message.id, new_state, event.provider)
     return new_state

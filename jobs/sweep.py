@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from bot import outbox, statuses
+from bot import crm, outbox, statuses
 from bot.extensions import Services, services
 from bot.intake import APPLY_JOB, HANDLE_JOB, drain_spool
 from bot.models import InboundMessage, db, utcnow
@@ -37,15 +37,18 @@ def sweep_once(svc: Services, now: datetime) -> dict:
         enqueued = outbox.enqueue_sends(svc.queues, stranded)
         receipts = statuses.unapplied_event_ids(now - timedelta(seconds=grace))
         unanswered = unhandled_inbound_ids(now - timedelta(seconds=grace))
+        webhooks = crm.stranded_delivery_ids(now - timedelta(seconds=grace))
     if receipts:
         svc.queues["statuses"].enqueue(APPLY_JOB, receipts, result_ttl=0)
     if unanswered:
         svc.queues["orders"].enqueue(HANDLE_JOB, unanswered, result_ttl=0)
+    crm.enqueue(webhooks)
     result = {
         "spool_drained": drained,
         "messages_requeued": enqueued,
         "receipts_requeued": len(receipts),
         "inbound_requeued": len(unanswered),
+        "crm_webhooks_requeued": len(webhooks),
     }
     if any(result.values()):
         log.info("sweep: %s", result)

@@ -13,7 +13,9 @@ import multiprocessing
 
 from rq.cron import CronScheduler
 
-import jobs.send  # noqa: F401  (preloaded before forking)
+import jobs.campaigns  # noqa: F401  (preloaded before forking)
+import jobs.crm  # noqa: F401
+import jobs.send  # noqa: F401
 import jobs.statuses  # noqa: F401
 from bot import create_app, create_app_or_exit
 from bot.extensions import QUEUE_NAMES, services

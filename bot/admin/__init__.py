@@ -21,4 +21,14 @@ def require_admin() -> None:
     check_request_rules()
 
 
-from bot.admin import analytics, api, customers_csv, dashboard, jobs, privacy  # noqa: E402,F401  (registers the routes)
+from bot.admin import (  # noqa: E402,F401  (registers the routes)
+    analytics,
+    api,
+    campaigns,
+    crm,
+    customers_csv,
+    dashboard,
+    experiments,
+    jobs,
+    privacy,
+)

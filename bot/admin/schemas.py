@@ -8,7 +8,7 @@ from zoneinfo import available_timezones
 from babel import Locale, UnknownLocaleError
 from marshmallow import Schema, ValidationError, fields, validate
 
-from bot.api import MAX_ID, PageQuery
+from bot.api import MAX_ID, PageQuery, UtcDateTime
 from bot.models import Category, EventKind, Reason, State
 
 NAME = validate.Length(1, 200)
@@ -63,10 +63,10 @@ class CustomerOut(Schema):
     tags = fields.List(fields.String())
     opted_out = fields.Boolean()
     marketing_opt_in = fields.Boolean()
-    last_inbound_at = fields.DateTime(allow_none=True)
-    needs_agent_since = fields.DateTime(allow_none=True)
-    created_at = fields.DateTime()
-    updated_at = fields.DateTime()
+    last_inbound_at = UtcDateTime(allow_none=True)
+    needs_agent_since = UtcDateTime(allow_none=True)
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
 
 
 class CustomerPage(Schema):
@@ -88,7 +88,7 @@ class ConsentOut(Schema):
     action = fields.String()
     source = fields.String()
     evidence = fields.Dict(allow_none=True)
-    created_at = fields.DateTime()
+    created_at = UtcDateTime()
 
 
 class ConsentList(Schema):
@@ -103,8 +103,8 @@ class MessageQuery(PageQuery):
     reason = fields.String(validate=validate.OneOf([r.value for r in Reason]))
     template = fields.String(validate=validate.Length(1, 128))
     customer_id = fields.Integer(validate=validate.Range(1, MAX_ID))
-    since = fields.DateTime(metadata={"description": "created at or after (UTC)"})
-    until = fields.DateTime(metadata={"description": "created before (UTC)"})
+    since = UtcDateTime(metadata={"description": "created at or after (UTC)"})
+    until = UtcDateTime(metadata={"description": "created before (UTC)"})
 
 
 class StatusEventOut(Schema):
@@ -112,8 +112,8 @@ class StatusEventOut(Schema):
     provider = fields.String()
     error_code = fields.String(allow_none=True)
     error_text = fields.String(allow_none=True)
-    occurred_at = fields.DateTime()
-    received_at = fields.DateTime()
+    occurred_at = UtcDateTime()
+    received_at = UtcDateTime()
 
 
 class MessageOut(Schema):
@@ -132,12 +132,12 @@ class MessageOut(Schema):
     provider_message_id = fields.String(allow_none=True)
     error_code = fields.String(allow_none=True)
     error_text = fields.String(allow_none=True)
-    created_at = fields.DateTime()
-    next_attempt_at = fields.DateTime(allow_none=True)
-    sent_at = fields.DateTime(allow_none=True)
-    delivered_at = fields.DateTime(allow_none=True)
-    read_at = fields.DateTime(allow_none=True)
-    failed_at = fields.DateTime(allow_none=True)
+    created_at = UtcDateTime()
+    next_attempt_at = UtcDateTime(allow_none=True)
+    sent_at = UtcDateTime(allow_none=True)
+    delivered_at = UtcDateTime(allow_none=True)
+    read_at = UtcDateTime(allow_none=True)
+    failed_at = UtcDateTime(allow_none=True)
 
 
 class MessageDetail(MessageOut):
@@ -170,15 +170,15 @@ class OrderOut(Schema):
     status = fields.String(allow_none=True)
     stage = fields.String(allow_none=True)
     tracking_url = fields.String(allow_none=True)
-    created_at = fields.DateTime()
-    updated_at = fields.DateTime()
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
 
 
 class OrderEventOut(Schema):
     id = fields.Integer()
     topic = fields.String()
     kind = fields.String(allow_none=True)
-    received_at = fields.DateTime()
+    received_at = UtcDateTime()
 
 
 class OrderDetail(OrderOut):

@@ -1,0 +1,13 @@
+"""CRM webhook delivery jobs."""
+
+from __future__ import annotations
+
+from bot import crm
+from bot.extensions import services
+from bot.models import db, utcnow
+
+
+def deliver(delivery_id: int) -> str:
+    """RQ entry point: one attempt at one CRM webhook delivery."""
+    with db.connection_context():
+        return crm.deliver_once(services().settings, delivery_id, utcnow())

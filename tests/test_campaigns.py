@@ -1,0 +1,282 @@
+"""Campaigns: segments, scheduling (one moment, or each customer's local time), batches
+through the outbox and the send-time policy, pause/resume/cancel, personalization and the
+admin API."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from bot import campaigns, segments
+from bot.extensions import services
+from bot.models import Campaign, Customer, InboundMessage, Message, Order, Reason, State, utcnow
+from tests.conftest import ADMIN, VIEWER
+
+KOLKATA = "+919812345678"
+MUMBAI = "+919812345679"
+DELHI = "+919812345670"
+NEW_YORK = "+12125550123"
+DELIVERED_OR_SENT = {State.SENT, State.DELIVERED, State.READ}
+
+
+@pytest.fixture
+def daytime(time_machine):
+    """11:30 in Kolkata: outside marketing quiet hours, time frozen."""
+    time_machine.move_to(datetime(2030, 1, 10, 6, 0), tick=False)
+
+
+def customer(phone: str = KOLKATA, **fields) -> Customer:
+    fields.setdefault("timezone", "Asia/Kolkata")
+    fields.setdefault("marketing_opt_in", True)
+    fields.setdefault("name", "Asha")
+    return Customer.create(phone=phone, **fields)
+
+
+def draft(**fields) -> Campaign:
+    fields.setdefault("name", "Diwali")
+    fields.setdefault("template", "diwali_sale")
+    fields.setdefault("languages", ["en"])
+    fields.setdefault("params", ["customer_name"])
+    return Campaign.create(created_by="tests", **fields)
+
+
+def run_batch(campaign: Campaign, batch_size: int = 500) -> dict:
+    return campaigns.run_batch(
+        campaign.id, services().queues, "en", "Asia/Kolkata", utcnow(), batch_size
+    )
+
+
+def messages(campaign: Campaign) -> list[Message]:
+    return list(Message.select().where(Message.campaign == campaign.id).order_by(Message.id))
+
+
+# --- segments ------------------------------------------------------------------------
+
+
+def test_segment_filters_by_tags_language_country_orders_and_replies(app):
+    asha = customer(KOLKATA, tags=["vip"], language="hi")
+    customer(MUMBAI, tags=["new"], language="en")
+    bob = customer(NEW_YORK, tags=["vip"], language="en", timezone="America/New_York")
+    customer(DELHI, tags=["vip"], opted_out=True)
+    Order.create(source="generic", external_id="1", customer=asha, total=Decimal("1500"))
+    Order.create(source="generic", external_id="2", customer=asha, total=Decimal("700"))
+    InboundMessage.create(
+        provider="sandbox",
+        provider_message_id="in-1",
+        phone=bob.phone,
+        customer=bob,
+        type="text",
+        occurred_at=utcnow(),
+    )
+
+    def ids(definition: dict) -> set[int]:
+        return {c.id for c in segments.segment_query(definition)}
+
+    assert ids({"tags_any": ["vip"]}) == {asha.id, bob.id}  # never the opted-out one
+    assert ids({"languages": ["hi"]}) == {asha.id}
+    assert ids({"countries": ["US"]}) == {bob.id}
+    assert ids({"min_orders": 2, "min_spend": "2000"}) == {asha.id}
+    assert ids({"min_spend": "5000"}) == set()
+    assert ids({"last_order_after": utcnow().date().isoformat()}) == {asha.id}
+    assert ids({"has_replied": True}) == {bob.id}
+    assert ids({"has_replied": False, "countries": ["IN"]}) == {asha.id, asha.id + 1}
+    assert segments.preview({"tags_any": ["vip", "new"]}) == 3
+
+
+def test_a_segment_with_an_unknown_key_is_refused(app):
+    from marshmallow import ValidationError
+
+    with pytest.raises(ValidationError):
+        segments.preview({"tag": ["vip"]})
+
+
+# --- scheduling ----------------------------------------------------------------------
+
+
+def test_a_scheduled_campaign_fires_exactly_at_its_time(client, run_jobs, time_machine):
+    at = datetime(2030, 1, 10, 6, 0)  # 11:30 in Kolkata: outside quiet hours
+    time_machine.move_to(at - timedelta(hours=1), tick=False)
+    customer()
+    created = client.post(
+        "/admin/api/campaigns",
+        json={
+            "name": "Sale",
+            "template": "diwali_sale",
+            "languages": ["en"],
+            "params": ["customer_name"],
+            "schedule": {"at": "2030-01-10T06:00:00Z"},
+        },
+        headers=ADMIN,
+    )
+    assert created.status_code == 201, created.json
+    campaign_id = created.json["id"]
+    launched = client.post(f"/admin/api/campaigns/{campaign_id}/launch", headers=ADMIN)
+    assert launched.json["state"] == "scheduled"
+
+    time_machine.move_to(at - timedelta(seconds=1), tick=False)
+    run_jobs()
+    assert Message.select().count() == 0  # nothing created, nothing enqueued before
+
+    time_machine.move_to(at, tick=False)
+    run_jobs()
+    (message,) = Message.select()
+    assert message.sent_at == at and message.state in DELIVERED_OR_SENT
+    assert message.params["body"] == ["Asha"] and message.queue == "campaigns"
+    shown = client.get(f"/admin/api/campaigns/{campaign_id}", headers=ADMIN).json
+    assert shown["state"] == "done" and shown["progress"]["sent"] == 1
+
+
+def test_a_local_time_campaign_reaches_each_customer_at_their_own_hour(app, run_jobs, time_machine):
+    time_machine.move_to(datetime(2030, 1, 10, 0, 0), tick=False)
+    india = customer(KOLKATA)
+    usa = customer(NEW_YORK, timezone="America/New_York")
+    campaign = draft(schedule={"local_time": "10:00", "date": "2030-01-10"})
+    campaigns.launch(campaign, services().queues, utcnow())
+    run_jobs()
+    assert Message.select().count() == 0
+
+    time_machine.move_to(datetime(2030, 1, 10, 4, 29), tick=False)
+    run_jobs()
+    assert Message.select().count() == 0
+    time_machine.move_to(datetime(2030, 1, 10, 4, 30), tick=False)  # 10:00 in Kolkata
+    run_jobs()
+    (first,) = messages(campaign)
+    assert first.customer_id == india.id and first.sent_at == datetime(2030, 1, 10, 4, 30)
+    assert first.state in DELIVERED_OR_SENT
+
+    time_machine.move_to(datetime(2030, 1, 10, 15, 0), tick=False)  # 10:00 in New York (EST)
+    run_jobs()
+    second = messages(campaign)[1]
+    assert second.customer_id == usa.id and second.sent_at == datetime(2030, 1, 10, 15)
+    assert second.state in DELIVERED_OR_SENT
+    assert Campaign.get_by_id(campaign.id).state == "done"
+
+
+# --- batches, restarts, pause and cancel ---------------------------------------------
+
+
+def test_a_restarted_batch_creates_no_duplicates_and_sends_each_customer_once(
+    app, run_jobs, daytime
+):
+    for phone in (KOLKATA, MUMBAI, DELHI):
+        customer(phone)
+    campaign = draft()
+    campaigns.launch(campaign, services().queues, utcnow())
+    run_batch(campaign)
+    run_batch(campaign)  # a restart, or a second copy of the job
+    run_jobs()
+    rows = messages(campaign)
+    assert len(rows) == 3 and len({m.customer_id for m in rows}) == 3
+    assert all(m.state in DELIVERED_OR_SENT for m in rows)
+    assert {m.dedupe_key for m in rows} == {f"campaign:{campaign.id}:{m.customer_id}" for m in rows}
+
+
+def test_pause_between_batches_stops_new_messages_and_resume_carries_on(app):
+    for phone in (KOLKATA, MUMBAI, DELHI):
+        customer(phone)
+    campaign = draft()
+    campaigns.launch(campaign, services().queues, utcnow())
+    run_batch(campaign, batch_size=1)
+    campaigns.pause(Campaign.get_by_id(campaign.id), utcnow())
+    assert run_batch(campaign, batch_size=1) == {"stopped": "paused"}
+    assert len(messages(campaign)) == 1
+
+    campaigns.resume(Campaign.get_by_id(campaign.id), services().queues, utcnow())
+    for _ in range(3):
+        run_batch(campaign, batch_size=1)
+    assert len(messages(campaign)) == 3
+    assert Campaign.get_by_id(campaign.id).state == "done"
+
+
+def test_cancel_suppresses_the_queued_messages(app, run_jobs):
+    customer(KOLKATA)
+    customer(MUMBAI)
+    campaign = draft()
+    campaigns.launch(campaign, services().queues, utcnow())
+    run_batch(campaign, batch_size=1)
+    campaigns.cancel(Campaign.get_by_id(campaign.id), utcnow())
+    run_jobs()
+    (message,) = messages(campaign)
+    assert (message.state, message.reason) == (State.SUPPRESSED, Reason.CANCELLED)
+    assert campaigns.progress(campaign)["suppressed_by_reason"] == {"cancelled": 1}
+
+
+# --- policy and personalization ------------------------------------------------------
+
+
+def test_marketing_targets_only_opted_in_customers(app, run_jobs, daytime):
+    opted_in = customer(KOLKATA)
+    customer(MUMBAI, marketing_opt_in=False)
+    customer(DELHI, opted_out=True)
+    campaign = draft()
+    campaigns.launch(campaign, services().queues, utcnow())
+    run_jobs()
+    assert [m.customer_id for m in messages(campaign)] == [opted_in.id]
+
+
+def test_quiet_hours_still_defer_campaign_messages(app, run_jobs, time_machine):
+    time_machine.move_to(datetime(2030, 1, 10, 17, 0), tick=False)  # 22:30 in Kolkata
+    customer()
+    campaign = draft()
+    campaigns.launch(campaign, services().queues, utcnow())
+    run_jobs()
+    (message,) = messages(campaign)
+    assert (message.state, message.reason) == (State.DEFERRED, Reason.QUIET_HOURS)
+
+
+def test_a_missing_parameter_suppresses_the_message_with_a_reason(app, run_jobs, daytime):
+    nameless = customer(KOLKATA, name=None)
+    customer(MUMBAI, name=None)
+    buyer = customer(DELHI)
+    Order.create(
+        source="generic", external_id="9", number="#9", customer=buyer, total=1299, currency="INR"
+    )
+    campaign = draft(params=["customer_name", "total_spend"], fallbacks={})
+    campaigns.launch(campaign, services().queues, utcnow())
+    run_jobs()
+    rows = {m.customer_id: m for m in messages(campaign)}
+    assert (rows[nameless.id].state, rows[nameless.id].reason) == (
+        State.SUPPRESSED,
+        Reason.MISSING_PARAMETER,
+    )
+    assert rows[buyer.id].params["body"] == ["Asha", "₹1,299.00"]
+    assert campaigns.progress(campaign)["suppressed_by_reason"] == {"missing_parameter": 2}
+
+
+def test_a_fallback_fills_a_missing_customer_name(app, run_jobs, daytime):
+    customer(name=None)
+    campaign = draft(fallbacks={"customer_name": "there"})
+    campaigns.launch(campaign, services().queues, utcnow())
+    run_jobs()
+    (message,) = messages(campaign)
+    assert message.params["body"] == ["there"] and message.state in DELIVERED_OR_SENT
+
+
+# --- admin API -----------------------------------------------------------------------
+
+
+def test_segment_preview_counts_and_refuses_unknown_keys(client):
+    customer(KOLKATA, tags=["vip"])
+    customer(MUMBAI)
+    answer = client.post("/admin/api/segments/preview", json={"tags_any": ["vip"]}, headers=ADMIN)
+    assert answer.status_code == 200 and answer.json == {"count": 1}
+    bad = client.post("/admin/api/segments/preview", json={"tag": "vip"}, headers=ADMIN)
+    assert bad.status_code == 400
+
+
+def test_campaign_endpoints_validate_and_need_the_admin_role(client):
+    body = {"name": "Sale", "template": "diwali_sale", "languages": ["en"]}
+    assert client.post("/admin/api/campaigns", json=body, headers=VIEWER).status_code == 403
+    assert client.post("/admin/api/campaigns", json=body).status_code == 401
+    bad = {**body, "params": ["password"], "schedule": {"local_time": "25:00"}}
+    refused = client.post("/admin/api/campaigns", json=bad, headers=ADMIN)
+    assert refused.status_code == 400
+    created = client.post("/admin/api/campaigns", json=body, headers=ADMIN).json
+    path = f"/admin/api/campaigns/{created['id']}"
+    assert client.post(f"{path}/pause", headers=ADMIN).status_code == 409  # still a draft
+    assert client.post(f"{path}/cancel", headers=VIEWER).status_code == 403
+    assert client.post(f"{path}/cancel", headers=ADMIN).json["state"] == "cancelled"
+    listed = client.get("/admin/api/campaigns?state=cancelled", headers=VIEWER).json
+    assert [c["id"] for c in listed["items"]] == [created["id"]]
