@@ -9,6 +9,7 @@ second message for anyone.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -17,11 +18,12 @@ from enum import StrEnum
 from peewee import fn
 from rq import Queue
 
-from bot import outbox, policy, segments
+from bot import experiments, outbox, policy, segments
 from bot.models import (
     Campaign,
     Category,
     Customer,
+    Experiment,
     Message,
     Order,
     Reason,
@@ -223,17 +225,23 @@ def plan_messages(
     now: datetime,
 ) -> list[dict]:
     """One message row per customer: queued for its send time, or suppressed when a
-    template parameter has no value (never sent with an empty or 'None' parameter)."""
+    template parameter has no value (never sent with an empty or 'None' parameter).
+    While an A/B test splits the campaign, each customer gets their variant's template,
+    languages and parameters (`experiments.assign`, so a restart agrees)."""
     orders = orders_by_customer([c.id for c in customers])
-    spec = TemplateSpec(
+    spec = base = TemplateSpec(
         kind=KIND,  # type: ignore[arg-type]  (a campaign is no order event)
         template=campaign.template,
         languages=tuple(campaign.languages),
         category=Category(campaign.category),
         body=tuple(campaign.params or ()),
     )
+    experiment = campaign_experiment(campaign)
     rows = []
     for customer in customers:
+        variant = None
+        if experiment is not None:
+            variant, spec = variant_spec(experiment, customer.id, base)
         language = choose_language([customer.language], spec.languages, default_language)
         row = {
             Message.campaign: campaign.id,
@@ -243,7 +251,8 @@ def plan_messages(
             Message.kind: KIND,
             Message.category: campaign.category,
             Message.queue: QUEUE,
-            Message.template_name: campaign.template,
+            Message.template_name: spec.template,
+            Message.variant: variant,
             Message.language: language,
             Message.state: State.QUEUED,
             Message.reason: None,
@@ -262,6 +271,32 @@ def plan_messages(
             row[Message.error_text] = str(exc)
         rows.append(row)
     return rows
+
+
+def campaign_experiment(campaign: Campaign) -> Experiment | None:
+    """The running (or rolled-out) A/B test that splits this campaign, if any."""
+    return (
+        Experiment.select()
+        .where((Experiment.campaign_id == campaign.id) & Experiment.state.in_(experiments.LIVE))
+        .order_by(Experiment.id)
+        .first()
+    )
+
+
+def variant_spec(
+    experiment: Experiment, customer_id: int, base: TemplateSpec
+) -> tuple[str, TemplateSpec]:
+    """The customer's variant name and the campaign's template spec as that variant
+    changes it (template, languages, body parameters; the campaign's where unset)."""
+    name = experiments.assign(experiment.id, customer_id, experiment.variants, experiment.winner)
+    chosen = next(v for v in experiment.variants if v["name"] == name)
+    spec = dataclasses.replace(
+        base,
+        template=chosen.get("template") or base.template,
+        languages=tuple(chosen.get("languages") or base.languages),
+        body=tuple(chosen["body"]) if "body" in chosen else base.body,
+    )
+    return name, spec
 
 
 def orders_by_customer(customer_ids: list[int]) -> dict[int, list[Order]]:

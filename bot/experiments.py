@@ -32,8 +32,10 @@ from bot.models import (
     Message,
     State,
     utcnow,
+    write_transaction,
 )
 from bot.notifications import TemplateSpec
+from bot.privacy import audit
 
 Z95 = 1.96
 REPLY_WINDOW = timedelta(hours=24)
@@ -166,6 +168,41 @@ def decide_rollout(results: list[dict], alpha: float = 0.05, min_sample: int = 1
         for row in others
     )
     return best["name"] if beaten else None
+
+
+# --- roll-out (writes the database) ------------------------------------------------
+
+
+def roll_out(experiment: Experiment, winner: str, actor: str, now: datetime) -> Experiment | None:
+    """Make `winner` everyone's variant from now on, audited as `actor`; the updated
+    experiment, or None when it is no longer running (someone else moved it first)."""
+    with write_transaction():
+        changed = (
+            Experiment.update(state=Phase.ROLLED_OUT, winner=winner, updated_at=now)
+            .where((Experiment.id == experiment.id) & (Experiment.state == Phase.RUNNING))
+            .execute()
+        )
+        if not changed:
+            return None
+        details = {"before": Phase.RUNNING, "after": Phase.ROLLED_OUT, "winner": winner}
+        audit(actor, "roll_out_experiment", str(experiment.id), details, now)
+    return Experiment.get_by_id(experiment.id)
+
+
+def check_rollouts(now: datetime | None = None) -> list[dict]:
+    """Roll out the significant winner of every running auto-roll-out experiment;
+    [{experiment, winner}] of those rolled out."""
+    now = now or utcnow()
+    rolled = []
+    running = Experiment.select().where(
+        (Experiment.state == Phase.RUNNING) & (Experiment.auto_rollout == True)  # noqa: E712
+    )
+    for experiment in running.order_by(Experiment.id):
+        rows = results(experiment, now)
+        winner = decide_rollout(rows, min_sample=experiment.min_sample)
+        if winner and roll_out(experiment, winner, "system", now):
+            rolled.append({"experiment": experiment.id, "winner": winner})
+    return rolled
 
 
 # --- results (reads the database) --------------------------------------------------

@@ -106,7 +106,7 @@ def _accept(
         received_at=now,
     )
     message = plan_message(event, row, order, customer, settings, notifications, now)
-    reminders.after_event(event.kind, order, message, settings, now)
+    reminders.after_event(event, row, order, message, settings, now)
     if message is None:
         return Accepted(created=True, event_id=row.id)
     queued = [(message.id, message.queue)] if message.state == State.QUEUED else []

@@ -2,6 +2,10 @@
 COD_REMINDER_TEMPLATE; a later event for the order (confirmed, paid, cancelled,
 shipped, ...) cancels the reminder first.
 
+A Shopify checkout left open gets CART_REMINDER_TEMPLATE (customer_name, checkout_url)
+after CART_REMINDER_MINUTES, a marketing message; an order placed from that checkout,
+or the checkout completing, cancels it first.
+
 A reminder is an ordinary message row, deferred until it is due: the sweeper enqueues
 it then, and the sender's policy (consent, quiet hours, caps) applies as to any other.
 """
@@ -11,7 +15,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.config import Settings
-from bot.models import EventKind, Message, Order, Reason, State
+from bot.models import Category, EventKind, Message, Order, Reason, State
+from bot.models import OrderEvent as EventRow
+from bot.sources.base import OrderEvent, checkout_external_id
 
 COD_REMINDER = "cod_reminder"
 CART_REMINDER = "cart_reminder"
@@ -31,14 +37,23 @@ SETTLING_KINDS = frozenset(
 
 
 def after_event(
-    kind: str | None, order: Order, message: Message | None, settings: Settings, now: datetime
+    event: OrderEvent,
+    row: EventRow,
+    order: Order,
+    message: Message | None,
+    settings: Settings,
+    now: datetime,
 ) -> None:
     """The outbox's one hook, inside its transaction: cancel what the event settles,
-    schedule what a new COD confirmation calls for."""
-    if kind in SETTLING_KINDS:
+    schedule what a new COD confirmation or an open checkout calls for."""
+    if event.kind in SETTLING_KINDS:
         cancel_reminders(order, now)
     if message is not None and message.kind == EventKind.COD_CONFIRMATION:
         schedule_cod_reminder(message, settings, now)
+    if event.checkout_token and event.checkout_open:
+        schedule_cart_reminder(row, order, settings, now)
+    elif event.checkout_token:  # an order placed from the checkout, or the checkout completed
+        cancel_cart_reminder(event.source, event.checkout_token, now)
 
 
 def schedule_cod_reminder(confirmation: Message, settings: Settings, now: datetime) -> None:
@@ -66,6 +81,45 @@ def schedule_cod_reminder(confirmation: Message, settings: Settings, now: dateti
         created_at=now,
         updated_at=now,
     )
+
+
+def schedule_cart_reminder(
+    row: EventRow, checkout: Order, settings: Settings, now: datetime
+) -> None:
+    """One reminder per checkout (checkouts/update repeats), deferred; marketing, so the
+    sender's policy wants marketing consent and keeps marketing quiet hours."""
+    minutes, template = settings.cart_reminder_minutes, settings.cart_reminder_template
+    customer = checkout.customer
+    if minutes <= 0 or not template or customer is None:
+        return
+    dedupe_key = f"{checkout.source}:{checkout.external_id}:{CART_REMINDER}"
+    if Message.select().where(Message.dedupe_key == dedupe_key).exists():
+        return
+    body = [customer.name, checkout.status_url]  # customer_name, checkout_url
+    missing = not all(body)
+    Message.create(
+        order_event=row,
+        order=checkout,
+        customer=customer,
+        phone=customer.phone,
+        dedupe_key=dedupe_key,
+        kind=CART_REMINDER,
+        category=Category.MARKETING,
+        queue="orders",
+        template_name=template,
+        language=settings.default_language,
+        params={"header": [], "body": body, "buttons": []},
+        state=State.SUPPRESSED if missing else State.DEFERRED,
+        reason=Reason.MISSING_PARAMETER if missing else None,
+        next_attempt_at=now + timedelta(minutes=minutes),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def cancel_cart_reminder(source: str, checkout_token: str, now: datetime) -> int:
+    checkout = Order.get_or_none(source=source, external_id=checkout_external_id(checkout_token))
+    return cancel_reminders(checkout, now) if checkout is not None else 0
 
 
 def cancel_reminders(order: Order, now: datetime) -> int:

@@ -15,6 +15,7 @@ from rq.cron import CronScheduler
 
 import jobs.campaigns  # noqa: F401  (preloaded before forking)
 import jobs.crm  # noqa: F401
+import jobs.experiments  # noqa: F401
 import jobs.send  # noqa: F401
 import jobs.statuses  # noqa: F401
 from bot import create_app, create_app_or_exit
@@ -26,6 +27,8 @@ from jobs.alerts import check_alerts
 from jobs.analytics import INTERVAL_SECONDS as ROLLUP_INTERVAL
 from jobs.analytics import TIMEOUT_SECONDS as ROLLUP_TIMEOUT
 from jobs.analytics import rollup
+from jobs.experiments import INTERVAL_SECONDS as ROLLOUT_INTERVAL
+from jobs.experiments import check_rollouts
 from jobs.retention import INTERVAL_SECONDS as RETENTION_INTERVAL
 from jobs.retention import redact_expired
 from jobs.sweep import sweep
@@ -35,7 +38,7 @@ log = logging.getLogger(__name__)
 
 def run_cron(interval: int) -> None:
     """Child process: enqueue the sweep every `interval` seconds, the alert check every
-    minute, retention hourly, analytics rollups every ten minutes."""
+    minute, retention hourly, analytics rollups and A/B roll-outs every ten minutes."""
     app = create_app()
     with app.app_context():
         cron = CronScheduler(
@@ -45,6 +48,7 @@ def run_cron(interval: int) -> None:
         cron.register(sweep, "statuses", interval=interval, result_ttl=0)
         cron.register(check_alerts, "statuses", interval=ALERTS_INTERVAL, result_ttl=0)
         cron.register(redact_expired, "statuses", interval=RETENTION_INTERVAL, result_ttl=0)
+        cron.register(check_rollouts, "statuses", interval=ROLLOUT_INTERVAL, result_ttl=0)
         # The lowest-priority queue: receipts and order messages go first.
         cron.register(
             rollup, "campaigns", interval=ROLLUP_INTERVAL, job_timeout=ROLLUP_TIMEOUT, result_ttl=0

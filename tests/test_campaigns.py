@@ -9,9 +9,19 @@ from decimal import Decimal
 
 import pytest
 
-from bot import campaigns, segments
+from bot import campaigns, experiments, segments
 from bot.extensions import services
-from bot.models import Campaign, Customer, InboundMessage, Message, Order, Reason, State, utcnow
+from bot.models import (
+    Campaign,
+    Customer,
+    Experiment,
+    InboundMessage,
+    Message,
+    Order,
+    Reason,
+    State,
+    utcnow,
+)
 from tests.conftest import ADMIN, VIEWER
 
 KOLKATA = "+919812345678"
@@ -280,3 +290,36 @@ def test_campaign_endpoints_validate_and_need_the_admin_role(client):
     assert client.post(f"{path}/cancel", headers=ADMIN).json["state"] == "cancelled"
     listed = client.get("/admin/api/campaigns?state=cancelled", headers=VIEWER).json
     assert [c["id"] for c in listed["items"]] == [created["id"]]
+
+
+# --- A/B tests -------------------------------------------------------------------------
+
+
+def test_a_campaign_experiment_splits_customers_stably_across_a_restart(app, daytime):
+    for n in range(20):
+        customer(f"+91981234{n:04d}")
+    campaign = draft()
+    experiment = Experiment.create(
+        name="diwali copy",
+        campaign_id=campaign.id,
+        goal="read",
+        state="running",
+        started_at=utcnow(),
+        variants=[
+            {"name": "A", "weight": 50},
+            {"name": "B", "weight": 50, "template": "diwali_sale_v2", "body": []},
+        ],
+    )
+    campaigns.launch(campaign, services().queues, utcnow())
+    run_batch(campaign, batch_size=7)
+    run_batch(campaign, batch_size=7)  # the worker restarts mid-campaign
+    run_batch(campaign, batch_size=7)
+    rows = messages(campaign)
+    assert len(rows) == 20 and {m.variant for m in rows} == {"A", "B"}
+    for m in rows:
+        expected = experiments.assign(experiment.id, m.customer_id, experiment.variants)
+        assert m.variant == expected
+        if m.variant == "A":
+            assert (m.template_name, m.params["body"]) == ("diwali_sale", ["Asha"])
+        else:
+            assert (m.template_name, m.params["body"]) == ("diwali_sale_v2", [])

@@ -10,7 +10,18 @@ from rq import Queue, SimpleWorker
 from rq.registry import FailedJobRegistry
 
 from bot import analytics
-from bot.models import Alert, AuditLog, Category, ConsentEvent, Customer, Message, State, utcnow
+from bot.models import (
+    Alert,
+    AuditLog,
+    Campaign,
+    Category,
+    ConsentEvent,
+    Customer,
+    Experiment,
+    Message,
+    State,
+    utcnow,
+)
 from tests.conftest import ADMIN, ADMIN_PASSWORD, VIEWER, basic_auth
 
 #: What `seed_messages` makes, as the dashboard should show it.
@@ -243,3 +254,52 @@ def test_retry_of_an_unknown_or_unfailed_job_is_refused(client, redis_conn):
     response = client.post(f"/admin/rq/jobs/{job.id}/requeue", headers=ADMIN)
     assert response.status_code == 409
     assert client.post("/admin/rq/queues/nope/requeue-failed", headers=ADMIN).status_code == 404
+
+
+def test_dashboard_shows_campaign_progress_and_experiment_results(client):
+    now = utcnow()
+    campaign = Campaign.create(
+        name="Diwali", template="diwali_sale", created_by="t", state="running"
+    )
+    experiment = Experiment.create(
+        name="diwali copy",
+        campaign_id=campaign.id,
+        goal="read",
+        state="running",
+        started_at=now - timedelta(hours=1),
+        min_sample=1,
+        variants=[{"name": "A", "weight": 50}, {"name": "B", "weight": 50}],
+    )
+    # A: 4 sent, 1 read; B: 4 sent, 4 read; plus one queued and one suppressed.
+    seeds = [("A", State.READ)] + [("A", State.DELIVERED)] * 3 + [("B", State.READ)] * 4
+    seeds += [("A", State.QUEUED), ("B", State.SUPPRESSED)]
+    for n, (variant, state) in enumerate(seeds):
+        customer = Customer.create(phone=f"+9198123456{n:02d}")
+        sent = state in (State.READ, State.DELIVERED)
+        Message.create(
+            customer=customer,
+            campaign=campaign,
+            phone=customer.phone,
+            dedupe_key=f"campaign:{campaign.id}:{customer.id}",
+            kind="campaign",
+            variant=variant,
+            state=state,
+            reason="opted_out" if state == State.SUPPRESSED else None,
+            created_at=now,
+            sent_at=now if sent else None,
+            read_at=now if state == State.READ else None,
+        )
+
+    html = client.get("/admin/", headers=ADMIN).get_data(as_text=True)
+
+    assert (
+        f'<tr data-campaign="{campaign.id}"><th scope="row">Diwali</th><td>running</td>'
+        "<td>10</td><td>1</td><td>8</td><td>1</td></tr>"
+    ) in html
+    row = re.search(rf'<tr data-variant="{experiment.id}:A">(.*?)</tr>', html).group(1)
+    assert "<td>4</td><td>1</td><td>25.0%</td>" in row
+    assert "<td>0.0285</td>" in row  # p-value against B: pooled z-test, z = 2.19
+    row = re.search(rf'<tr data-variant="{experiment.id}:B">(.*?)</tr>', html).group(1)
+    assert "B ★" in row and "<td>4</td><td>4</td><td>100.0%</td>" in row
+    assert "<td>–</td>" in row  # the best variant has no p-value
+    assert "<span data-winner>B</span>" in html

@@ -12,7 +12,8 @@ from datetime import timedelta
 import pytest
 
 from bot import experiments
-from bot.models import ConversionEvent, Customer, Experiment, Message, State, utcnow
+from bot.models import AuditLog, ConversionEvent, Customer, Experiment, Message, State, utcnow
+from jobs.experiments import check_rollouts
 from tests.conftest import ADMIN, VIEWER, basic_auth
 from tests.factories import queued_message
 
@@ -237,3 +238,50 @@ def test_a_shop_conversion_is_recorded_once(client):
         "/admin/api/conversions", json={**body, "phone": "+919800000000"}, headers=ADMIN
     )
     assert unknown.status_code == 400
+
+
+# --- automatic roll-out --------------------------------------------------------------
+
+
+def seed_reads(reads: dict[str, tuple[int, int]]) -> None:
+    """Sent "shipped" messages per variant: {variant: (sent, read)}."""
+    now = utcnow()
+    for variant, (sent, read) in reads.items():
+        for n in range(sent):
+            customer = Customer.create(phone=f"+9198{ord(variant):03d}{n:05d}")
+            Message.create(
+                customer=customer,
+                phone=customer.phone,
+                dedupe_key=f"auto:{variant}:{n}",
+                kind="shipped",
+                variant=variant,
+                state=State.READ if n < read else State.DELIVERED,
+                sent_at=now,
+                read_at=now if n < read else None,
+                created_at=now,
+            )
+
+
+def test_auto_rollout_waits_for_a_significant_winner(app):
+    experiment = new_experiment(variants=VARIANTS[:2], auto_rollout=True, min_sample=20)
+    seed_reads({"A": (30, 10), "B": (30, 11)})
+    assert check_rollouts() == []
+    experiment = Experiment.get_by_id(experiment.id)
+    assert (experiment.state, experiment.winner) == ("running", None)
+    assert not AuditLog.select().where(AuditLog.action == "roll_out_experiment").exists()
+
+
+def test_auto_rollout_rolls_out_a_significant_winner_once(app):
+    experiment = new_experiment(variants=VARIANTS[:2], auto_rollout=True, min_sample=20)
+    manual = new_experiment(name="manual", event_kind="placed", variants=VARIANTS[:2])
+    seed_reads({"A": (30, 5), "B": (30, 25)})
+    assert check_rollouts() == [{"experiment": experiment.id, "winner": "B"}]
+    experiment = Experiment.get_by_id(experiment.id)
+    assert (experiment.state, experiment.winner) == ("rolled_out", "B")
+    assert Experiment.get_by_id(manual.id).state == "running"  # no auto_rollout
+    assert check_rollouts() == []  # a second run does nothing
+    audits = list(AuditLog.select().where(AuditLog.action == "roll_out_experiment"))
+    assert [(a.actor, a.subject, a.details["winner"]) for a in audits] == [
+        ("system", str(experiment.id), "B")
+    ]
+    assert queued_message().template_name == "order_shipped_v2"

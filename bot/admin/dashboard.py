@@ -1,8 +1,9 @@
 """The operator's dashboard (`GET /admin/`): health, the send funnel and its rates over
-the last two weeks, templates, recent failures, suppressions and opt-outs, on one page.
+the last two weeks, templates, campaigns, A/B tests, recent failures, suppressions and
+opt-outs, on one page.
 
 Figures come from `bot.analytics` (daily rollups), so the page never scans the message
-table; only the health panel and the recent failures read live rows.
+table; only the health, campaign and A/B test panels and the recent failures read live rows.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from peewee import fn
 from rq import Worker
 from rq.registry import FailedJobRegistry
 
-from bot import analytics
+from bot import analytics, campaigns, experiments
 from bot.admin import bp
 from bot.extensions import QUEUE_NAMES, services
-from bot.models import Alert, ConsentEvent, Message, State, utcnow
+from bot.models import Alert, Campaign, ConsentEvent, Experiment, Message, State, utcnow
 from bot.phones import mask
 
 WINDOW_DAYS = 14
 RECENT_FAILURES = 20
+RECENT_CAMPAIGNS = 20
+RECENT_EXPERIMENTS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +68,34 @@ def dashboard():
         failures=recent_failures(),
         suppressions=suppressions_by_reason(by_day["rows"]),
         experiments=[row for row in by_template if "/" in row["key"]],
+        campaigns=campaign_rows(),
+        tests=experiment_rows(),
     )
+
+
+def campaign_rows(limit: int = RECENT_CAMPAIGNS) -> list[dict]:
+    """The newest campaigns with their message counts (`campaigns.progress`)."""
+    newest = Campaign.select().order_by(Campaign.id.desc()).limit(limit)
+    return [{"id": c.id, "name": c.name, "state": c.state, **campaigns.progress(c)} for c in newest]
+
+
+def experiment_rows(limit: int = RECENT_EXPERIMENTS) -> list[dict]:
+    """The newest started A/B tests, each with its per-variant results and the variant
+    that has won significantly (or was rolled out), if any."""
+    started = (
+        Experiment.select()
+        .where(Experiment.started_at.is_null(False))
+        .order_by(Experiment.id.desc())
+        .limit(limit)
+    )
+    found = []
+    for experiment in started:
+        rows = experiments.results(experiment)
+        winner = experiment.winner or experiments.decide_rollout(
+            rows, min_sample=experiment.min_sample
+        )
+        found.append({"experiment": experiment, "results": rows, "winner": winner})
+    return found
 
 
 def health() -> dict:

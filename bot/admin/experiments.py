@@ -192,10 +192,13 @@ def roll_out_experiment(experiment_id: int, body: dict):
         raise ApiError(409, "undecided", "no variant has won significantly yet; name a winner")
     if winner not in {v["name"] for v in experiment.variants}:
         raise ApiError(400, "invalid_body", "invalid body", {"winner": ["not a variant"]})
-    return _move(experiment_id, Phase.RUNNING, Phase.ROLLED_OUT, "roll_out_experiment", winner)
+    rolled = experiments.roll_out(experiment, winner, actor(), utcnow())
+    if rolled is None:
+        raise ApiError(409, "conflict", f"the experiment is {experiment.state}, not running")
+    return jsonify(dump(ExperimentOut, rolled))
 
 
-def _move(experiment_id: int, source: Phase, target: Phase, action: str, winner: str | None = None):
+def _move(experiment_id: int, source: Phase, target: Phase, action: str):
     now = utcnow()
     with write_transaction():
         experiment = get_or_404(Experiment, experiment_id)
@@ -209,8 +212,6 @@ def _move(experiment_id: int, source: Phase, target: Phase, action: str, winner:
             experiment.started_at = now
         if target == Phase.STOPPED:
             experiment.stopped_at = now
-        if winner is not None:
-            experiment.winner = winner
         experiment.save()
         audit(actor(), action, str(experiment.id), {"before": before, "after": target}, now)
     return jsonify(dump(ExperimentOut, experiment))

@@ -26,6 +26,11 @@ class PayloadError(Exception):
         self.fields = fields or {}
 
 
+def checkout_external_id(token: str) -> str:
+    """The pseudo-order an abandoned checkout is stored as (Order.external_id)."""
+    return f"checkout:{token}"[:64]
+
+
 @dataclass(frozen=True, slots=True)
 class OrderFacts:
     external_id: str
@@ -63,6 +68,10 @@ class OrderEvent:
     # Distinguishes legitimately repeated notifications of one kind (e.g. a second
     # shipment of the same order); empty when one notification per order and kind.
     notification_key: str = ""
+    # Shopify only: the checkout this event is about, or the order was placed from, and
+    # whether that checkout is still open (a cart reminder is due) or settled (cancel it).
+    checkout_token: str | None = None
+    checkout_open: bool = False
     payload: dict = field(default_factory=dict, compare=False)
 
 

@@ -170,6 +170,24 @@ class ShopifyOrderSchema(ShopPayload):
     fulfillments = fields.List(
         fields.Nested(ShopifyFulfillmentSchema), allow_none=True, load_default=None
     )
+    checkout_token = _text()  # the checkout the order was placed from (cancels its reminder)
+
+
+class ShopifyCheckoutSchema(ShopPayload):
+    """The body of checkouts/create and checkouts/update: the (abandoned) Checkout resource."""
+
+    id = ExternalId(allow_none=True, load_default=None)
+    token = ExternalId(required=True)
+    phone = _text()
+    currency = _text()
+    total_price = _money()
+    abandoned_checkout_url = _text()
+    completed_at = _text()
+    customer_locale = _text()
+    buyer_accepts_marketing = fields.Boolean(allow_none=True, load_default=None)
+    customer = fields.Nested(ShopifyCustomerSchema, allow_none=True, load_default=None)
+    shipping_address = fields.Nested(ShopifyAddressSchema, allow_none=True, load_default=None)
+    billing_address = fields.Nested(ShopifyAddressSchema, allow_none=True, load_default=None)
 
 
 # --- WooCommerce (PROVIDERS.md §4: the REST v3 order resource) -----------------------------

@@ -20,9 +20,11 @@ from bot.sources.base import (
     PayloadError,
     SignatureError,
     Source,
+    checkout_external_id,
 )
 from bot.sources.schemas import (
     HeaderMap,
+    ShopifyCheckoutSchema,
     ShopifyFulfillmentEventSchema,
     ShopifyOrderSchema,
     first_present,
@@ -51,7 +53,9 @@ SHIPMENT_STATUS_KINDS: dict[str, EventKind] = {
     "out_for_delivery": EventKind.OUT_FOR_DELIVERY,
     "delivered": EventKind.DELIVERED,
 }
-HANDLED_TOPICS = frozenset({*TOPIC_KINDS, "fulfillments/update"})
+#: Abandoned checkouts: no order status, but the cart reminder's start and end (bot/reminders.py).
+CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
+HANDLED_TOPICS = frozenset({*TOPIC_KINDS, "fulfillments/update", *CHECKOUT_TOPICS})
 #: Resources of Shopify's order-related topics (§3.1): a signed delivery for one of these
 #: that we do not handle is genuine and answered as ignored, not as an error.
 ORDER_RESOURCES = frozenset(
@@ -112,6 +116,28 @@ def tracking_facts(fulfillment: dict[str, Any] | None) -> dict[str, str | None]:
     }
 
 
+def customer_facts(data: dict[str, Any]) -> CustomerFacts:
+    """The customer of an order or checkout (the two resources share these fields)."""
+    customer = data["customer"] or {}
+    shipping = data["shipping_address"] or {}
+    billing = data["billing_address"] or {}
+    return CustomerFacts(
+        phone=first_present(
+            customer.get("phone"), data["phone"], shipping.get("phone"), billing.get("phone")
+        ),
+        name=first_present(
+            customer.get("first_name"),
+            shipping.get("first_name"),
+            shipping.get("name"),
+            billing.get("first_name"),
+            billing.get("name"),
+        ),
+        language=first_present(data["customer_locale"]),
+        country=first_present(shipping.get("country_code"), billing.get("country_code")),
+        marketing_consent=marketing_consent(customer, data["buyer_accepts_marketing"]),
+    )
+
+
 class ShopifySource(Source):
     name = "shopify"
 
@@ -129,7 +155,12 @@ class ShopifySource(Source):
             raise PayloadError(f"unusable {TOPIC_HEADER}: {topic!r}", {TOPIC_HEADER: [problem]})
         webhook_id = require_header(headers, WEBHOOK_ID_HEADER)
         payload = load_json_object(body)
-        if topic.startswith("fulfillments/"):
+        if topic in CHECKOUT_TOPICS:
+            checkout = self._from_checkout(payload)
+            if checkout is None:
+                return Ignored("open checkout without a phone")
+            order, customer, kind, key = checkout
+        elif topic.startswith("fulfillments/"):
             order, customer, kind, key = self._from_fulfillment(topic, payload)
         else:
             order, customer, kind, key = self._from_order(topic, payload)
@@ -143,6 +174,11 @@ class ShopifySource(Source):
             external_event_id=(header(headers, EVENT_ID_HEADER) or "").strip() or None,
             notification_key=key,
             payload=payload,
+            # A checkout's own token, or the token of the checkout an order came from.
+            checkout_token=first_present(
+                payload.get("token" if topic in CHECKOUT_TOPICS else "checkout_token")
+            ),
+            checkout_open=topic in CHECKOUT_TOPICS and not payload.get("completed_at"),
         )
 
     def _from_order(
@@ -158,9 +194,6 @@ class ShopifySource(Source):
             kind = EventKind.COD_CONFIRMATION
         # orders/fulfilled announces the newest shipment; its id tells shipments apart.
         shipment = newest_fulfillment(data["fulfillments"]) if topic == "orders/fulfilled" else None
-        customer = data["customer"] or {}
-        shipping = data["shipping_address"] or {}
-        billing = data["billing_address"] or {}
         order = OrderFacts(
             external_id=data["id"],
             number=data["name"],
@@ -170,22 +203,25 @@ class ShopifySource(Source):
             status_url=data["order_status_url"],
             **tracking_facts(shipment),
         )
-        facts = CustomerFacts(
-            phone=first_present(
-                customer.get("phone"), data["phone"], shipping.get("phone"), billing.get("phone")
-            ),
-            name=first_present(
-                customer.get("first_name"),
-                shipping.get("first_name"),
-                shipping.get("name"),
-                billing.get("first_name"),
-                billing.get("name"),
-            ),
-            language=first_present(data["customer_locale"]),
-            country=first_present(shipping.get("country_code"), billing.get("country_code")),
-            marketing_consent=marketing_consent(customer, data["buyer_accepts_marketing"]),
+        return order, customer_facts(data), kind, shipment["id"] if shipment else ""
+
+    def _from_checkout(
+        self, payload: dict[str, Any]
+    ) -> tuple[OrderFacts, CustomerFacts, None, str] | None:
+        """An abandoned checkout, as a pseudo-order "checkout:<token>" that no order status
+        applies to (kind None); None when it is open but has no phone to remind."""
+        data = validate_payload(ShopifyCheckoutSchema(), payload)
+        facts = customer_facts(data)
+        if facts.phone is None and not data["completed_at"]:
+            return None
+        order = OrderFacts(
+            external_id=checkout_external_id(data["token"]),
+            total=data["total_price"],
+            currency=data["currency"],
+            status="completed" if data["completed_at"] else "abandoned",
+            status_url=data["abandoned_checkout_url"],
         )
-        return order, facts, kind, shipment["id"] if shipment else ""
+        return order, facts, None, ""
 
     def _from_fulfillment(
         self, topic: str, payload: dict[str, Any]

@@ -382,3 +382,44 @@ def test_fulfillment_without_order_id_is_a_payload_error_naming_order_id():
 def test_wrong_types_are_payload_errors_naming_the_field(change, field):
     body = load("orders_fulfilled.json") | change
     assert field in problems(body, "orders/fulfilled")
+
+
+# --- abandoned checkouts (checkouts/create, checkouts/update) ---------------------------------
+
+
+def test_open_checkout_is_a_cart_reminder_event_keyed_by_its_token():
+    event = parse(raw("checkouts_create.json"), "checkouts/create")
+    assert (event.kind, event.checkout_token, event.checkout_open) == (
+        None,
+        "9c2e4f3b7a1d8e6f5c4b3a2918273645",
+        True,
+    )
+    assert event.order.external_id == "checkout:9c2e4f3b7a1d8e6f5c4b3a2918273645"
+    assert event.order.status_url.startswith("https://rangrez-studio.myshopify.com/")
+    assert event.dedupe_key == "shopify:b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"
+    assert (event.customer.phone, event.customer.name) == ("+919812345678", "Asha")
+    assert event.customer.marketing_consent is True
+
+
+def test_completed_checkout_settles_the_reminder():
+    body = {**load("checkouts_create.json"), "completed_at": "2026-11-25T11:40:00+05:30"}
+    event = parse(body, "checkouts/update")
+    assert (event.checkout_token, event.checkout_open) == (body["token"], False)
+
+
+def test_open_checkout_without_a_phone_is_ignored():
+    body = {
+        **load("checkouts_create.json"),
+        "customer": None,
+        "shipping_address": None,
+        "billing_address": None,
+    }
+    assert isinstance(parse(body, "checkouts/update"), Ignored)
+
+
+def test_order_carries_the_checkout_token_it_came_from():
+    event = parse(raw("orders_create.json"), "orders/create")
+    assert (event.checkout_token, event.checkout_open) == (
+        load("orders_create.json")["checkout_token"],
+        False,
+    )
