@@ -1,5 +1,5 @@
 # Dakiya: `make run` starts everything locally, `make test` runs the whole suite.
-.PHONY: run test lint fmt migrate example messages bench-rate
+.PHONY: run test lint fmt migrate example messages bench-rate bench
 
 run:
 	scripts/setup-venv.sh requirements.txt
@@ -34,3 +34,7 @@ messages:
 # Prove the shared send-rate limiter holds its rate (docs/BENCHMARKS.md); not part of `make test`.
 bench-rate:
 	.venv/bin/python -m bench.ratelimit
+
+# Measure the whole pipeline (webhook -> RQ -> fake Meta API) as it is (docs/BENCHMARKS.md).
+bench:
+	.venv/bin/python -m bench.pipeline

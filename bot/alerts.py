@@ -344,7 +344,10 @@ def judge_account_update(update: AccountUpdate) -> Verdict | None:
             return Verdict(subject, WARNING, text)
         return Verdict(subject, WARNING, None) if event in TEMPLATE_CLEARED else None
     if update.kind == "account_update":
-        ban = str((detail.get("ban_info") or {}).get("waba_ban_state") or "").upper()
+        ban_info = detail.get("ban_info")
+        ban = (
+            str(ban_info.get("waba_ban_state") or "").upper() if isinstance(ban_info, dict) else ""
+        )
         if event in ACCOUNT_PROBLEMS:
             info = detail.get("violation_info") or detail.get("restriction_info") or ""
             text = f"WhatsApp Business Account: {event}" + (f" {json.dumps(info)}" if info else "")

@@ -17,7 +17,7 @@ from flask import request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from werkzeug.routing import IntegerConverter
 
-from bot.errors import ApiError, flatten_errors, nul_path
+from bot.errors import ApiError, flatten_errors, unstorable_path
 
 MAX_PAGE = 100
 MAX_ID = 2**63 - 1  # a 64-bit database key; larger numbers overflow SQLite (500s)
@@ -78,13 +78,17 @@ def endpoint(
 
 
 def load(schema: Schema, data: dict, where: str) -> dict:
-    bad = nul_path(data)
+    bad = unstorable_path(data)
     if bad is not None:
         raise ApiError(
             400,
             f"invalid_{where}",
             f"invalid {where}",
-            {bad or where: ["Contains a NUL character."]},
+            {
+                bad or where: [
+                    "Contains a character that cannot be stored (NUL or a lone surrogate)."
+                ]
+            },
         )
     try:
         return schema.load(data)

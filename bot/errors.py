@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,14 +50,19 @@ def flatten_errors(messages: Any, path: str = "", root: str = "body") -> dict[st
     return {path or root: [str(problem) for problem in problems]}
 
 
-def nul_path(value: Any, path: str = "") -> str | None:
-    """Where `value` (parsed JSON or a query dict) holds a NUL character, or None.
+#: Characters no text column can hold: NUL (Postgres refuses it) and lone UTF-16
+#: surrogates (they cannot be encoded as UTF-8 at all).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
-    Postgres cannot store one in text, so it must be refused as bad input up front
-    rather than fail later as a database error.
+
+def unstorable_path(value: Any, path: str = "") -> str | None:
+    """Where `value` (parsed JSON or a query dict) holds an unstorable character, or None.
+
+    Such input must be refused as bad input up front rather than fail later as a
+    database error (a 5xx that a sender would retry for days).
     """
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return path if UNSTORABLE.search(value) else None
     items = (
         value.items()
         if isinstance(value, Mapping)
@@ -65,12 +71,25 @@ def nul_path(value: Any, path: str = "") -> str | None:
         else ()
     )
     for key, item in items:
-        if isinstance(key, str) and "\x00" in key:
-            return f"{path}.{key}" if path else key
-        found = nul_path(item, f"{path}.{key}" if path else str(key))
+        here = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and UNSTORABLE.search(key):
+            return here
+        found = unstorable_path(item, here)
         if found is not None:
             return found
     return None
+
+
+def without_unstorable(value: Any) -> Any:
+    """`value` with every unstorable character removed (for signed provider payloads,
+    which must not be refused)."""
+    if isinstance(value, str):
+        return UNSTORABLE.sub("", value)
+    if isinstance(value, list):
+        return [without_unstorable(item) for item in value]
+    if isinstance(value, dict):
+        return {without_unstorable(k): without_unstorable(v) for k, v in value.items()}
+    return value
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None):

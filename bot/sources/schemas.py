@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from bot.errors import flatten_errors, nul_path
+from bot.errors import flatten_errors, unstorable_path
 from bot.models import EventKind
 from bot.sources.base import PayloadError
 
@@ -57,10 +57,15 @@ def load_json_object(body: bytes) -> dict[str, Any]:
         raise PayloadError("body is not valid JSON", {"body": [f"Invalid JSON: {exc}"]}) from None
     if not isinstance(data, dict):
         raise PayloadError("body is not a JSON object", {"body": ["Must be a JSON object."]})
-    bad = nul_path(data)
+    bad = unstorable_path(data)
     if bad is not None:
         raise PayloadError(
-            "text may not contain NUL characters", {bad or "body": ["Contains a NUL character."]}
+            "text contains a character that cannot be stored",
+            {
+                bad or "body": [
+                    "Contains a character that cannot be stored (NUL or a lone surrogate)."
+                ]
+            },
         )
     return data
 

@@ -9,7 +9,7 @@ import json
 from flask import jsonify, request
 
 from bot.alerts import record_signature_failure
-from bot.errors import ApiError
+from bot.errors import ApiError, without_unstorable
 from bot.extensions import services
 from bot.intake import SPOOLED, take_durably, take_whatsapp_updates
 from bot.models import utcnow
@@ -44,7 +44,7 @@ def receive_whatsapp_update(provider_name: str):
         record_signature_failure(svc.redis, f"whatsapp:{provider_name}")
         raise ApiError(401, "bad_signature", "missing or invalid webhook signature")
     try:
-        updates = provider.parse_webhook(without_nul(json.loads(body)))
+        updates = provider.parse_webhook(without_unstorable(json.loads(body)))
     except (ValueError, TypeError) as exc:
         raise ApiError(
             400, "invalid_payload", f"not a {provider_name} webhook body: {exc}"
@@ -56,15 +56,3 @@ def receive_whatsapp_update(provider_name: str):
     if taken is SPOOLED:
         return jsonify(spooled=True), 200
     return jsonify(received=len(updates), stored=taken), 200
-
-
-def without_nul(value):
-    """The payload with NUL characters removed: Postgres cannot store them, and a signed
-    delivery from the provider must not be refused (it would be redelivered for days)."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, list):
-        return [without_nul(item) for item in value]
-    if isinstance(value, dict):
-        return {without_nul(k): without_nul(v) for k, v in value.items()}
-    return value
