@@ -9,7 +9,6 @@ second message for anyone.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -241,7 +240,7 @@ def plan_messages(
     for customer in customers:
         variant = None
         if experiment is not None:
-            variant, spec = variant_spec(experiment, customer.id, base)
+            spec, variant = experiments.apply_variant(experiment, customer.id, base)
         language = choose_language([customer.language], spec.languages, default_language)
         row = {
             Message.campaign: campaign.id,
@@ -281,22 +280,6 @@ def campaign_experiment(campaign: Campaign) -> Experiment | None:
         .order_by(Experiment.id)
         .first()
     )
-
-
-def variant_spec(
-    experiment: Experiment, customer_id: int, base: TemplateSpec
-) -> tuple[str, TemplateSpec]:
-    """The customer's variant name and the campaign's template spec as that variant
-    changes it (template, languages, body parameters; the campaign's where unset)."""
-    name = experiments.assign(experiment.id, customer_id, experiment.variants, experiment.winner)
-    chosen = next(v for v in experiment.variants if v["name"] == name)
-    spec = dataclasses.replace(
-        base,
-        template=chosen.get("template") or base.template,
-        languages=tuple(chosen.get("languages") or base.languages),
-        body=tuple(chosen["body"]) if "body" in chosen else base.body,
-    )
-    return name, spec
 
 
 def orders_by_customer(customer_ids: list[int]) -> dict[int, list[Order]]:

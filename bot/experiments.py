@@ -86,6 +86,14 @@ def variant_for(spec: TemplateSpec, customer_id: int | None) -> tuple[TemplateSp
     )
     if experiment is None:
         return spec, None
+    return apply_variant(experiment, customer_id, spec)
+
+
+def apply_variant(
+    experiment: Experiment, customer_id: int, spec: TemplateSpec
+) -> tuple[TemplateSpec, str]:
+    """`spec` as the customer's variant changes it (template, languages, body
+    parameters; the spec's own where the variant sets none), and the variant's name."""
     name = assign(experiment.id, customer_id, experiment.variants, experiment.winner)
     variant = next(v for v in experiment.variants if v["name"] == name)
     changed = dataclasses.replace(

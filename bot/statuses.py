@@ -188,14 +188,3 @@ def apply_pending_for(provider: str, provider_message_id: str, now: datetime) ->
     )
     for event in pending.order_by(StatusEvent.occurred_at):
         apply_status_event(event.id, now)
-
-
-def unapplied_event_ids(older_than: datetime, limit: int = 5000) -> list[int]:
-    """Receipts stored but not applied (their apply job was lost), for the sweeper."""
-    query = (
-        StatusEvent.select(StatusEvent.id)
-        .where((StatusEvent.applied == False) & (StatusEvent.received_at < older_than))  # noqa: E712
-        .order_by(StatusEvent.id)
-        .limit(limit)
-    )
-    return [e.id for e in query]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from bot import crm, outbox, statuses
+from bot import crm, outbox
 from bot.extensions import Services, services
 from bot.intake import APPLY_JOB, HANDLE_JOB, drain_spool
-from bot.models import InboundMessage, db, utcnow
+from bot.models import InboundMessage, StatusEvent, db, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,10 @@ def sweep_once(svc: Services, now: datetime) -> dict:
         drained = drain_spool(svc, now)
         stranded = outbox.find_stranded_messages(now, grace)
         enqueued = outbox.enqueue_sends(svc.queues, stranded)
-        receipts = statuses.unapplied_event_ids(now - timedelta(seconds=grace))
-        unanswered = unhandled_inbound_ids(now - timedelta(seconds=grace))
-        webhooks = crm.stranded_delivery_ids(now - timedelta(seconds=grace))
+        cutoff = now - timedelta(seconds=grace)
+        receipts = left_undone(StatusEvent.applied, StatusEvent.received_at, cutoff)
+        unanswered = left_undone(InboundMessage.handled, InboundMessage.received_at, cutoff)
+        webhooks = crm.stranded_delivery_ids(cutoff)
     if receipts:
         svc.queues["statuses"].enqueue(APPLY_JOB, receipts, result_ttl=0)
     if unanswered:
@@ -55,12 +56,14 @@ def sweep_once(svc: Services, now: datetime) -> dict:
     return result
 
 
-def unhandled_inbound_ids(older_than: datetime, limit: int = 5000) -> list[int]:
-    """Customer messages stored but never answered (their job was lost)."""
+def left_undone(done, received_at, older_than: datetime, limit: int = 5000) -> list[int]:
+    """Ids of rows stored but never processed (`done` still false) for longer than the
+    grace period: their job was lost. One query shape for receipts and customer messages."""
+    model = done.model
     query = (
-        InboundMessage.select(InboundMessage.id)
-        .where((InboundMessage.handled == False) & (InboundMessage.received_at < older_than))  # noqa: E712
-        .order_by(InboundMessage.id)
+        model.select(model.id)
+        .where((done == False) & (received_at < older_than))  # noqa: E712 (peewee expression)
+        .order_by(model.id)
         .limit(limit)
     )
-    return [m.id for m in query]
+    return [row.id for row in query]
