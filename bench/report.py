@@ -1,0 +1,159 @@
+"""The pipeline benchmark's table and its check against issue 8's targets."""
+
+from __future__ import annotations
+
+#: Issue 8's targets; the order-path rate depends on the database.
+ORDER_PATH_TARGET = {"postgres": 500, "sqlite": 700}
+
+
+def targets(r: dict) -> list[tuple[str, str, bool | None]]:
+    """(what, figure vs target, met?) for every target the run has a figure for."""
+    out: list[tuple[str, str, bool | None]] = []
+    ingest = r.get("ingest")
+    if ingest and "accepted_per_s" in ingest:
+        rate, p99 = ingest["accepted_per_s"], ingest["latency_ms"]["p99"]
+        out.append(
+            ("ingest", f"{rate}/s p99 {p99} ms vs ≥1000/s p99 <50", rate >= 1000 and p99 < 50)
+        )
+    orders = r.get("orders")
+    if orders and "sends_per_s" in orders:
+        want = ORDER_PATH_TARGET[r["db"]]
+        rate, p99 = orders["sends_per_s"], orders["event_to_accepted_ms"]["p99"]
+        met = rate >= want and p99 < 500 and not orders["timed_out"]
+        out.append(("order path", f"{rate}/s p99 {p99} ms vs ≥{want}/s p99 <500", met))
+    camp = r.get("campaign")
+    if camp and "rate" in camp:
+        steady = camp["rate"]["steady"]["rate"]
+        out.append(("send path", f"{steady}/s steady vs ≥1000/s", steady >= 1000))
+        dev, busiest = camp["rate"]["deviation_pct"], camp["rate"]["busiest_1s"]
+        rate = camp["rate"]["configured"]
+        out.append(("rate accuracy", f"{dev:+}% vs ±2%", abs(dev) <= 2))
+        out.append(("busiest 1 s", f"{busiest} vs ≤{rate}", busiest <= rate))
+        out.append(("duplicates", f"{camp['duplicates']} vs 0", camp["duplicates"] == 0))
+        drifts = [p["drift_pct"] for p in camp["rss"].values()]
+        if drifts:
+            worst = max(drifts, key=abs)
+            out.append(("worker RSS drift", f"{worst:+}% vs ±10%", abs(worst) <= 10))
+    st = r.get("statuses")
+    if st and "applied_per_s" in st:
+        rate = st["applied_per_s"]
+        out.append(
+            ("status webhooks", f"{rate}/s vs ≥1500/s", rate >= 1500 and not st["timed_out"])
+        )
+    if r.get("ratio") is not None:
+        out.append(("new/naive", f"{r['ratio']}× vs ≥8×", r["ratio"] >= 8))
+    return out
+
+
+def table(r: dict) -> str:
+    rows: list[tuple[str, str]] = [
+        ("database", r["db"]),
+        (
+            "setup",
+            f"{r['cpus']} CPUs, gunicorn {r['web_workers']}×{r['web_threads']} threads, "
+            f"{r['workers']} workers, fake latency {r['latency']} s, rate {r['rate']}/s",
+        ),
+    ]
+    if "ingest" in r:
+        rows += _ingest_rows("ingest alone", r["ingest"])
+    if "backlog" in r:
+        b = r["backlog"]
+        rows.append(("backlog drain", f"{b['sent']} of {b['messages']} at {b['sends_per_s']}/s"))
+    if "orders" in r:
+        o = r["orders"]
+        rows += _ingest_rows("order path ingest", o["ingest"])
+        rows.append(
+            (
+                "order path sends",
+                f"{o['sent']} of {o['messages']} in {o['seconds']} s = {o['sends_per_s']}/s"
+                + ("  TIMED OUT" if o["timed_out"] else ""),
+            )
+        )
+        rows.append(("event→accepted ms", _ms(o["event_to_accepted_ms"])))
+    if "campaign" in r:
+        c = r["campaign"]
+        rows.append(
+            (
+                "campaign sends",
+                f"{c['sent']} of {c['messages']} in {c['seconds']} s = {c['sends_per_s']}/s"
+                + ("  TIMED OUT" if c["timed_out"] else ""),
+            )
+        )
+        rows.append(
+            ("  trigger", f"{c['trigger']}; first send after {c['first_send_after_trigger_s']} s")
+        )
+        s = c["rate"]["steady"]
+        rows.append(
+            (
+                "  steady rate",
+                f"{s['rate']}/s over {s['seconds']} s from +{s['start_s']} s "
+                f"({c['rate']['deviation_pct']:+}% of {c['rate']['configured']})",
+            )
+        )
+        rows.append(("  busiest 1-s window", str(c["rate"]["busiest_1s"])))
+        rows.append(("  duplicates, errors", f"{c['duplicates']}, {c['provider_errors']}"))
+        rows.append(("  CPU cores used", _cpu(c["cpu"])))
+        for pid, m in c["rss"].items():
+            rows.append(
+                (
+                    f"  worker {pid} RSS MB",
+                    f"first {m['first_mb']} last {m['last_mb']} max {m['max_mb']} "
+                    f"drift {m['drift_pct']:+}% ({m['samples']} samples)",
+                )
+            )
+    if "statuses" in r and r["statuses"].get("messages"):
+        st = r["statuses"]
+        rows.append(
+            (
+                "status webhooks",
+                f"{st['statuses_posted']} statuses in {st['webhooks']} posts; applied "
+                f"{st['applied_per_s']}/s ({st['read']} of {st['messages']} read)"
+                + ("  TIMED OUT" if st["timed_out"] else ""),
+            )
+        )
+        rows.append(("  posted", f"{st['posted_per_s']}/s, {_ms(st['webhook_latency_ms'])}"))
+        rows.append(("  CPU cores used", _cpu(st["cpu"])))
+    if "naive" in r:
+        n = r["naive"]
+        rows.append(
+            (
+                "naive path",
+                f"{n['sent']} of {n['messages']} in {n['seconds']} s = {n['sends_per_s']}/s "
+                f"({n['workers']} forking workers)" + ("  TIMED OUT" if n["timed_out"] else ""),
+            )
+        )
+    if r.get("ratio") is not None:
+        rows.append(("new/naive", f"{r['ratio']}×"))
+    for phase, error in r.get("errors", {}).items():
+        rows.append((f"{phase} FAILED", error))
+    lines = [f"{name:<24}  {value}" for name, value in rows]
+    lines.append("targets (issue 8)")
+    for what, figure, met in targets(r):
+        lines.append(f"  {what:<22}  {figure:<44}  {'met' if met else 'MISSED'}")
+    return "\n".join(lines)
+
+
+def _ingest_rows(label: str, i: dict) -> list[tuple[str, str]]:
+    g = i["generator"]
+    return [
+        (
+            label,
+            f"{i['accepted']} of {i['posted']} accepted in {i['seconds']} s = "
+            f"{i['accepted_per_s']}/s  {i['statuses']}",
+        ),
+        ("  latency ms", _ms(i["latency_ms"])),
+        (
+            "  generator",
+            f"{g['processes']} proc × {g['concurrency'] // max(g['processes'], 1)} in flight, "
+            f"{g['cores']} cores",
+        ),
+        ("  CPU cores used", _cpu(i["cpu"])),
+    ]
+
+
+def _ms(d: dict) -> str:
+    return f"p50 {d['p50']}  p99 {d['p99']}  max {d['max']}"
+
+
+def _cpu(d: dict) -> str:
+    return "  ".join(f"{name} {v['cores']}" for name, v in d.items())

@@ -1,0 +1,209 @@
+"""The processes a benchmark runs against: Redis, a database, the fake provider, gunicorn
+and workers, all on 127.0.0.1, each stopped again by the `ExitStack` that started it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from tests.fakes.provider_server import RemoteFake, provider_process
+from tests.fakes.redis_server import free_port, private_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+ORDER_SECRET = "bench-order-secret"
+APP_SECRET = "bench-app-secret"
+PHONE_NUMBER_ID = "100000000000001"
+HIGH_LIMIT = "1000000/minute"
+
+
+class Deadline(Exception):
+    pass
+
+
+def wait_for(check: Callable, what: str, deadline: float, interval: float = 0.1):
+    """Call `check` until it returns something true; `Deadline` past `deadline`."""
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception:  # noqa: BLE001  (not up yet)
+            pass
+        if time.monotonic() > deadline:
+            raise Deadline(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def spawn(command: list[str], env: dict, log: Path, stack: ExitStack) -> subprocess.Popen:
+    """Start a subprocess in its own process group; the stack kills the group."""
+    out = open(log, "wb")  # noqa: SIM115  (closed by the stack)
+    proc = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    stack.callback(out.close)
+    stack.callback(stop_group, proc)
+    return proc
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def pg_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
+    if not found:
+        raise SystemExit("PostgreSQL is not installed (apt-get install postgresql)")
+    return found[-1]
+
+
+@contextmanager
+def postgres(workdir: Path) -> Iterator[str]:
+    """A throw-away cluster on a free loopback port (as the postgres user when root)."""
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+    pgdir = workdir / "pgroot"
+    pgdir.mkdir()
+    if as_pg:
+        shutil.chown(pgdir, "postgres")
+    port = free_port()
+    bindir = pg_bin()
+    quiet = {"stdout": subprocess.DEVNULL, "check": True}
+    subprocess.run(
+        [*as_pg, bindir / "initdb", "-D", pgdir / "pg", "-U", "postgres", "-A", "trust"], **quiet
+    )
+    opts = (
+        f"-p {port} -k {pgdir} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c synchronous_commit=off -c max_connections=300 -c shared_buffers=256MB"
+    )
+    ctl = [*as_pg, bindir / "pg_ctl", "-D", pgdir / "pg"]
+    subprocess.run([*ctl, "-l", pgdir / "pg.log", "-w", "-o", opts, "start"], **quiet)
+    try:
+        psql = [bindir / "psql", "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
+        subprocess.run([*psql, "-c", "CREATE DATABASE dakiya_bench"], **quiet)
+        yield f"postgresql://postgres@127.0.0.1:{port}/dakiya_bench"
+    finally:
+        subprocess.run([*ctl, "-m", "immediate", "stop"], stdout=subprocess.DEVNULL, check=False)
+
+
+@dataclass
+class Stack:
+    """What `start_stack` started; workers come and go during a run."""
+
+    workdir: Path
+    env: dict
+    database_url: str
+    redis_url: str
+    fake: RemoteFake
+    fake_pid: int
+    web_url: str
+    web: subprocess.Popen
+    workers: list[subprocess.Popen] = field(default_factory=list)
+
+
+def app_env(args, database_url: str, redis_url: str, fake_url: str) -> dict:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "WHATSAPP_PROVIDER": "meta",
+        "META_API_BASE_URL": fake_url,
+        "META_ACCESS_TOKEN": "bench-token",
+        "META_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+        "META_APP_SECRET": APP_SECRET,
+        "META_VERIFY_TOKEN": "bench-verify",
+        "ORDER_WEBHOOK_SECRET": ORDER_SECRET,
+        "SHOPIFY_WEBHOOK_SECRET": "bench-shopify",
+        "WOOCOMMERCE_WEBHOOK_SECRET": "bench-woo",
+        "SUPPRESSION_SALT": "bench-salt",
+        "SEND_RATE_PER_SECOND": str(args.rate),
+        "MIN_GAP_SECONDS": "0",
+        "LOG_LEVEL": "WARNING",
+        "DEFAULT_RATE_LIMIT": HIGH_LIMIT,
+        "WEBHOOK_RATE_LIMIT": HIGH_LIMIT,
+        "ADMIN_RATE_LIMIT": HIGH_LIMIT,
+        "WEB_CONCURRENCY": str(args.web_workers),
+        "WEB_THREADS": str(args.web_threads),
+        "PYTHONUNBUFFERED": "1",
+    }
+    for item in args.env:
+        name, _, value = item.partition("=")
+        env[name] = value
+    return env
+
+
+def start_stack(args, stack: ExitStack, workdir: Path, deadline: float) -> Stack:
+    """Redis, database, migrations, fake provider (a subprocess) and gunicorn."""
+    redis_url = stack.enter_context(private_redis(str(workdir)))
+    if args.db == "postgres":
+        database_url = stack.enter_context(postgres(workdir))
+    else:
+        database_url = f"sqlite:///{workdir / 'dakiya.db'}"
+    fake_options = ["--latency", str(args.latency), "--meta-token", "bench-token"]
+    if args.errors:
+        fake_options += ["--errors", args.errors]
+    fake, fake_pid = stack.enter_context(provider_process(*fake_options, log=workdir / "fake.log"))
+    env = app_env(args, database_url, redis_url, fake.url)
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "migrate"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=max(1.0, deadline - time.monotonic()),
+    )
+    port = free_port()
+    gunicorn = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        *("-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"),
+        *("--access-logfile", "/dev/null", "wsgi:app"),
+    ]
+    web = spawn(gunicorn, env, workdir / "gunicorn.log", stack)
+    web_url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: requests.get(f"{web_url}/healthz", timeout=2).ok, "gunicorn", deadline)
+    return Stack(workdir, env, database_url, redis_url, fake, fake_pid, web_url, web)
+
+
+def worker_supports_forking_flag() -> bool:
+    """Whether `python -m jobs.worker --forking --queues ...` exists yet (issue 8 work)."""
+    text = (ROOT / "jobs" / "worker.py").read_text()
+    return "--forking" in text and "--queues" in text
+
+
+def start_workers(stk: Stack, stack: ExitStack, count: int, *, naive: bool = False) -> list:
+    """The send path's workers, or with `naive` forking workers on the queue "naive"."""
+    if naive and worker_supports_forking_flag():
+        command = [sys.executable, "-m", "jobs.worker", "--forking", "--queues", "naive"]
+    elif naive:
+        command = [sys.executable, "-m", "bench.naive_worker"]
+    else:
+        command = [sys.executable, "-m", "jobs.worker"]
+    started = []
+    for n in range(count):
+        name = f"{'naive' if naive else 'worker'}{n}.log"
+        started.append(spawn(command, stk.env, stk.workdir / name, stack))
+    stk.workers = started
+    return started
+
+
+def stop_workers(stk: Stack) -> None:
+    for proc in stk.workers:
+        stop_group(proc, grace=10.0)
+    stk.workers = []
