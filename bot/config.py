@@ -104,6 +104,12 @@ class Settings:
     retry_base_seconds: float = 30.0
     retry_max_seconds: float = 3600.0
     send_lease_seconds: int = 120
+    # The batch sender (bot/dispatch.py): messages claimed and sent at once by one job,
+    # how long one `send_due` job keeps draining before handing over, and how long a
+    # batch waits for send-rate slots before putting the rest back.
+    send_batch_size: int = 250
+    send_job_seconds: float = 20.0
+    rate_wait_seconds: float = 5.0
     ambiguous_send_hold_seconds: int = 900
     sweep_interval_seconds: int = 30
     sandbox_receipt_delay_seconds: float = 1.0
@@ -169,6 +175,8 @@ def validate(settings: Settings) -> Settings:
         problems.append("LOG_FORMAT must be text or json")
     if settings.send_rate_per_second < 1:
         problems.append("SEND_RATE_PER_SECOND must be at least 1")
+    if settings.send_batch_size < 1:
+        problems.append("SEND_BATCH_SIZE must be at least 1")
     if settings.retention_days < 0:
         problems.append("RETENTION_DAYS must be 0 (keep forever) or more")
     if settings.public_base_url and not settings.public_base_url.startswith(

@@ -5,23 +5,27 @@ Per customer, a sorted set of their recent sends (member "<message id>:<category
 score = send time) gives daily and weekly caps and the pair-rate gap; one sorted set of
 customers reached outside a service window gives the messaging tier. Decisions for one
 customer are serialised by a short Redis lock, so concurrent workers cannot both take
-the last slot of a cap.
+the last slot of a cap. Everything works on a batch: a few pipelined round trips and
+one or two queries whatever the batch size.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from contextlib import contextmanager
+import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import redis
+from redis.lock import Lock
 
-from bot.models import Customer, Message, State
+from bot.models import Message, State
 from bot.policy import WEEK, Counters, Rules, local_midnight
 
 HISTORY = "dakiya:sent:{customer_id}"
 TIER = "dakiya:tier"
 LOCK = "dakiya:lock:customer:{customer_id}"
+LOCK_SECONDS = 30
 KEEP = timedelta(days=8)
 SENT_STATES = (State.SENDING, State.SENT, State.DELIVERED, State.READ)
 
@@ -49,116 +53,189 @@ def _moment(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
 
 
+def _member(message: Message) -> str:
+    return f"{message.id}:{message.category}"
+
+
+@dataclasses.dataclass(frozen=True)
+class CustomerLocks:
+    """The customer locks one batch holds, all under one token."""
+
+    token: str
+    customer_ids: frozenset[int]
+
+
 class SendLedger:
     def __init__(self, conn: redis.Redis) -> None:
         self.conn = conn
         self._take_tier_slot = conn.register_script(_TIER_SCRIPT)
+        # redis-py's own compare-and-delete, so these locks are plain `redis.lock.Lock`s.
+        self._release = conn.register_script(Lock.LUA_RELEASE_SCRIPT)
 
-    @contextmanager
-    def customer_lock(self, customer_id: int):
-        """Hold the customer's decision lock; yields False if another worker has it."""
-        lock = self.conn.lock(LOCK.format(customer_id=customer_id), timeout=30, blocking_timeout=3)
-        acquired = lock.acquire()
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                try:
-                    lock.release()
-                except redis.exceptions.LockError:
-                    pass  # expired under a very slow decision; nothing to release
+    def lock_customers(self, customer_ids: Iterable[int]) -> CustomerLocks:
+        """Take the decision lock of each customer that no other worker holds."""
+        ids = list(dict.fromkeys(customer_ids))
+        token = uuid.uuid4().hex
+        pipe = self.conn.pipeline(transaction=False)
+        for customer_id in ids:
+            pipe.set(LOCK.format(customer_id=customer_id), token, nx=True, ex=LOCK_SECONDS)
+        taken = pipe.execute() if ids else []
+        return CustomerLocks(token, frozenset(i for i, ok in zip(ids, taken, strict=True) if ok))
+
+    def unlock_customers(self, locks: CustomerLocks) -> None:
+        """Release what `lock_customers` took (a lock that expired meanwhile is left)."""
+        pipe = self.conn.pipeline(transaction=False)
+        for customer_id in locks.customer_ids:
+            self._release(
+                keys=[LOCK.format(customer_id=customer_id)], args=[locks.token], client=pipe
+            )
+        pipe.execute()
 
     def gather(
-        self, message: Message, customer: Customer, timezone: str, now: datetime, rules: Rules
-    ) -> Counters:
-        """The counters `decide` needs for this message."""
-        key = HISTORY.format(customer_id=customer.id)
-        if not self.conn.exists(key):
-            self._rebuild_history(key, customer, now)
-        entries = self.conn.zrangebyscore(key, _epoch(now - KEEP), "+inf", withscores=True)
-        own = f"{message.id}:".encode()
-        midnight, week_ago = local_midnight(now, timezone), now - WEEK
-        today = week = 0
-        oldest = last = None
-        for member, score in entries:
-            if member.startswith(own):
-                continue  # this very message (a retry after a failed attempt)
-            sent_at = _moment(score)
-            last = max(last, sent_at) if last else sent_at
-            if not member.decode().endswith(f":{message.category}"):
-                continue
-            if sent_at >= week_ago:
-                week += 1
-                oldest = min(oldest, sent_at) if oldest else sent_at
-            if sent_at >= midnight:
-                today += 1
-        counters = Counters(
-            sent_today=today,
-            sent_this_week=week,
-            oldest_this_week=oldest,
-            last_sent_at=last,
-            duplicate_sent=is_duplicate(message, now, rules.duplicate_window),
-        )
+        self, batch: list[tuple[Message, str]], now: datetime, rules: Rules
+    ) -> dict[int, Counters]:
+        """The counters `decide` needs, per message id, for (message, customer time zone)
+        pairs of distinct customers."""
+        if not batch:
+            return {}
+        keys = [HISTORY.format(customer_id=m.customer_id) for m, _ in batch]
+        pipe = self.conn.pipeline(transaction=False)
+        for key in keys:
+            pipe.exists(key)
+        missing = [
+            m.customer_id
+            for (m, _), exists in zip(batch, pipe.execute(), strict=True)
+            if not exists
+        ]
+        if missing:
+            self._rebuild_histories(missing, now)
+        for key in keys:
+            pipe.zrangebyscore(key, _epoch(now - KEEP), "+inf", withscores=True)
+        histories = pipe.execute()
+        counters = {
+            m.id: count_history(entries, m, local_midnight(now, tz), now - WEEK)
+            for (m, tz), entries in zip(batch, histories, strict=True)
+        }
         if rules.tier_limit is None:
-            return counters  # no tier to count against: spare four Redis calls per send
-        self.conn.zremrangebyscore(TIER, "-inf", _epoch(now - timedelta(hours=24)))
-        first = self.conn.zrange(TIER, 0, 0, withscores=True)
-        return dataclasses.replace(
-            counters,
-            tier_used=self.conn.zcard(TIER),
-            tier_has_customer=self.conn.zscore(TIER, customer.id) is not None,
-            tier_frees_at=_moment(first[0][1]) if first else None,
-        )
+            return counters  # no tier to count against: spare the tier's Redis calls
+        pipe.zremrangebyscore(TIER, "-inf", _epoch(now - timedelta(hours=24)))
+        pipe.zrange(TIER, 0, 0, withscores=True)
+        pipe.zcard(TIER)
+        for m, _ in batch:
+            pipe.zscore(TIER, m.customer_id)
+        _, first, used, *scores = pipe.execute()
+        frees_at = _moment(first[0][1]) if first else None
+        return {
+            m.id: dataclasses.replace(
+                counters[m.id],
+                tier_used=used,
+                tier_has_customer=score is not None,
+                tier_frees_at=frees_at,
+            )
+            for (m, _), score in zip(batch, scores, strict=True)
+        }
 
-    def take_tier_slot(self, customer: Customer, now: datetime, limit: int | None) -> bool:
+    def take_tier_slot(self, customer_id: int, now: datetime, limit: int | None) -> bool:
         cutoff = _epoch(now - timedelta(hours=24))
         limit_arg = -1 if limit is None else limit
         return bool(
-            self._take_tier_slot(keys=[TIER], args=[customer.id, _epoch(now), cutoff, limit_arg])
+            self._take_tier_slot(keys=[TIER], args=[customer_id, _epoch(now), cutoff, limit_arg])
         )
 
-    def record(self, message: Message, customer: Customer, now: datetime) -> None:
-        """Count the send before it happens: a concurrent decision already sees it."""
-        key = HISTORY.format(customer_id=customer.id)
-        pipe = self.conn.pipeline()
-        pipe.zadd(key, {f"{message.id}:{message.category}": _epoch(now)})
-        pipe.zremrangebyscore(key, "-inf", _epoch(now - KEEP))
-        pipe.expire(key, int(KEEP.total_seconds()))
+    def record(self, messages: list[Message], now: datetime) -> None:
+        """Count the sends before they happen: a concurrent decision already sees them."""
+        pipe = self.conn.pipeline(transaction=False)
+        for message in messages:
+            key = HISTORY.format(customer_id=message.customer_id)
+            pipe.zadd(key, {_member(message): _epoch(now)})
+            pipe.zremrangebyscore(key, "-inf", _epoch(now - KEEP))
+            pipe.expire(key, int(KEEP.total_seconds()))
         pipe.execute()
 
-    def forget(self, message: Message, customer: Customer) -> None:
-        """Un-count a send that did not happen (rate-limited, rejected, retried later)."""
-        self.conn.zrem(HISTORY.format(customer_id=customer.id), f"{message.id}:{message.category}")
+    def forget(self, messages: list[Message]) -> None:
+        """Un-count sends that did not happen (rate-limited, rejected, retried later)."""
+        pipe = self.conn.pipeline(transaction=False)
+        for message in messages:
+            pipe.zrem(HISTORY.format(customer_id=message.customer_id), _member(message))
+        pipe.execute()
 
-    def _rebuild_history(self, key: str, customer: Customer, now: datetime) -> None:
-        """Redis lost the history (or never had it): the database's sends are the truth."""
-        sends = Message.select(Message.id, Message.category, Message.sent_at).where(
-            (Message.customer == customer)
+    def _rebuild_histories(self, customer_ids: list[int], now: datetime) -> None:
+        """Redis lost these histories (or never had them): the database's sends are the truth."""
+        sends = Message.select(
+            Message.id, Message.customer, Message.category, Message.sent_at
+        ).where(
+            Message.customer.in_(customer_ids)
             & Message.state.in_(SENT_STATES)
             & (Message.sent_at >= now - KEEP)
         )
-        entries = {f"{m.id}:{m.category}": _epoch(m.sent_at) for m in sends}
-        if entries:
-            self.conn.zadd(key, entries)
-            self.conn.expire(key, int(KEEP.total_seconds()))
+        entries: dict[int, dict[str, float]] = {}
+        for m in sends:
+            entries.setdefault(m.customer_id, {})[_member(m)] = _epoch(m.sent_at)
+        pipe = self.conn.pipeline(transaction=False)
+        for customer_id, members in entries.items():
+            key = HISTORY.format(customer_id=customer_id)
+            pipe.zadd(key, members)
+            pipe.expire(key, int(KEEP.total_seconds()))
+        pipe.execute()
 
 
-def is_duplicate(message: Message, now: datetime, window: timedelta) -> bool:
-    """The same template with the same parameters went to this customer within `window`."""
-    if not window or message.template_name is None or message.customer_id is None:
-        return False
-    return (
-        Message.select()
-        .where(
-            (Message.customer == message.customer_id)
-            & (Message.id != message.id)
-            & (Message.template_name == message.template_name)
-            & (Message.language == message.language)
-            & (Message.params == message.params)
-            & (
-                (Message.state == State.SENDING)
-                | (Message.state.in_(SENT_STATES) & (Message.sent_at >= now - window))
-            )
-        )
-        .exists()
+def count_history(
+    entries: list[tuple[bytes, float]], message: Message, midnight: datetime, week_ago: datetime
+) -> Counters:
+    """Today's and this week's sends of the message's category, and the last send of any,
+    from a customer's history (the message's own earlier attempt excluded)."""
+    own = f"{message.id}:".encode()
+    suffix = f":{message.category}".encode()
+    today = week = 0
+    oldest = last = None
+    for member, score in entries:
+        if member.startswith(own):
+            continue  # this very message (a retry after a failed attempt)
+        sent_at = _moment(score)
+        last = max(last, sent_at) if last else sent_at
+        if not member.endswith(suffix):
+            continue
+        if sent_at >= week_ago:
+            week += 1
+            oldest = min(oldest, sent_at) if oldest else sent_at
+        if sent_at >= midnight:
+            today += 1
+    return Counters(
+        sent_today=today, sent_this_week=week, oldest_this_week=oldest, last_sent_at=last
     )
+
+
+def find_duplicates(
+    messages: list[Message],
+    now: datetime,
+    window: timedelta,
+    batch_ids: list[int],
+    going: list[Message],
+) -> set[int]:
+    """Ids of the messages whose same template with the same parameters already went (or
+    is going) to the same customer within `window`: one query for the batch. Messages of
+    the batch (`batch_ids`) count only once decided to go (`going`)."""
+    candidates = [m for m in messages if m.template_name is not None and m.customer_id]
+    if not window or not candidates:
+        return set()
+    others = Message.select(
+        Message.customer, Message.template_name, Message.language, Message.params
+    ).where(
+        Message.customer.in_({m.customer_id for m in candidates})
+        & Message.template_name.in_({m.template_name for m in candidates})
+        & Message.id.not_in(batch_ids)
+        & (
+            (Message.state == State.SENDING)
+            | (Message.state.in_(SENT_STATES) & (Message.sent_at >= now - window))
+        )
+    )
+    seen: dict[tuple, list] = {}
+    for other in [*others, *going]:
+        seen.setdefault((other.customer_id, other.template_name, other.language), []).append(
+            other.params
+        )
+    return {
+        m.id
+        for m in candidates
+        if m.params in seen.get((m.customer_id, m.template_name, m.language), ())
+    }

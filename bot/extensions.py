@@ -19,13 +19,13 @@ from playhouse.db_url import connect
 from rq import Queue
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from bot import runtime
+from bot import dispatch, runtime
 from bot.config import Settings
 from bot.counters import SendLedger
 from bot.models import db
 from bot.notifications import NotificationMap, load_notification_map
 from bot.policy import rules_from_settings
-from bot.privacy import is_suppressed
+from bot.privacy import suppressed_among
 from bot.providers import provider_class
 from bot.providers.base import Provider
 from bot.ratelimit import SendRateLimiter
@@ -99,7 +99,8 @@ class Services:
                 SendLedger(self.redis),
                 settings,
                 rules=rules_from_settings(settings),
-                is_erased=partial(is_suppressed, salt=settings.suppression_salt),
+                erased_among=partial(suppressed_among, salt=settings.suppression_salt),
+                kick_at=partial(dispatch.kick_at, self.queues),
             )
             self.__dict__["_sender"] = cached
         return cached

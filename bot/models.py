@@ -244,7 +244,11 @@ class Message(BaseModel):
     variant = CharField(max_length=64, null=True)  # the A/B variant sent (bot/experiments.py)
 
     class Meta:
-        indexes = ((("state", "next_attempt_at"), False), (("state", "lease_until"), False))
+        indexes = (
+            (("state", "next_attempt_at"), False),
+            (("state", "lease_until"), False),
+            (("queue", "state", "id"), False),  # the batch sender's claim (bot/claims.py)
+        )
 
     @property
     def callback_data(self) -> str:

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import redis
-from peewee import IntegrityError
+from peewee import EXCLUDED, Case, IntegrityError, fn
 from rq import Queue
 
-from bot import consent, experiments, phones, reminders
+from bot import consent, dispatch, experiments, phones, reminders
 from bot.config import Settings
 from bot.models import (
     Customer,
@@ -82,19 +82,21 @@ def accept_order_event(
 def _accept(
     event: IncomingEvent, settings: Settings, notifications: NotificationMap, now: datetime
 ) -> Accepted:
-    existing = OrderEvent.get_or_none(OrderEvent.dedupe_key == event.dedupe_key)
+    # The hot path of every order webhook: few statements, narrow selects, upserts.
+    existing = (
+        OrderEvent.select(OrderEvent.id).where(OrderEvent.dedupe_key == event.dedupe_key).first()
+    )
     if existing is not None:
-        ids = [m.id for m in existing.messages.order_by(Message.id)]
+        messages = Message.select(Message.id).where(Message.order_event == existing.id)
+        ids = [m.id for m in messages.order_by(Message.id)]
         return Accepted(created=False, event_id=existing.id, message_ids=ids)
 
     region = event.customer.country or settings.default_region
     phone = phones.to_e164(event.customer.phone, region)
-    order = Order.get_or_none(source=event.source, external_id=event.order.external_id)
-    if phone:
-        customer = upsert_customer(phone, event, now)
-    else:
-        customer = order.customer if order else None
-    order = upsert_order(order, event, customer, now)
+    customer = upsert_customer(phone, event, now) if phone else None
+    order = upsert_order(event, customer, now)
+    if customer is None and order.customer_id is not None:
+        customer = order.customer  # an unusable number: the order's known customer
     row = OrderEvent.create(
         source=event.source,
         dedupe_key=event.dedupe_key,
@@ -114,21 +116,32 @@ def _accept(
 
 
 def upsert_customer(phone: str, event: IncomingEvent, now: datetime) -> Customer:
+    """The customer with `phone`, created or renamed in one statement (an upsert)."""
     facts = event.customer
-    customer, created = Customer.get_or_create(
-        phone=phone,
-        defaults={
-            "name": facts.name,
-            "language": facts.language,
-            "timezone": phones.time_zone(phone),
-            "created_at": now,
-            "updated_at": now,
-        },
+    # A known customer takes the shop's latest name; updated_at moves only if it changed.
+    renamed = EXCLUDED.name.is_null(False) & (
+        Customer.name.is_null() | (Customer.name != EXCLUDED.name)
     )
-    if not created and facts.name and facts.name != customer.name:
-        customer.name = facts.name
-        customer.updated_at = now
-        customer.save(only=[Customer.name, Customer.updated_at])
+    touched = Case(None, [(renamed, EXCLUDED.updated_at)], Customer.updated_at)
+    query = (
+        Customer.insert(
+            phone=phone,
+            name=facts.name or None,
+            language=facts.language,
+            timezone=phones.time_zone(phone),
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict(
+            conflict_target=[Customer.phone],
+            update={
+                Customer.name: fn.COALESCE(EXCLUDED.name, Customer.name),
+                Customer.updated_at: touched,
+            },
+        )
+        .returning(Customer)
+    )
+    customer = next(iter(query.execute()))
     if facts.marketing_consent is not None:
         # The checkout's consent is evidence for the ledger (the shop can prove it).
         evidence = {"order_event": event.dedupe_key, "topic": event.topic}
@@ -137,33 +150,44 @@ def upsert_customer(phone: str, event: IncomingEvent, now: datetime) -> Customer
     return customer
 
 
-def upsert_order(
-    order: Order | None, event: IncomingEvent, customer: Customer | None, now: datetime
-) -> Order:
+#: Order columns an event may fill in; later events never erase them (None keeps).
+ORDER_FACTS = (
+    "number",
+    "total",
+    "currency",
+    "status",
+    "status_url",
+    "tracking_url",
+    "tracking_number",
+    "carrier",
+)
+
+
+def upsert_order(event: IncomingEvent, customer: Customer | None, now: datetime) -> Order:
+    """The event's order, created or updated in one statement (an upsert).
+
+    Later events fill in what earlier ones lacked (e.g. tracking), never erase it: a
+    value the event does not carry (None) keeps the stored one.
+    """
     facts = event.order
-    if order is None:
-        order = Order(source=event.source, external_id=facts.external_id, created_at=now)
-    # Later events fill in what earlier ones lacked (e.g. tracking), never erase it.
-    for name in (
-        "number",
-        "total",
-        "currency",
-        "status",
-        "status_url",
-        "tracking_url",
-        "tracking_number",
-        "carrier",
-    ):
-        value = getattr(facts, name)
-        if value is not None:
-            setattr(order, name, value)
-    if event.kind is not None:
-        order.stage = event.kind
-    if customer is not None:
-        order.customer = customer
-    order.updated_at = now
-    order.save()
-    return order
+    values = {name: getattr(facts, name) for name in ORDER_FACTS}
+    kept = [getattr(Order, name) for name in ORDER_FACTS] + [Order.stage, Order.customer]
+    update = {field: fn.COALESCE(getattr(EXCLUDED, field.column_name), field) for field in kept}
+    update[Order.updated_at] = EXCLUDED.updated_at
+    query = (
+        Order.insert(
+            source=event.source,
+            external_id=facts.external_id,
+            stage=event.kind,
+            customer=customer,
+            created_at=now,
+            updated_at=now,
+            **values,
+        )
+        .on_conflict(conflict_target=[Order.source, Order.external_id], update=update)
+        .returning(Order)
+    )
+    return next(iter(query.execute()))
 
 
 def plan_message(
@@ -184,8 +208,6 @@ def plan_message(
     if spec is None:
         return None
     dedupe_key = f"{event.source}:{order.external_id}:{spec.kind}:{event.notification_key}"
-    if Message.select().where(Message.dedupe_key == dedupe_key).exists():
-        return None
     spec, variant = experiments.variant_for(spec, customer.id if customer else None)
     language = choose_language(
         [customer.language if customer else None, event.customer.language],
@@ -217,8 +239,22 @@ def plan_message(
         except MissingParameter as exc:
             message.state, message.reason = State.SUPPRESSED, Reason.MISSING_PARAMETER
             message.error_text = str(exc)
-    message.save()
-    return message
+    return message if insert_unless_duplicate(message) else None
+
+
+def insert_unless_duplicate(message: Message) -> bool:
+    """Insert `message` unless one with its dedupe key exists (one statement, no race)."""
+    query = (
+        Message.insert(message.__data__)
+        .on_conflict(action="NOTHING", conflict_target=[Message.dedupe_key])
+        .returning(Message.id)
+    )
+    inserted = list(query.execute())
+    if not inserted:
+        return False
+    message.id = inserted[0].id
+    message._dirty.clear()
+    return True
 
 
 def order_values(order: Order, customer: Customer, language: str) -> dict[str, str | None]:
@@ -237,18 +273,16 @@ def order_values(order: Order, customer: Customer, language: str) -> dict[str, s
 
 
 def enqueue_sends(queues: dict[str, Queue], messages: list[tuple[int, str]]) -> int:
-    """Enqueue one send job per (message id, queue). Returns how many were enqueued.
+    """Have the batch sender pick up these committed (message id, queue) rows: one
+    deduplicated `send_due` trigger per queue, not a job per message. Returns how many
+    messages were handed over.
 
     Called only after the rows are committed. If Redis is unreachable the messages stay
-    `queued` in the database and the sweeper enqueues them later: delayed, never lost.
+    `queued` in the database and the sweeper triggers the sender later: delayed, never lost.
     """
-    by_queue: dict[str, list[int]] = {}
-    for message_id, queue in messages:
-        by_queue.setdefault(queue, []).append(message_id)
     try:
-        for name, ids in by_queue.items():
-            queue = queues[name]
-            queue.enqueue_many([Queue.prepare_data(SEND_JOB, args=(i,), result_ttl=0) for i in ids])
+        for name in dict.fromkeys(queue for _, queue in messages):
+            dispatch.kick(queues, name)
     except redis.RedisError as exc:
         log.warning("enqueue failed (%s); the sweeper will send %d message(s)", exc, len(messages))
         return 0

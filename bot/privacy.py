@@ -58,6 +58,17 @@ def is_suppressed(phone: str, salt: str) -> bool:
     )
 
 
+def suppressed_among(phones: list[str], salt: str) -> set[str]:
+    """The numbers in `phones` whose owners asked to be erased (one query for a batch)."""
+    hashes = {suppression_hash(phone, salt): phone for phone in phones}
+    if not hashes:
+        return set()
+    found = Suppression.select(Suppression.phone_hash).where(
+        Suppression.phone_hash.in_(list(hashes))
+    )
+    return {hashes[row.phone_hash] for row in found}
+
+
 def audit(actor: str, action: str, subject: str | None, details: dict, now: datetime) -> AuditLog:
     """Append an audit row. `subject` must not identify anyone (use the suppression hash)."""
     return AuditLog.create(

@@ -4,20 +4,23 @@ record the outcome. The retry and backoff rules for every provider live here.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from itertools import zip_longest
 
-from peewee import fn
+from peewee import Case, IntegrityError, fn
 from rq import Queue
 
 from bot import consent, phones, policy, statuses, telemetry
+from bot.claims import claim_ids
 from bot.config import Settings
-from bot.counters import SendLedger
-from bot.models import Customer, Message, Reason, State
+from bot.counters import SendLedger, find_duplicates
+from bot.models import Customer, Message, Reason, State, StatusEvent, db, write_transaction
 from bot.outbox import SEND_JOB
 from bot.providers.base import (
     ButtonParam,
@@ -25,6 +28,7 @@ from bot.providers.base import (
     OutboundMessage,
     Provider,
     ProviderError,
+    SendResult,
     TemplateCall,
 )
 from bot.ratelimit import SendRateLimiter
@@ -100,30 +104,6 @@ def next_step_after_error(
     return Retry(now + timedelta(seconds=max(delay, error.retry_after or 0)))
 
 
-def claim_message(message_id: int, now: datetime, lease_seconds: int) -> bool:
-    """Atomically take `message_id` for sending; True for exactly one caller.
-
-    A message can be taken when it is queued or deferred and due, or when a previous
-    worker's lease on it ran out (the worker died mid-send, or an ambiguous send got no
-    receipt in time). The conditional UPDATE is the lock: no two workers both win.
-    """
-    due = Message.next_attempt_at.is_null() | (Message.next_attempt_at <= now)
-    claimable = (Message.state.in_([State.QUEUED, State.DEFERRED]) & due) | (
-        (Message.state == State.SENDING) & (Message.lease_until < now)
-    )
-    updated = (
-        Message.update(
-            state=State.SENDING,
-            lease_until=now + timedelta(seconds=lease_seconds),
-            attempts=Message.attempts + 1,
-            updated_at=now,
-        )
-        .where((Message.id == message_id) & claimable)
-        .execute()
-    )
-    return updated == 1
-
-
 def build_outbound(message: Message) -> OutboundMessage:
     """The provider-neutral message for a stored row."""
     template = None
@@ -148,9 +128,17 @@ def build_outbound(message: Message) -> OutboundMessage:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PutBack:
+    """Not now, and not counted as an attempt: the customer is busy or the rate is spent."""
+
+    at: datetime
+    reason: Reason
+
+
 @dataclass
 class Sender:
-    """Everything `send_one` needs besides the message id; built once per job."""
+    """Sends claimed messages in batches; built once per worker and settings."""
 
     provider: Provider
     queues: dict[str, Queue]
@@ -158,81 +146,180 @@ class Sender:
     ledger: SendLedger
     settings: Settings
     rules: policy.Rules = field(default_factory=policy.Rules)
-    is_erased: Callable[[str], bool] = lambda phone: False
+    erased_among: Callable[[list[str]], set[str]] = lambda phones: set()
     jitter: Callable[[], float] = random.random
+    kick_at: Callable[[str, datetime], None] = lambda queue, at: None
 
     def send_one(self, message_id: int, now: datetime) -> Outcome:
-        """Try to send `message_id` once, and record what happened."""
-        if not claim_message(message_id, now, self.settings.send_lease_seconds):
+        """Claim `message_id` and try to send it once (retries, admin, the naive path)."""
+        claimed = claim_ids([message_id], now, self.settings.send_lease_seconds)
+        if not claimed:
             return Outcome.NOT_CLAIMED
-        message = Message.get_by_id(message_id)
-        customer = message.customer
-        if customer is None:  # no usable number: the policy suppresses it
-            decision = policy.decide(policy.CustomerFacts(), message_facts(message), now)
-        else:
-            with self.ledger.customer_lock(customer.id) as locked:
-                if not locked:
-                    self.reschedule(
-                        message, now + timedelta(seconds=1), State.QUEUED, Reason.BUSY, now
-                    )
-                    return Outcome.DEFERRED
-                decision = self.decide(message, customer, now)
-                if isinstance(decision, policy.Send):
-                    self.ledger.record(message, customer, now)
-        if isinstance(decision, policy.Suppress):
-            finish(message, State.SUPPRESSED, decision.reason, now)
-            return Outcome.SUPPRESSED
-        if isinstance(decision, policy.Defer):
-            self.reschedule(message, decision.until, State.DEFERRED, decision.reason, now)
-            return Outcome.DEFERRED
-        if not self.limiter.try_acquire():
-            telemetry.count(self.ledger.conn, "rate_limiter_waits")
-            self.ledger.forget(message, customer)
-            self.reschedule(
-                message, now + timedelta(seconds=1), State.QUEUED, Reason.RATE_LIMITED, now
-            )
-            return Outcome.RATE_LIMITED
-        try:
-            result = self.provider.send(build_outbound(message))
-        except ProviderError as error:
-            outcome = self.record_error(message, error, now)
-            if outcome is not Outcome.HELD:  # a held send may have gone out: keep it counted
-                self.ledger.forget(message, customer)
-            return outcome
-        record_sent(message, self.provider.name, result.provider_message_id, now)
-        labels = {"provider": self.provider.name, "category": message.category}
-        telemetry.observe(
-            self.ledger.conn,
-            "send_latency_seconds",
-            labels,
-            (now - message.created_at).total_seconds(),
-        )
-        telemetry.count(
-            self.ledger.conn, "send_attempts", {"provider": self.provider.name, "outcome": "sent"}
-        )
-        log.info(
-            "message %s sent to %s via %s as %s",
-            message.id,
-            phones.mask(message.phone),
-            self.provider.name,
-            result.provider_message_id,
-        )
-        return Outcome.SENT
+        return self.process(claimed, now)[0]
 
-    def decide(self, message: Message, customer: Customer, now: datetime) -> policy.Decision:
-        """Gather the facts and counters, ask the policy, and take a tier slot if needed."""
-        facts = customer_facts(message, self.settings.default_timezone, self.is_erased)
-        about = message_facts(message)
-        counters = self.ledger.gather(message, customer, facts.timezone, now, self.rules)
-        decision = policy.decide(facts, about, now, counters, self.rules)
-        if (
-            isinstance(decision, policy.Send)
-            and self.rules.tier_limit is not None
-            and policy.is_business_initiated(facts, about, now)
-            and not self.ledger.take_tier_slot(customer, now, self.rules.tier_limit)
-        ):
-            return policy.Defer(now + timedelta(minutes=1), Reason.TIER_LIMIT)
-        return decision
+    def process(self, batch: list[Message], now: datetime) -> list[Outcome]:
+        """Send messages this worker has claimed: decide, take rate slots, send them all
+        at once, record each outcome. One outcome per message, in order."""
+        attach_customers(batch)
+        outcomes: dict[int, Outcome] = {}
+        decisions = self.decide_all(batch, now)
+        to_send = [m for m in batch if isinstance(decisions[m.id], policy.Send)]
+        granted = self.limiter.acquire(len(to_send), self.settings.rate_wait_seconds)
+        if granted < len(to_send):
+            late = to_send[granted:]
+            telemetry.count(self.ledger.conn, "rate_limiter_waits", amount=len(late))
+            self.ledger.forget(late)
+            for m in late:
+                decisions[m.id] = PutBack(now + timedelta(seconds=1), Reason.RATE_LIMITED)
+            to_send = to_send[:granted]
+        with write_transaction():
+            outcomes.update(self.apply_decisions(batch, decisions, now))
+        results = self.provider.send_many([build_outbound(m) for m in to_send])
+        with write_transaction():
+            outcomes.update(self.record_results(to_send, results, now))
+        return [outcomes[m.id] for m in batch]
+
+    def decide_all(
+        self, batch: list[Message], now: datetime
+    ) -> dict[int, policy.Decision | PutBack]:
+        """The policy's decision for every message. Customers are locked for the whole
+        batch (one another worker is deciding for waits a second); a customer's several
+        messages are decided in turn, each seeing the ones before it."""
+        decisions: dict[int, policy.Decision | PutBack] = {}
+        by_customer: dict[int, list[Message]] = {}
+        for m in batch:
+            if m.customer is None:  # no usable number: the policy suppresses it
+                decisions[m.id] = policy.decide(policy.CustomerFacts(), message_facts(m), now)
+            else:
+                by_customer.setdefault(m.customer_id, []).append(m)
+        locks = self.ledger.lock_customers(by_customer)
+        try:
+            busy = PutBack(now + timedelta(seconds=1), Reason.BUSY)
+            mine = []
+            for customer_id, messages in by_customer.items():
+                if customer_id in locks.customer_ids:
+                    mine.append(messages)
+                else:
+                    decisions |= dict.fromkeys((m.id for m in messages), busy)
+            going: list[Message] = []
+            batch_ids = [m.id for m in batch]
+            for turn in zip_longest(*mine):
+                messages = [m for m in turn if m is not None]
+                decided = self.decide_locked(messages, now, batch_ids, going)
+                going += [m for m in messages if isinstance(decided[m.id], policy.Send)]
+                decisions |= decided
+        finally:
+            self.ledger.unlock_customers(locks)
+        return decisions
+
+    def decide_locked(
+        self, messages: list[Message], now: datetime, batch_ids: list[int], going: list[Message]
+    ) -> dict[int, policy.Decision]:
+        """Gather facts and counters for messages of distinct customers we hold locked, ask
+        the policy, take tier slots, and count the sends before they happen."""
+        erased = self.erased_among([m.customer.phone for m in messages])
+        facts = {
+            m.id: customer_facts(m.customer, self.settings.default_timezone, erased)
+            for m in messages
+        }
+        counters = self.ledger.gather(
+            [(m, facts[m.id].timezone) for m in messages], now, self.rules
+        )
+        duplicates = find_duplicates(messages, now, self.rules.duplicate_window, batch_ids, going)
+        decisions: dict[int, policy.Decision] = {}
+        for m in messages:
+            about = message_facts(m)
+            known = dataclasses.replace(counters[m.id], duplicate_sent=m.id in duplicates)
+            decision = policy.decide(facts[m.id], about, now, known, self.rules)
+            if (
+                isinstance(decision, policy.Send)
+                and self.rules.tier_limit is not None
+                and policy.is_business_initiated(facts[m.id], about, now)
+                and not self.ledger.take_tier_slot(m.customer_id, now, self.rules.tier_limit)
+            ):
+                decision = policy.Defer(now + timedelta(minutes=1), Reason.TIER_LIMIT)
+            decisions[m.id] = decision
+        self.ledger.record([m for m in messages if isinstance(decisions[m.id], policy.Send)], now)
+        return decisions
+
+    def apply_decisions(
+        self,
+        batch: list[Message],
+        decisions: dict[int, policy.Decision | PutBack],
+        now: datetime,
+    ) -> dict[int, Outcome]:
+        """Store every decision but "send": suppressed, deferred or put back."""
+        outcomes: dict[int, Outcome] = {}
+        for m in batch:
+            decision = decisions[m.id]
+            if isinstance(decision, policy.Suppress):
+                finish(m, State.SUPPRESSED, decision.reason, now)
+                outcomes[m.id] = Outcome.SUPPRESSED
+            elif isinstance(decision, policy.Defer):
+                self.reschedule(m, decision.until, State.DEFERRED, decision.reason, now)
+                outcomes[m.id] = Outcome.DEFERRED
+            elif isinstance(decision, PutBack):
+                self.reschedule(m, decision.at, State.QUEUED, decision.reason, now)
+                outcomes[m.id] = (
+                    Outcome.RATE_LIMITED
+                    if decision.reason is Reason.RATE_LIMITED
+                    else Outcome.DEFERRED
+                )
+        return outcomes
+
+    def record_results(
+        self,
+        messages: list[Message],
+        results: list[SendResult | ProviderError],
+        now: datetime,
+    ) -> dict[int, Outcome]:
+        """Store what the provider said about each message, sends in one go."""
+        outcomes: dict[int, Outcome] = {}
+        sent = [
+            (m, r.provider_message_id)
+            for m, r in zip(messages, results, strict=True)
+            if isinstance(r, SendResult)
+        ]
+        record_sent(sent, self.provider.name, now)
+        for m, provider_message_id in sent:
+            outcomes[m.id] = Outcome.SENT
+            log.info(
+                "message %s sent to %s via %s as %s",
+                m.id,
+                phones.mask(m.phone),
+                self.provider.name,
+                provider_message_id,
+            )
+        self.count_sent([m for m, _ in sent], now)
+        not_counted = []
+        for m, result in zip(messages, results, strict=True):
+            if isinstance(result, ProviderError):
+                outcomes[m.id] = self.record_error(m, result, now)
+                if outcomes[m.id] is not Outcome.HELD:  # a held send may have gone out
+                    not_counted.append(m)
+        self.ledger.forget(not_counted)
+        return outcomes
+
+    def count_sent(self, messages: list[Message], now: datetime) -> None:
+        if not messages:
+            return
+        conn = self.ledger.conn
+        telemetry.count(
+            conn,
+            "send_attempts",
+            {"provider": self.provider.name, "outcome": "sent"},
+            amount=len(messages),
+        )
+        by_category: dict[str, list[float]] = {}
+        for m in messages:
+            by_category.setdefault(m.category, []).append((now - m.created_at).total_seconds())
+        for category, seconds in by_category.items():
+            telemetry.observe_many(
+                conn,
+                "send_latency_seconds",
+                {"provider": self.provider.name, "category": category},
+                seconds,
+            )
 
     def record_error(self, message: Message, error: ProviderError, now: datetime) -> Outcome:
         step = next_step_after_error(error, message.attempts, self.settings, now, self.jitter())
@@ -293,7 +380,7 @@ class Sender:
             lease_until=None,
             **errors,
         )
-        self.queues[message.queue].enqueue_at(step.at, SEND_JOB, message.id, result_ttl=0)
+        self.kick_at(message.queue, step.at)
         return Outcome.RETRY_SCHEDULED
 
     def reschedule(
@@ -309,19 +396,27 @@ class Sender:
             lease_until=None,
             attempts=Message.attempts - 1,
         )
-        self.queues[message.queue].enqueue_at(at, SEND_JOB, message.id, result_ttl=0)
+        self.kick_at(message.queue, at)
+
+
+def attach_customers(messages: list[Message]) -> None:
+    """Load the customers of a batch in one query (instead of one per message)."""
+    ids = {m.customer_id for m in messages if m.customer_id is not None}
+    customers = {c.id: c for c in Customer.select().where(Customer.id.in_(ids))} if ids else {}
+    for m in messages:
+        if m.customer_id is not None:
+            m.customer = customers[m.customer_id]
 
 
 def customer_facts(
-    message: Message, default_timezone: str, is_erased: Callable[[str], bool]
+    customer: Customer, default_timezone: str, erased: set[str]
 ) -> policy.CustomerFacts:
-    customer = message.customer
     return policy.CustomerFacts(
         opted_out=customer.opted_out,
         marketing_opt_in=customer.marketing_opt_in,
         last_inbound_at=customer.last_inbound_at,
         timezone=customer.timezone or default_timezone,
-        erased=is_erased(customer.phone),
+        erased=customer.phone in erased,
     )
 
 
@@ -354,25 +449,56 @@ def finish(message: Message, state: State, reason: Reason, now: datetime, **fiel
     )
 
 
-def record_sent(message: Message, provider: str, provider_message_id: str, now: datetime) -> None:
-    """Record the provider's id, move `sending` to `sent`, and apply early receipts."""
+def record_sent(sent: list[tuple[Message, str]], provider: str, now: datetime) -> None:
+    """Record the provider's ids, move `sending` to `sent`, and apply early receipts:
+    two UPDATEs for the whole batch."""
+    if not sent:
+        return
+    ids = [m.id for m, _ in sent]
+    try:
+        with db.atomic():
+            Message.update(
+                provider=provider,
+                provider_message_id=Case(Message.id, [(m.id, pid) for m, pid in sent]),
+                sent_at=fn.COALESCE(Message.sent_at, now),
+                updated_at=now,
+            ).where(Message.id.in_(ids)).execute()
+    except IntegrityError:
+        # A provider id seen before (a provider bug): store the others, keep the send.
+        for m, pid in sent:
+            record_provider_id(m, provider, pid, now)
     Message.update(
-        provider=provider,
-        provider_message_id=provider_message_id,
-        sent_at=fn.COALESCE(Message.sent_at, now),
-        updated_at=now,
-    ).where(Message.id == message.id).execute()
-    update_while_sending(
-        message,
-        now,
         state=State.SENT,
         reason=None,
         lease_until=None,
         next_attempt_at=None,
         error_code=None,
         error_text=None,
+        updated_at=now,
+    ).where(Message.id.in_(ids) & (Message.state == State.SENDING)).execute()
+    early = StatusEvent.select(StatusEvent.provider_message_id).where(
+        (StatusEvent.provider == provider)
+        & StatusEvent.provider_message_id.in_([pid for _, pid in sent])
+        & (StatusEvent.applied == False)  # noqa: E712 (peewee expression)
     )
-    statuses.apply_pending_for(provider, provider_message_id, now)
+    for pid in {row.provider_message_id for row in early}:
+        statuses.apply_pending_for(provider, pid, now)
+
+
+def record_provider_id(message: Message, provider: str, provider_message_id: str, now) -> None:
+    fields = {"provider": provider, "sent_at": fn.COALESCE(Message.sent_at, now), "updated_at": now}
+    try:
+        with db.atomic():
+            Message.update(provider_message_id=provider_message_id, **fields).where(
+                Message.id == message.id
+            ).execute()
+    except IntegrityError:
+        log.error(
+            "message %s: provider id %s already belongs to another message; sent, unmatched",
+            message.id,
+            provider_message_id,
+        )
+        Message.update(**fields).where(Message.id == message.id).execute()
 
 
 def retry_failed_message(message_id: int, queues: dict[str, Queue], now: datetime) -> bool:

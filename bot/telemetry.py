@@ -49,12 +49,21 @@ def count(conn: redis.Redis, name: str, labels: dict | None = None, amount: int 
 
 def observe(conn: redis.Redis, name: str, labels: dict, seconds: float) -> None:
     """Record one duration: its bucket, the running sum and the count."""
+    observe_many(conn, name, labels, [seconds])
+
+
+def observe_many(conn: redis.Redis, name: str, labels: dict, values: list[float]) -> None:
+    """Record many durations of one series in one round trip (a batch of sends)."""
     field = _key(labels)
-    bucket = bisect_left(BUCKETS, seconds)  # len(BUCKETS) is +Inf
+    buckets: dict[int, int] = {}
+    for seconds in values:
+        bucket = bisect_left(BUCKETS, seconds)
+        buckets[bucket] = buckets.get(bucket, 0) + 1
     try:
         pipe = conn.pipeline(transaction=False)
-        pipe.hincrby(f"{PREFIX}{name}:buckets", f"{field}|{bucket}", 1)
-        pipe.hincrbyfloat(f"{PREFIX}{name}:sum", field, seconds)
+        for bucket, amount in buckets.items():
+            pipe.hincrby(f"{PREFIX}{name}:buckets", f"{field}|{bucket}", amount)
+        pipe.hincrbyfloat(f"{PREFIX}{name}:sum", field, sum(values))
         pipe.execute()
     except redis.RedisError as exc:
         log.debug("telemetry %s not observed: %s", name, exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from bot import crm, outbox
+from bot import crm, dispatch, outbox
 from bot.extensions import Services, services
 from bot.intake import APPLY_JOB, HANDLE_JOB, drain_spool
 from bot.models import InboundMessage, StatusEvent, db, utcnow
@@ -34,11 +34,13 @@ def sweep_once(svc: Services, now: datetime) -> dict:
     with db.connection_context():
         drained = drain_spool(svc, now)
         stranded = outbox.find_stranded_messages(now, grace)
-        enqueued = outbox.enqueue_sends(svc.queues, stranded)
         cutoff = now - timedelta(seconds=grace)
         receipts = left_undone(StatusEvent.applied, StatusEvent.received_at, cutoff)
         unanswered = left_undone(InboundMessage.handled, InboundMessage.received_at, cutoff)
         webhooks = crm.stranded_delivery_ids(cutoff)
+    # Kick even when a trigger key says a job is pending: that job may be lost.
+    for queue in dict.fromkeys(q for _, q in stranded):
+        dispatch.kick(svc.queues, queue, force=True)
     if receipts:
         svc.queues["statuses"].enqueue(APPLY_JOB, receipts, result_ttl=0)
     if unanswered:
@@ -46,7 +48,7 @@ def sweep_once(svc: Services, now: datetime) -> dict:
     crm.enqueue(webhooks)
     result = {
         "spool_drained": drained,
-        "messages_requeued": enqueued,
+        "messages_requeued": len(stranded),
         "receipts_requeued": len(receipts),
         "inbound_requeued": len(unanswered),
         "crm_webhooks_requeued": len(webhooks),

@@ -1,16 +1,23 @@
 """The worker process (`python -m jobs.worker`, the Procfile's `worker`).
 
-One place builds the app for jobs: it pushes an app context, imports the job modules
-before the fork loop (RQ's performance advice), closes the database so no connection
-is shared with a forked job, and runs a HerokuWorker, which turns the dyno's SIGTERM
-into a graceful stop. A child process runs RQ's cron scheduler for the periodic sweep.
+One place builds the app for jobs: it pushes an app context, imports the job modules,
+and runs a non-forking RQ worker: a send job handles a whole batch, so a fork per job
+would only cost (fork + imports + new connections per job) and throw away the warm
+provider connections. On the dyno's SIGTERM the running send job finishes its batch,
+hands the rest to the queue and the worker stops. A child process runs RQ's cron
+scheduler for the periodic sweep.
+
+`--forking` runs RQ's classic HerokuWorker instead (one forked process per job) and
+`--queues` picks the queues: the benchmark's naive one-job-per-message path.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import multiprocessing
 
+from rq import Queue, SimpleWorker
 from rq.cron import CronScheduler
 
 import jobs.campaigns  # noqa: F401  (preloaded before forking)
@@ -18,9 +25,9 @@ import jobs.crm  # noqa: F401
 import jobs.experiments  # noqa: F401
 import jobs.send  # noqa: F401
 import jobs.statuses  # noqa: F401
-from bot import create_app, create_app_or_exit
+from bot import create_app, create_app_or_exit, dispatch
 from bot.extensions import QUEUE_NAMES, services
-from bot.logs import LoggingHerokuWorker
+from bot.logs import JobLogContext, LoggingHerokuWorker
 from bot.models import db
 from jobs.alerts import INTERVAL_SECONDS as ALERTS_INTERVAL
 from jobs.alerts import check_alerts
@@ -56,7 +63,19 @@ def run_cron(interval: int) -> None:
         cron.start()
 
 
-def main() -> None:
+class SendingWorker(JobLogContext, SimpleWorker):
+    """Runs jobs in this process; a stop request also tells a running send job to wrap up."""
+
+    def request_stop(self, signum, frame):
+        dispatch.stop_requested.set()
+        super().request_stop(signum, frame)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Dakiya's RQ worker")
+    parser.add_argument("--queues", nargs="+", default=list(QUEUE_NAMES))
+    parser.add_argument("--forking", action="store_true", help="fork a process per job")
+    args = parser.parse_args(argv)
     app = create_app_or_exit()
     with app.app_context():
         svc = services()
@@ -64,10 +83,10 @@ def main() -> None:
             target=run_cron, args=(svc.settings.sweep_interval_seconds,), daemon=True
         )
         cron.start()
-        db.close()
-        worker = LoggingHerokuWorker(
-            [svc.queues[name] for name in QUEUE_NAMES], connection=svc.redis
-        )
+        db.close()  # no connection shared with a forked job
+        worker_class = LoggingHerokuWorker if args.forking else SendingWorker
+        queues = [svc.queues.get(name) or Queue(name, connection=svc.redis) for name in args.queues]
+        worker = worker_class(queues, connection=svc.redis)
         try:
             worker.work(with_scheduler=True, logging_level=svc.settings.log_level)
         finally:

@@ -9,10 +9,11 @@ from datetime import timedelta
 import pytest
 
 from bot import sending
+from bot.claims import claim_message
 from bot.extensions import services
 from bot.models import Customer, Message, Reason, State, utcnow
 from bot.providers.base import ErrorKind, ProviderError
-from bot.sending import Fail, Hold, Retry, backoff_seconds, claim_message
+from bot.sending import Fail, Hold, Retry, backoff_seconds
 from tests.factories import queued_message
 
 
@@ -243,7 +244,7 @@ def test_ambiguous_send_without_any_receipt_is_sent_again_after_the_hold(
 def test_send_rate_limit_puts_the_message_back_without_counting_an_attempt(
     make_app, meta_settings, fake_whatsapp, run_jobs
 ):
-    make_app(meta_settings.replace(send_rate_per_second=1))
+    make_app(meta_settings.replace(send_rate_per_second=1, rate_wait_seconds=0))
     first, second = (
         queued_message(event_id="a", order_id="1"),
         queued_message(event_id="b", order_id="2", phone="+919876543210"),

@@ -162,6 +162,17 @@ class Provider:
         """Hand one message to the provider; raise `ProviderError` if it was not accepted."""
         raise NotImplementedError
 
+    def send_many(self, messages: list[OutboundMessage]) -> list[SendResult | ProviderError]:
+        """Hand over a batch: each message's result or error, in order. One by one here;
+        HTTP providers override it to send concurrently."""
+        results: list[SendResult | ProviderError] = []
+        for message in messages:
+            try:
+                results.append(self.send(message))
+            except ProviderError as error:
+                results.append(error)
+        return results
+
     def verify_webhook(self, body: bytes, headers) -> bool:
         """True when the webhook body carries this provider's valid signature."""
         raise NotImplementedError

@@ -8,27 +8,26 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
-
 from bot.providers.base import (
     DeliveryStatus,
     ErrorKind,
     InboundMessage,
     OutboundMessage,
-    Provider,
     ProviderError,
     SendResult,
     StatusUpdate,
     TemplateCall,
     WebhookUpdate,
 )
+from bot.providers.concurrent import HttpRequest
 from bot.providers.http import (
+    Answer,
+    HttpProvider,
     ensure_object,
     header,
     json_body,
     optional,
     parse_retry_after,
-    post_json,
     require,
 )
 from bot.signing import verify_hmac
@@ -54,7 +53,7 @@ def interakt_error_kind(http_status: int) -> ErrorKind:
     return ErrorKind.RETRY if http_status >= 500 else ErrorKind.PERMANENT
 
 
-def raise_for_response(response: requests.Response) -> None:
+def raise_for_response(response: Answer) -> None:
     """Turn a non-2xx Interakt answer into `ProviderError` carrying its `message` text."""
     if response.ok:
         return
@@ -69,20 +68,20 @@ def raise_for_response(response: requests.Response) -> None:
     )
 
 
-class InteraktProvider(Provider):
+class InteraktProvider(HttpProvider):
     """Interakt public API, authenticated with the dashboard's ready-made Basic key."""
 
     name = "interakt"
 
-    def send(self, message: OutboundMessage) -> SendResult:
-        response = post_json(
-            self.session,
+    def request_for(self, message: OutboundMessage) -> HttpRequest:
+        return HttpRequest(
             f"{self.settings.interakt_api_base_url}/v1/public/message/",
             # The dashboard key is already base64("<raw>:"), so it goes out verbatim (§2.1).
-            headers={"Authorization": f"Basic {self.settings.interakt_api_key}"},
-            body=message_body(message),
-            timeout=self.timeout,
+            {"Authorization": f"Basic {self.settings.interakt_api_key}"},
+            message_body(message),
         )
+
+    def result_from(self, response: Answer) -> SendResult:
         raise_for_response(response)
         body = json_body(response)
         if not isinstance(body, dict):

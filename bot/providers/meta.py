@@ -7,8 +7,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
-
 from bot.providers.base import (
     AccountUpdate,
     DeliveryStatus,
@@ -16,21 +14,22 @@ from bot.providers.base import (
     InboundMessage,
     OutboundMessage,
     PreferenceUpdate,
-    Provider,
     ProviderError,
     SendResult,
     StatusUpdate,
     TemplateCall,
     WebhookUpdate,
 )
+from bot.providers.concurrent import HttpRequest
 from bot.providers.http import (
+    Answer,
+    HttpProvider,
     ensure_object,
     header,
     items,
     json_body,
     optional,
     parse_retry_after,
-    post_json,
     require,
 )
 from bot.signing import verify_hmac
@@ -73,7 +72,7 @@ def meta_error_kind(code: int | None, http_status: int) -> ErrorKind:
     return ErrorKind.RETRY if http_status >= 500 else ErrorKind.PERMANENT
 
 
-def raise_for_response(response: requests.Response) -> None:
+def raise_for_response(response: Answer) -> None:
     """Turn a Graph error response into `ProviderError`; return quietly on 2xx.
 
     Logic keys off `error.code` and `error_data.details`, not titles (§1.3).
@@ -101,21 +100,20 @@ def raise_for_response(response: requests.Response) -> None:
     )
 
 
-class MetaProvider(Provider):
+class MetaProvider(HttpProvider):
     """WhatsApp Cloud API, called directly with a system-user access token."""
 
     name = "meta"
 
-    def send(self, message: OutboundMessage) -> SendResult:
+    def request_for(self, message: OutboundMessage) -> HttpRequest:
         s = self.settings
-        url = f"{s.meta_api_base_url}/{s.meta_api_version}/{s.meta_phone_number_id}/messages"
-        response = post_json(
-            self.session,
-            url,
-            headers={"Authorization": f"Bearer {s.meta_access_token}"},
-            body=message_body(message),
-            timeout=self.timeout,
+        return HttpRequest(
+            f"{s.meta_api_base_url}/{s.meta_api_version}/{s.meta_phone_number_id}/messages",
+            {"Authorization": f"Bearer {s.meta_access_token}"},
+            message_body(message),
         )
+
+    def result_from(self, response: Answer) -> SendResult:
         raise_for_response(response)
         # A 200 means Meta accepted the request (§1.1); without an id we cannot match
         # the later status webhooks, but the customer may still get the message.

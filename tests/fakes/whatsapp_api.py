@@ -30,6 +30,8 @@ class FakeWhatsApp:
     latency: float = 0.0
     requests: list[Recorded] = field(default_factory=list)
     scripted: list[tuple[int, dict]] = field(default_factory=list)
+    #: Answers by recipient ("to" / "phoneNumber"), for batches sent concurrently.
+    by_recipient: dict[str, tuple[int, dict]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -53,10 +55,16 @@ class FakeWhatsApp:
     def reset(self) -> None:
         self.requests.clear()
         self.scripted.clear()
+        self.by_recipient.clear()
+        self.latency = 0.0
 
     def _next(self, default: tuple[int, dict]) -> tuple[int, dict]:
         with self._lock:
-            self.requests.append(Recorded(request.path, dict(request.headers), request.get_json()))
+            body = request.get_json()
+            self.requests.append(Recorded(request.path, dict(request.headers), body))
+            to = (body.get("to") or body.get("fullPhoneNumber")) if isinstance(body, dict) else None
+            if to in self.by_recipient:
+                return self.by_recipient[to]
             return self.scripted.pop(0) if self.scripted else default
 
     def _build(self) -> Flask:
@@ -64,7 +72,6 @@ class FakeWhatsApp:
 
         @app.post("/<version>/<phone_number_id>/messages")
         def meta_send(version: str, phone_number_id: str):
-            time.sleep(self.latency)
             to = (request.get_json(silent=True) or {}).get("to", "")
             wamid = f"wamid.FAKE{next(self._ids):08d}"
             status, body = self._next(
@@ -77,11 +84,11 @@ class FakeWhatsApp:
                     },
                 )
             )
+            time.sleep(self.latency)  # recorded on arrival, answered after the latency
             return jsonify(body), status
 
         @app.post("/v1/public/message/")
         def interakt_send():
-            time.sleep(self.latency)
             status, body = self._next(
                 (
                     201,
@@ -92,6 +99,7 @@ class FakeWhatsApp:
                     },
                 )
             )
+            time.sleep(self.latency)
             return jsonify(body), status
 
         return app

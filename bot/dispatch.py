@@ -1,0 +1,88 @@
+"""Getting messages sent: triggers for the batch sender, and its drain loop.
+
+Webhooks, campaigns and the sweeper do not enqueue one job per message; they *kick*:
+ensure one `send_due` job is pending on the RQ queue. A kick is deduplicated with a
+Redis key, so a burst of a thousand order events costs one job, not a thousand. The job
+clears the key first thing, then claims due messages in batches (order updates before
+campaigns) until none are left or its time budget is spent. Whenever it claims a full
+batch it kicks again, so an idle worker joins in: throughput grows with the workers.
+
+A message committed after the job cleared the key kicks a new job; one committed
+before it is claimed by the running job. A lost trigger (Redis flushed, job deleted)
+only delays: the sweeper kicks every SWEEP_INTERVAL_SECONDS regardless of the key.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import redis
+from rq import Queue
+
+from bot.claims import claim_due
+from bot.models import utcnow
+
+if TYPE_CHECKING:
+    from bot.extensions import Services
+
+log = logging.getLogger(__name__)
+
+SEND_DUE_JOB = "jobs.send.send_due"
+KICK_KEY = "dakiya:send-due:{queue}"
+#: A trigger older than this is assumed lost (its job deleted) and no longer blocks kicks.
+KICK_TTL_SECONDS = 60
+SCHEDULED_KEY = "dakiya:send-due:{queue}:at:{second}"
+#: Set when this process is asked to stop: a running drain finishes its batch and returns.
+stop_requested = threading.Event()
+
+
+def kick(queues: dict[str, Queue], queue: str, *, force: bool = False) -> bool:
+    """Make sure a `send_due` job is pending on `queue`; True if this call enqueued it."""
+    rq_queue = queues[queue]
+    key = KICK_KEY.format(queue=queue)
+    if not rq_queue.connection.set(key, "1", nx=True, ex=KICK_TTL_SECONDS) and not force:
+        return False
+    rq_queue.enqueue(SEND_DUE_JOB, queue, result_ttl=0, failure_ttl=3600)
+    return True
+
+
+def kick_at(queues: dict[str, Queue], queue: str, at: datetime) -> None:
+    """Have a `send_due` job run at `at` (rounded up to the second): at most one per
+    second per queue, however many messages fall due then."""
+    second = math.ceil(at.replace(tzinfo=UTC).timestamp())
+    key = SCHEDULED_KEY.format(queue=queue, second=second)
+    ttl = max(int(second - time.time()), 0) + KICK_TTL_SECONDS
+    rq_queue = queues[queue]
+    if rq_queue.connection.set(key, "1", nx=True, ex=ttl):
+        when = datetime.fromtimestamp(second, UTC)
+        rq_queue.enqueue_at(when, SEND_DUE_JOB, queue, result_ttl=0, failure_ttl=3600)
+
+
+def drain(svc: Services, queue: str, budget_seconds: float) -> dict[str, int]:
+    """Claim and send due messages batch after batch; what happened to them, by outcome."""
+    try:
+        svc.redis.delete(KICK_KEY.format(queue=queue))
+    except redis.RedisError:
+        pass  # the key expires; claiming works without it
+    sender = svc.sender()
+    size = sender.settings.send_batch_size
+    stop_at = time.monotonic() + budget_seconds
+    outcomes: Counter[str] = Counter()
+    while True:
+        now = utcnow()
+        batch = claim_due(now, size, sender.settings.send_lease_seconds)
+        if not batch:
+            break
+        out_of_time = time.monotonic() >= stop_at or stop_requested.is_set()
+        if len(batch) == size or out_of_time:
+            kick(svc.queues, queue)  # more is waiting: let another worker (or our next job) help
+        outcomes.update(sender.process(batch, now))
+        if out_of_time:
+            break
+    return dict(outcomes)

@@ -1,0 +1,115 @@
+"""Many provider calls at once from synchronous code: aiohttp on a private event loop.
+
+The batch sender hands over a few hundred requests; they go out concurrently over one
+pool of keep-alive connections, and each comes back as an answer shaped like a
+`requests.Response` (so the providers read both the same way) or as a `ProviderError`
+with the same RETRY / AMBIGUOUS classification as the `requests` path. The loop and the
+session live as long as the process (a non-forking worker keeps its connections warm
+across jobs) and are made lazily, so a forked process never inherits a parent's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
+from requests.structures import CaseInsensitiveDict
+
+from bot.providers.base import ErrorKind, ProviderError
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One JSON POST."""
+
+    url: str
+    headers: Mapping[str, str]
+    body: dict
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    """The parts of an HTTP response the providers read, named as on `requests.Response`."""
+
+    status_code: int
+    reason: str
+    headers: CaseInsensitiveDict
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code < 400
+
+    def json(self):
+        return json.loads(self.text)
+
+
+# Failures before a byte of the request left: resending cannot duplicate a message.
+_NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.InvalidURL)
+
+
+def classify_client_error(exc: BaseException) -> ErrorKind:
+    """RETRY when nothing reached the provider, AMBIGUOUS when it may have (see http.py)."""
+    return ErrorKind.RETRY if isinstance(exc, _NEVER_SENT) else ErrorKind.AMBIGUOUS
+
+
+def _close_session(loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession) -> None:
+    if not loop.is_closed() and not loop.is_running():
+        loop.run_until_complete(session.close())
+        loop.close()
+
+
+class ConcurrentPoster:
+    """POSTs a list of requests concurrently; at most `limit` connections at a time."""
+
+    def __init__(self, timeout: float, limit: int = 256) -> None:
+        self.timeout = timeout
+        self.limit = limit
+        self._pid: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    def post_many(self, requests: list[HttpRequest]) -> list[HttpAnswer | ProviderError]:
+        """Every request's answer (or error), in order. Never raises for one request."""
+        if not requests:
+            return []
+        return self._event_loop().run_until_complete(self._post_all(requests))
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        if self._pid != os.getpid():  # first use, or we are a forked child
+            self._loop, self._session, self._pid = asyncio.new_event_loop(), None, os.getpid()
+        return self._loop
+
+    async def _post_all(self, requests: list[HttpRequest]) -> list[HttpAnswer | ProviderError]:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.limit),
+                # Per phase, so a connect timeout (never sent) and a read timeout
+                # (maybe sent) stay distinguishable.
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=self.timeout, sock_read=self.timeout
+                ),
+            )
+            # Closed with its poster (a rebuilt provider, the end of a test), not leaked.
+            weakref.finalize(self, _close_session, self._loop, self._session)
+        return await asyncio.gather(*(self._post(r) for r in requests))
+
+    async def _post(self, request: HttpRequest) -> HttpAnswer | ProviderError:
+        try:
+            async with self._session.post(
+                request.url, json=request.body, headers=dict(request.headers)
+            ) as response:
+                text = await response.text()
+                return HttpAnswer(
+                    response.status,
+                    response.reason or "",
+                    CaseInsensitiveDict(response.headers),
+                    text,
+                )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return ProviderError(f"{type(exc).__name__}: {exc}", kind=classify_client_error(exc))
