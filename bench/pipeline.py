@@ -46,7 +46,9 @@ def measure(args, stack: ExitStack, deadline: float) -> dict:
     fake_log = FakeLog(stk.fake)
     r: dict = {
         **{k: getattr(args, k) for k in ("db", "workers", "web_workers", "web_threads")},
-        **{k: getattr(args, k) for k in ("latency", "rate", "events", "campaign", "naive")},
+        **{k: getattr(args, k) for k in ("latency", "rate", "events")},
+        "campaign_messages": args.campaign,
+        "naive_messages": args.naive,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "errors": {},
