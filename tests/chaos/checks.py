@@ -7,7 +7,8 @@ every message at fault at once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 from bot.models import Message, OrderEvent, State
 
@@ -69,3 +70,21 @@ def all_sent_once(message_ids: list[int], sends: Mapping[int, int]) -> list[str]
         if sends.get(mid, 0) != 1:
             problems.append(f"message {mid} reached the provider {sends.get(mid, 0)} times")
     return problems
+
+
+def wait_until_all_sent_once(
+    message_ids: list[int], accepted_counts: Callable[[], Mapping[int, int]], seconds: float
+) -> None:
+    """Poll until every message went out exactly once; fail at once on a duplicate, or
+    at the deadline naming what is still missing (a liveness wait, not a timing check)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        sends = accepted_counts()
+        duplicates = sent_at_most_once(sends)
+        assert duplicates == [], duplicates
+        problems = all_sent_once(message_ids, sends)
+        if not problems:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not all sent after {seconds} s: {problems[:20]}")
+        time.sleep(0.25)

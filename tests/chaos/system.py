@@ -57,6 +57,23 @@ def eventually(check: Callable[[], object], seconds: float, what: str, every: fl
         time.sleep(every)
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid`, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 @dataclass
 class Process:
     """A subprocess in its own process group, its output in `log`."""
@@ -85,13 +102,20 @@ class Process:
         return self.popen is not None and self.popen.poll() is None
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Send `sig` to the whole group (the worker, its work-horse and cron child)."""
+        """Send `sig` to the whole process tree: the worker, its cron child, and the RQ
+        work-horse, which runs in a session of its own."""
         if self.popen is None:
             return
+        tree = descendants(self.popen.pid)  # before the kill re-parents them
         try:
             os.killpg(self.popen.pid, sig)
         except ProcessLookupError:
             pass
+        for pid in tree:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
 
     def stop(self) -> None:
         """SIGTERM the group, SIGKILL it if it lingers; reap the leader."""

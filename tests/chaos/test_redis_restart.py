@@ -31,11 +31,7 @@ def test_redis_restart_mid_send_loses_and_duplicates_nothing(make_system, redis_
 
     messages = shop.message_ids
     assert len(shop.accepted) == 100
-    eventually(
-        lambda: not checks.all_sent_once(messages, provider.accepted_counts()),
-        120,
-        "every message to be sent once",
-    )
+    checks.wait_until_all_sent_once(messages, provider.accepted_counts, 120)
     assert checks.events_have_their_messages(shop.accepted) == []
     assert checks.sent_at_most_once(provider.accepted_counts()) == []
     assert checks.settled(messages) == []
