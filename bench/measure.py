@@ -24,13 +24,15 @@ def latency_summary(values: list[float]) -> dict:
     }
 
 
-def busiest_window(stamps: list[float], width: float = 1.0) -> int:
-    """The most stamps in any half-open window [t, t + width)."""
+def busiest_window(stamps: list[float], width: float = 1.0) -> tuple[int, float]:
+    """The most stamps in any half-open window [t, t + width), and its start t."""
     ordered = sorted(stamps)
-    best = 0
+    best, at = 0, ordered[0] if ordered else 0.0
     for i, start in enumerate(ordered):
-        best = max(best, bisect.bisect_left(ordered, start + width, lo=i) - i)
-    return best
+        inside = bisect.bisect_left(ordered, start + width, lo=i) - i
+        if inside > best:
+            best, at = inside, start
+    return best, at
 
 
 def rate_between(stamps: list[float], start: float, end: float) -> float:

@@ -4,7 +4,6 @@ webhooks, and the same campaign through the naive one-job-per-message path."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import subprocess
 import sys
@@ -166,25 +165,11 @@ def seed(stk: Stack, count: int, prefix: str, category: str, deadline: float) ->
     return data["ids"], data["seconds"]
 
 
-def batch_sender_available() -> bool:
-    return "def send_due" in (ROOT / "jobs" / "send.py").read_text()
-
-
-def trigger_drain(stk: Stack, ids: list[int]) -> str:
-    """Start the send path on the campaign: one `send_due` job, or (before it exists) one
-    `send_message` job per message on the campaigns queue."""
-    conn = redis.Redis.from_url(stk.redis_url)
-    queue = rq.Queue("campaigns", connection=conn)
-    if batch_sender_available():
-        import jobs.send
-
-        kwargs = {}
-        if "queue" in inspect.signature(jobs.send.send_due).parameters:
-            kwargs["queue"] = "campaigns"
-        queue.enqueue("jobs.send.send_due", kwargs=kwargs, result_ttl=0)
-        return "send_due batch job"
-    enqueue_per_message(queue, ids)
-    return "one send_message job per message (send_due not there yet)"
+def trigger_drain(stk: Stack) -> None:
+    """Start the send path on the campaign: one `send_due` job on the campaigns queue
+    (it enqueues more while it finds full batches, so idle workers join in)."""
+    queue = rq.Queue("campaigns", connection=redis.Redis.from_url(stk.redis_url))
+    queue.enqueue("jobs.send.send_due", "campaigns", result_ttl=0)
 
 
 def enqueue_per_message(queue: rq.Queue, ids: list[int]) -> None:
@@ -205,7 +190,7 @@ def campaign(stk: Stack, args, fake_log: FakeLog, deadline: float) -> dict:
     sampler.start()
     before = cpu_now(stk)
     triggered = time.time()
-    how = trigger_drain(stk, ids)
+    trigger_drain(stk)
     done = fake_log.wait_for(set(ids), phase_deadline, interval=1.0)
     sampler.stop()
     wanted = set(ids)
@@ -215,10 +200,10 @@ def campaign(stk: Stack, args, fake_log: FakeLog, deadline: float) -> dict:
     last = max(arrivals, default=triggered)
     seconds = last - first
     steady = steady_rate(arrivals, args.steady_skip, args.steady_seconds)
+    busiest, busiest_at = busiest_window(arrivals)
     return {
         "messages": len(ids),
         "seed_seconds": seed_s,
-        "trigger": how,
         "sent": len(sends),
         "timed_out": not done,
         "first_send_after_trigger_s": round(first - triggered, 2) if sends else None,
@@ -228,7 +213,8 @@ def campaign(stk: Stack, args, fake_log: FakeLog, deadline: float) -> dict:
             "configured": args.rate,
             "steady": steady,
             "deviation_pct": round(100 * (steady["rate"] - args.rate) / args.rate, 2),
-            "busiest_1s": busiest_window(arrivals),
+            "busiest_1s": busiest,
+            "busiest_1s_at_s": round(busiest_at - first, 1),
         },
         "duplicates": fake_log.duplicates,
         "provider_errors": fake_log.errors,
@@ -309,9 +295,6 @@ def naive(stk: Stack, args, fake_log: FakeLog, stack: ExitStack, deadline: float
     return {
         "messages": len(ids),
         "workers": len(workers),
-        "command": "jobs.worker --forking --queues naive"
-        if "--forking" in (ROOT / "jobs" / "worker.py").read_text()
-        else "bench.naive_worker (fallback: forking LoggingHerokuWorker on 'naive')",
         "sent": len(arrivals),
         "timed_out": not done,
         "seconds": round(end - first, 2),

@@ -79,9 +79,7 @@ def table(r: dict) -> str:
                 + ("  TIMED OUT" if c["timed_out"] else ""),
             )
         )
-        rows.append(
-            ("  trigger", f"{c['trigger']}; first send after {c['first_send_after_trigger_s']} s")
-        )
+        rows.append(("  first send", f"{c['first_send_after_trigger_s']} s after the send_due job"))
         s = c["rate"]["steady"]
         rows.append(
             (
@@ -90,7 +88,12 @@ def table(r: dict) -> str:
                 f"({c['rate']['deviation_pct']:+}% of {c['rate']['configured']})",
             )
         )
-        rows.append(("  busiest 1-s window", str(c["rate"]["busiest_1s"])))
+        rows.append(
+            (
+                "  busiest 1-s window",
+                f"{c['rate']['busiest_1s']} at +{c['rate']['busiest_1s_at_s']} s",
+            )
+        )
         rows.append(("  duplicates, errors", f"{c['duplicates']}, {c['provider_errors']}"))
         rows.append(("  CPU cores used", _cpu(c["cpu"])))
         for pid, m in c["rss"].items():

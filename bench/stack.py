@@ -181,20 +181,12 @@ def start_stack(args, stack: ExitStack, workdir: Path, deadline: float) -> Stack
     return Stack(workdir, env, database_url, redis_url, fake, fake_pid, web_url, web)
 
 
-def worker_supports_forking_flag() -> bool:
-    """Whether `python -m jobs.worker --forking --queues ...` exists yet (issue 8 work)."""
-    text = (ROOT / "jobs" / "worker.py").read_text()
-    return "--forking" in text and "--queues" in text
-
-
 def start_workers(stk: Stack, stack: ExitStack, count: int, *, naive: bool = False) -> list:
-    """The send path's workers, or with `naive` forking workers on the queue "naive"."""
-    if naive and worker_supports_forking_flag():
-        command = [sys.executable, "-m", "jobs.worker", "--forking", "--queues", "naive"]
-    elif naive:
-        command = [sys.executable, "-m", "bench.naive_worker"]
-    else:
-        command = [sys.executable, "-m", "jobs.worker"]
+    """The send path's workers, or with `naive` classic forking workers (one fork per
+    job) on the queue "naive"."""
+    command = [sys.executable, "-m", "jobs.worker"]
+    if naive:
+        command += ["--forking", "--queues", "naive"]
     started = []
     for n in range(count):
         name = f"{'naive' if naive else 'worker'}{n}.log"
