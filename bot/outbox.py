@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import redis
-from peewee import EXCLUDED, Case, IntegrityError, fn
+from peewee import EXCLUDED, Case, IntegrityError, Query, fn
 from rq import Queue
 
 from bot import consent, dispatch, experiments, phones, reminders
@@ -32,6 +32,7 @@ from bot.notifications import (
     render_params,
 )
 from bot.sources.base import OrderEvent as IncomingEvent
+from bot.statements import Statement, columns, row_values
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +98,7 @@ def _accept(
     order = upsert_order(event, customer, now)
     if customer is None and order.customer_id is not None:
         customer = order.customer  # an unusable number: the order's known customer
-    row = OrderEvent.create(
-        source=event.source,
-        dedupe_key=event.dedupe_key,
-        external_event_id=event.external_event_id,
-        topic=event.topic,
-        kind=event.kind,
-        order=order,
-        payload=event.payload,
-        received_at=now,
-    )
+    row = insert_event(event, order, now)
     message = plan_message(event, row, order, customer, settings, notifications, now)
     reminders.after_event(event, row, order, message, settings, now)
     if message is None:
@@ -115,23 +107,14 @@ def _accept(
     return Accepted(created=True, event_id=row.id, message_ids=[message.id], queued=queued)
 
 
-def upsert_customer(phone: str, event: IncomingEvent, now: datetime) -> Customer:
-    """The customer with `phone`, created or renamed in one statement (an upsert)."""
-    facts = event.customer
+def _customer_upsert(values: dict) -> Query:
     # A known customer takes the shop's latest name; updated_at moves only if it changed.
     renamed = EXCLUDED.name.is_null(False) & (
         Customer.name.is_null() | (Customer.name != EXCLUDED.name)
     )
     touched = Case(None, [(renamed, EXCLUDED.updated_at)], Customer.updated_at)
-    query = (
-        Customer.insert(
-            phone=phone,
-            name=facts.name or None,
-            language=facts.language,
-            timezone=phones.time_zone(phone),
-            created_at=now,
-            updated_at=now,
-        )
+    return (
+        Customer.insert(values)
         .on_conflict(
             conflict_target=[Customer.phone],
             update={
@@ -141,13 +124,6 @@ def upsert_customer(phone: str, event: IncomingEvent, now: datetime) -> Customer
         )
         .returning(Customer)
     )
-    customer = next(iter(query.execute()))
-    if facts.marketing_consent is not None:
-        # The checkout's consent is evidence for the ledger (the shop can prove it).
-        evidence = {"order_event": event.dedupe_key, "topic": event.topic}
-        record = consent.record_opt_in if facts.marketing_consent else consent.record_opt_out
-        record(customer, consent.MARKETING, event.source, evidence, now)
-    return customer
 
 
 #: Order columns an event may fill in; later events never erase them (None keeps).
@@ -160,7 +136,59 @@ ORDER_FACTS = (
     "tracking_url",
     "tracking_number",
     "carrier",
+    "stage",
+    "customer",
 )
+
+
+def _order_upsert(values: dict) -> Query:
+    kept = [getattr(Order, name) for name in ORDER_FACTS]
+    update = {field: fn.COALESCE(getattr(EXCLUDED, field.column_name), field) for field in kept}
+    update[Order.updated_at] = EXCLUDED.updated_at
+    return (
+        Order.insert(values)
+        .on_conflict(conflict_target=[Order.source, Order.external_id], update=update)
+        .returning(Order)
+    )
+
+
+def _message_insert(values: dict) -> Query:
+    return (
+        Message.insert(values)
+        .on_conflict(action="NOTHING", conflict_target=[Message.dedupe_key])
+        .returning(Message.id)
+    )
+
+
+def _event_insert(values: dict) -> Query:
+    return OrderEvent.insert(values).returning(OrderEvent.id)
+
+
+# The webhook's writes, compiled once (bot/statements.py says why).
+CUSTOMER_UPSERT = Statement(Customer, columns(Customer), _customer_upsert)
+ORDER_UPSERT = Statement(Order, columns(Order), _order_upsert)
+MESSAGE_INSERT = Statement(Message, columns(Message), _message_insert)
+EVENT_INSERT = Statement(OrderEvent, columns(OrderEvent), _event_insert)
+
+
+def upsert_customer(phone: str, event: IncomingEvent, now: datetime) -> Customer:
+    """The customer with `phone`, created or renamed in one statement (an upsert)."""
+    facts = event.customer
+    new = Customer(
+        phone=phone,
+        name=facts.name or None,
+        language=facts.language,
+        timezone=phones.time_zone(phone),
+        created_at=now,
+        updated_at=now,
+    )
+    (customer,) = CUSTOMER_UPSERT.rows(row_values(new))
+    if facts.marketing_consent is not None:
+        # The checkout's consent is evidence for the ledger (the shop can prove it).
+        evidence = {"order_event": event.dedupe_key, "topic": event.topic}
+        record = consent.record_opt_in if facts.marketing_consent else consent.record_opt_out
+        record(customer, consent.MARKETING, event.source, evidence, now)
+    return customer
 
 
 def upsert_order(event: IncomingEvent, customer: Customer | None, now: datetime) -> Order:
@@ -170,24 +198,34 @@ def upsert_order(event: IncomingEvent, customer: Customer | None, now: datetime)
     value the event does not carry (None) keeps the stored one.
     """
     facts = event.order
-    values = {name: getattr(facts, name) for name in ORDER_FACTS}
-    kept = [getattr(Order, name) for name in ORDER_FACTS] + [Order.stage, Order.customer]
-    update = {field: fn.COALESCE(getattr(EXCLUDED, field.column_name), field) for field in kept}
-    update[Order.updated_at] = EXCLUDED.updated_at
-    query = (
-        Order.insert(
-            source=event.source,
-            external_id=facts.external_id,
-            stage=event.kind,
-            customer=customer,
-            created_at=now,
-            updated_at=now,
-            **values,
-        )
-        .on_conflict(conflict_target=[Order.source, Order.external_id], update=update)
-        .returning(Order)
+    new = Order(
+        source=event.source,
+        external_id=facts.external_id,
+        stage=event.kind,
+        customer=customer,
+        created_at=now,
+        updated_at=now,
+        **{name: getattr(facts, name) for name in ORDER_FACTS[:-2]},
     )
-    return next(iter(query.execute()))
+    (order,) = ORDER_UPSERT.rows(row_values(new))
+    return order
+
+
+def insert_event(event: IncomingEvent, order: Order, now: datetime) -> OrderEvent:
+    """Store the delivery itself (its dedupe key makes a racing twin fail)."""
+    row = OrderEvent(
+        source=event.source,
+        dedupe_key=event.dedupe_key,
+        external_event_id=event.external_event_id,
+        topic=event.topic,
+        kind=event.kind,
+        order=order,
+        payload=event.payload,
+        received_at=now,
+    )
+    row.id = EVENT_INSERT.execute(row_values(row)).fetchone()[0]
+    row._dirty.clear()
+    return row
 
 
 def plan_message(
@@ -244,15 +282,10 @@ def plan_message(
 
 def insert_unless_duplicate(message: Message) -> bool:
     """Insert `message` unless one with its dedupe key exists (one statement, no race)."""
-    query = (
-        Message.insert(message.__data__)
-        .on_conflict(action="NOTHING", conflict_target=[Message.dedupe_key])
-        .returning(Message.id)
-    )
-    inserted = list(query.execute())
-    if not inserted:
+    inserted = MESSAGE_INSERT.execute(row_values(message)).fetchone()
+    if inserted is None:
         return False
-    message.id = inserted[0].id
+    message.id = inserted[0]
     message._dirty.clear()
     return True
 
