@@ -71,7 +71,8 @@ def drain(svc: Services, queue: str, budget_seconds: float) -> dict[str, int]:
     except redis.RedisError:
         pass  # the key expires; claiming works without it
     sender = svc.sender()
-    size = sender.settings.send_batch_size
+    # No more than one go at the send rate: a bigger batch would only be put back.
+    size = min(sender.settings.send_batch_size, sender.limiter.current_rate())
     stop_at = time.monotonic() + budget_seconds
     outcomes: Counter[str] = Counter()
     while True:

@@ -61,27 +61,24 @@ class SendRateLimiter:
         """Take one send slot now; False when this second's budget is spent."""
         return self._limiter.hit(RateLimitItemPerSecond(self.current_rate()), self._name)
 
-    def try_acquire_many(self, wanted: int) -> int:
-        """Take up to `wanted` slots now in one call: as many as this second has left."""
-        item = RateLimitItemPerSecond(self.current_rate())
-        for _ in range(3):  # another worker may take the same slots between look and hit
-            take = min(wanted, self._limiter.get_window_stats(item, self._name).remaining)
+    def acquire(self, wanted: int, wait_seconds: float) -> int:
+        """Take slots for a batch all at once, waiting up to `wait_seconds` for the
+        window to have room: `min(wanted, current rate)` slots, or 0 when the wait ran out.
+
+        All or nothing, and only just before the batch goes out: slots granted early and
+        used late would let the provider see more than the rate in some second.
+        """
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            rate = self.current_rate()
+            take = min(wanted, rate)
             if take <= 0:
                 return 0
-            if self._limiter.hit(item, self._name, cost=take):
+            if self._limiter.hit(RateLimitItemPerSecond(rate), self._name, cost=take):
                 return take
-        return 0
-
-    def acquire(self, wanted: int, wait_seconds: float) -> int:
-        """Take `wanted` slots, waiting up to `wait_seconds` for the window to free them;
-        how many were taken (fewer only when the wait ran out)."""
-        deadline = time.monotonic() + wait_seconds
-        taken = self.try_acquire_many(wanted)
-        while taken < wanted and time.monotonic() < deadline:
-            # A moving window frees slots as the oldest grants age past one second.
-            time.sleep(min(0.02, max(deadline - time.monotonic(), 0)))
-            taken += self.try_acquire_many(wanted - taken)
-        return taken
+            if time.monotonic() >= deadline:
+                return 0
+            time.sleep(0.01)  # the moving window frees slots as old grants age out
 
     def slow_down(self, now: float | None = None) -> int:
         """The provider throttled us: halve the rate for every worker. The new rate."""

@@ -161,22 +161,19 @@ class Sender:
         """Send messages this worker has claimed: decide, take rate slots, send them all
         at once, record each outcome. One outcome per message, in order."""
         attach_customers(batch)
-        outcomes: dict[int, Outcome] = {}
         decisions = self.decide_all(batch, now)
         to_send = [m for m in batch if isinstance(decisions[m.id], policy.Send)]
         granted = self.limiter.acquire(len(to_send), self.settings.rate_wait_seconds)
-        if granted < len(to_send):
-            late = to_send[granted:]
+        to_send, late = to_send[:granted], to_send[granted:]
+        results = self.provider.send_many([build_outbound(m) for m in to_send])
+        if late:
             telemetry.count(self.ledger.conn, "rate_limiter_waits", amount=len(late))
             self.ledger.forget(late)
             for m in late:
                 decisions[m.id] = PutBack(now + timedelta(seconds=1), Reason.RATE_LIMITED)
-            to_send = to_send[:granted]
         with write_transaction():
-            outcomes.update(self.apply_decisions(batch, decisions, now))
-        results = self.provider.send_many([build_outbound(m) for m in to_send])
-        with write_transaction():
-            outcomes.update(self.record_results(to_send, results, now))
+            outcomes = self.apply_decisions(batch, decisions, now)
+            outcomes |= self.record_results(to_send, results, now)
         return [outcomes[m.id] for m in batch]
 
     def decide_all(

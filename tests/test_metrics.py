@@ -38,7 +38,7 @@ def test_suppressions_and_deferrals_are_counted_by_reason(client):
     assert 'dakiya_messages{category="utility",reason="opted_out",state="suppressed"} 1.0' in text
     assert 'dakiya_messages{category="utility",reason="quiet_hours",state="deferred"} 1.0' in text
     assert 'dakiya_order_events{source="generic"} 2.0' in text
-    assert 'dakiya_queue_depth{queue="orders"} 2.0' in text
+    assert 'dakiya_queue_depth{queue="orders"} 1.0' in text  # one send job for both
 
 
 def scrape(client) -> str:

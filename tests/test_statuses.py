@@ -125,7 +125,7 @@ def test_receipt_for_an_unknown_message_waits_until_the_send_is_recorded(app):
     Message.update(state=State.SENDING).where(Message.id == message.id).execute()
     apply(receipt(message, D.DELIVERED, provider_message_id="wamid.LATE", callback_data=None))
     assert StatusEvent.get().applied is False
-    record_sent(message, "meta", "wamid.LATE", utcnow())
+    record_sent([(message, "wamid.LATE")], "meta", utcnow())
     message = Message.get_by_id(message.id)
     assert message.state == State.DELIVERED
     assert StatusEvent.get().applied is True
