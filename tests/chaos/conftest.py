@@ -14,6 +14,7 @@ from playhouse.db_url import connect
 from bot.extensions import open_database
 from bot.models import db
 from tests.chaos.system import (
+    PostgresCluster,
     RedisServer,
     System,
     base_env,
@@ -32,7 +33,6 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def chaos_dir(tmp_path):
-    os.chmod(tmp_path, 0o755)  # the postgres user reads its cluster under it
     return tmp_path
 
 
@@ -51,6 +51,14 @@ def chaos_database_url(chaos_dir) -> Iterator[str]:
             yield url
     else:
         yield f"sqlite:///{chaos_dir}/dakiya.db"
+
+
+@pytest.fixture
+def postgres() -> Iterator[PostgresCluster]:
+    """A PostgreSQL server of the test's own, which it may stop and start."""
+    cluster = PostgresCluster().start()
+    yield cluster
+    cluster.destroy()
 
 
 @pytest.fixture
@@ -96,5 +104,5 @@ def make_system(
         if failed is not None and failed.failed:
             print(system.log_tails())  # noqa: T201  (the logs explain a failure)
         system.stop()
-    if not db.is_closed():
+    if db.obj is not None and not db.is_closed():
         db.close()

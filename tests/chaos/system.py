@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -28,7 +29,7 @@ import redis
 import requests
 
 from bot.signing import sign_hmac
-from tests.conftest import SECRETS
+from tests.conftest import SECRETS, load_payload
 from tests.fakes.redis_server import free_port, redis_server_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,14 +169,15 @@ class PostgresCluster:
     """A throw-away PostgreSQL cluster of our own (as the postgres user when root), so a
     test can stop and start the server under the running system."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self) -> None:
         self.as_pg = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
-        self.root = workdir / "pgroot"
-        self.root.mkdir()
+        # Not under pytest's tmp_path: the postgres user must be able to reach it.
+        self.root = Path(tempfile.mkdtemp(prefix="dakiya-chaos-pg-"))
+        os.chmod(self.root, 0o755)
         if self.as_pg:
             shutil.chown(self.root, "postgres")
-            os.chmod(workdir, 0o755)
         self.port = free_port()
+        self._created = False
         self.bindir = pg_bin()
         subprocess.run(
             [*self.as_pg, self.bindir / "initdb", "-D", self.root / "pg", "-U", "postgres"]
@@ -183,7 +185,7 @@ class PostgresCluster:
             stdout=subprocess.DEVNULL,
             check=True,
         )
-        self.admin_url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/dakiya"
 
     def _ctl(self, *args: str) -> None:
         subprocess.run(
@@ -198,6 +200,12 @@ class PostgresCluster:
             "-c max_connections=200"
         )
         self._ctl("-l", str(self.root / "pg.log"), "-w", "-o", opts, "start")
+        if not self._created:
+            admin = psycopg2.connect(self.url.rsplit("/", 1)[0] + "/postgres")
+            admin.autocommit = True
+            admin.cursor().execute("CREATE DATABASE dakiya")
+            admin.close()
+            self._created = True
         return self
 
     def stop(self, mode: str = "fast") -> None:
@@ -212,6 +220,7 @@ class PostgresCluster:
             stderr=subprocess.DEVNULL,
             check=False,
         )
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 @contextmanager
@@ -327,72 +336,108 @@ class System:
         return "\n".join(parts)
 
 
-def order_event(run: str, i: int, event: str = "placed") -> dict:
+@dataclass(frozen=True)
+class Delivery:
+    """One signed webhook delivery a shop makes (and makes again, byte for byte)."""
+
+    path: str
+    body: bytes
+    headers: dict[str, str]
+
+
+def order_event(run: str, i: int, event: str = "placed") -> Delivery:
     """A generic order event for a customer of its own (no caps or pair gaps apply)."""
-    return {
-        "event_id": f"chaos-{run}-{i}-{event}",
-        "event": event,
-        "order": {"id": f"C{run}{i}", "number": f"#{i}", "total": "499.00", "currency": "INR"},
-        "customer": {
-            "phone": f"+91 97{i:08d}",
-            "name": f"Customer {i}",
-            "language": "en",
-            "country": "IN",
-        },
-    }
-
-
-def post_order_event(
-    session: requests.Session, web_url: str, event: dict, timeout: float = 15
-) -> requests.Response:
-    body = json.dumps(event).encode()
+    body = json.dumps(
+        {
+            "event_id": f"chaos-{run}-{i}-{event}",
+            "event": event,
+            "order": {
+                "id": f"C{run}{i}",
+                "number": f"#{i}",
+                "total": "499.00",
+                "currency": "INR",
+            },
+            "customer": {
+                "phone": f"+91 97{i:08d}",
+                "name": f"Customer {i}",
+                "language": "en",
+                "country": "IN",
+            },
+        }
+    ).encode()
     headers = {
         "Content-Type": "application/json",
         "X-Signature-256": "sha256=" + sign_hmac(ORDER_SECRET, body),
     }
-    return session.post(f"{web_url}/webhooks/orders", data=body, headers=headers, timeout=timeout)
+    return Delivery("/webhooks/orders", body, headers)
+
+
+def shopify_order(run: str, i: int) -> Delivery:
+    """Shopify's orders/create for an order and customer of its own (tests/payloads)."""
+    payload = load_payload("shopify/orders_create")
+    payload["id"] = 9_100_000_000_000 + i
+    payload["name"] = f"#S{run}{i}"
+    payload["shipping_address"]["phone"] = f"+91 96{i:08d}"
+    payload["billing_address"]["phone"] = f"+91 96{i:08d}"
+    body = json.dumps(payload).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Shopify-Hmac-Sha256": sign_hmac(SECRETS["shopify_webhook_secret"], body, "base64"),
+        "X-Shopify-Topic": "orders/create",
+        "X-Shopify-Webhook-Id": f"wh-{run}-{i}",
+        "X-Shopify-Event-Id": f"evt-{run}-{i}",
+        "X-Shopify-Shop-Domain": "asha-store.myshopify.com",
+    }
+    return Delivery("/webhooks/orders/shopify", body, headers)
 
 
 @dataclass
 class Shop:
-    """A shop posting signed order events, remembering what Dakiya accepted; like a real
-    shop it redelivers whatever was not answered 2xx."""
+    """Shops posting signed order events, remembering what Dakiya accepted; like a real
+    shop they redeliver whatever was not answered 2xx."""
 
     web_url: str
     accepted: dict[int, list[int]] = field(default_factory=dict)  # event id -> message ids
-    unanswered: list[dict] = field(default_factory=list)
-    statuses: dict[str, int] = field(default_factory=dict)
+    unanswered: list[Delivery] = field(default_factory=list)
+    statuses: list[int | None] = field(default_factory=list)  # every answer, in order
 
-    def post(self, events: list[dict], threads: int = 8) -> None:
+    def post(self, deliveries: list[Delivery], threads: int = 8) -> list[int | None]:
+        """Post each delivery once; their answers' statuses (None: no answer)."""
         local = threading.local()
 
-        def one(event: dict) -> tuple[dict, int | None, dict]:
+        def one(delivery: Delivery) -> tuple[int | None, dict]:
             session = getattr(local, "session", None) or requests.Session()
             local.session = session
+            url = f"{self.web_url}{delivery.path}"
             try:
-                response = post_order_event(session, self.web_url, event)
+                response = session.post(
+                    url, data=delivery.body, headers=delivery.headers, timeout=15
+                )
             except requests.RequestException:
-                return event, None, {}
-            body = response.json() if response.status_code in (200, 202) else {}
-            return event, response.status_code, body
+                return None, {}
+            ok = response.status_code in (200, 202)
+            return response.status_code, response.json() if ok else {}
 
         with ThreadPoolExecutor(threads) as pool:
-            for event, status, body in pool.map(one, events):
-                self.statuses[str(status)] = self.statuses.get(str(status), 0) + 1
-                if status in (200, 202):
-                    self.accepted[body["event_id"]] = body["message_ids"]
-                else:
-                    self.unanswered.append(event)
+            answers = list(pool.map(one, deliveries))
+        for delivery, (status, body) in zip(deliveries, answers, strict=True):
+            self.statuses.append(status)
+            if status in (200, 202):
+                ids = self.accepted.setdefault(body["event_id"], body["message_ids"])
+                assert ids == body["message_ids"], f"event {body['event_id']} answered twice"
+            else:
+                self.unanswered.append(delivery)
+        return [status for status, _ in answers]
 
     def redeliver(self, seconds: float = 60) -> None:
-        """Post the unanswered events again until each is answered 2xx."""
+        """Post the unanswered deliveries again until each is answered 2xx."""
 
         def all_answered() -> bool:
             pending, self.unanswered = self.unanswered, []
             self.post(pending)
             return not self.unanswered
 
-        eventually(all_answered, seconds, f"{len(self.unanswered)} events to be accepted")
+        eventually(all_answered, seconds, f"{len(self.unanswered)} deliveries to be accepted")
 
     @property
     def message_ids(self) -> list[int]:
