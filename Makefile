@@ -1,5 +1,5 @@
 # Dakiya: `make run` starts everything locally, `make test` runs the whole suite.
-.PHONY: run test lint fmt migrate example messages bench-rate bench bench-quick
+.PHONY: run test chaos lint fmt migrate example messages bench-rate bench bench-quick
 
 run:
 	scripts/setup-venv.sh requirements.txt
@@ -7,6 +7,12 @@ run:
 
 test:
 	scripts/test.sh
+
+# Fault tests alone (tests/chaos: workers SIGKILLed, Redis and PostgreSQL restarted, provider
+# storms); on SQLite, or on PostgreSQL with TEST_DATABASE_URL. `make test` runs them too.
+chaos:
+	scripts/setup-venv.sh requirements-dev.txt
+	.venv/bin/pytest tests/chaos
 
 lint:
 	scripts/setup-venv.sh requirements-dev.txt
