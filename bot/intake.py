@@ -25,6 +25,12 @@ from bot.sources.base import OrderEvent, PayloadError
 log = logging.getLogger(__name__)
 
 APPLY_JOB = "jobs.statuses.apply_status_events"
+DRAIN_RECEIPTS_JOB = "jobs.statuses.apply_pending_receipts"
+#: Stored receipt ids waiting for the batch applier, and its deduplicated trigger.
+RECEIPTS_KEY = "dakiya:receipts:pending"
+RECEIPTS_KICK_KEY = "dakiya:receipts:kick"
+#: A trigger older than this is taken as lost (its job deleted) and no longer blocks.
+KICK_TTL_SECONDS = 60
 HANDLE_JOB = "jobs.inbound.handle_inbound_messages"
 
 T = TypeVar("T")
@@ -73,7 +79,7 @@ def take_whatsapp_updates(svc: Services, updates: list[WebhookUpdate], now: date
             record_preference(preference, now)
     try:
         if event_ids:
-            svc.queues["statuses"].enqueue(APPLY_JOB, event_ids, result_ttl=0)
+            hand_over_receipts(svc, event_ids)
         if inbound_ids:
             # Replies travel on the order queue: a customer never waits behind receipts.
             svc.queues["orders"].enqueue(HANDLE_JOB, inbound_ids, result_ttl=0)
@@ -81,6 +87,24 @@ def take_whatsapp_updates(svc: Services, updates: list[WebhookUpdate], now: date
     except redis.RedisError as exc:
         log.warning("enqueue after intake failed (%s); the sweeper picks it up", exc)
     return len(event_ids) + len(inbound_ids) + len(preferences) + len(account)
+
+
+def hand_over_receipts(svc: Services, event_ids: list[int]) -> None:
+    """Queue stored receipts for the batch applier: their ids on a Redis list, and at
+    most one pending drain job however many webhooks arrive (one round trip when a job
+    is already pending). Ids lost with Redis stay unapplied rows: the sweeper's."""
+    pipe = svc.redis.pipeline(transaction=False)
+    pipe.rpush(RECEIPTS_KEY, *event_ids)
+    pipe.set(RECEIPTS_KICK_KEY, "1", nx=True, ex=KICK_TTL_SECONDS)
+    _, kicked = pipe.execute()
+    if kicked:
+        svc.queues["statuses"].enqueue(DRAIN_RECEIPTS_JOB, result_ttl=0, failure_ttl=3600)
+
+
+def kick_receipts(svc: Services, *, force: bool = False) -> None:
+    """Make sure a drain job is pending (`force`: enqueue one even if a trigger is set)."""
+    if svc.redis.set(RECEIPTS_KICK_KEY, "1", nx=True, ex=KICK_TTL_SECONDS) or force:
+        svc.queues["statuses"].enqueue(DRAIN_RECEIPTS_JOB, result_ttl=0, failure_ttl=3600)
 
 
 def store_inbound(messages: list[Inbound], now: datetime) -> list[int]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from peewee import IntegrityError, fn
+from peewee import Case, fn
 
 from bot import consent, crm
-from bot.models import Message, State, StatusEvent, db, write_transaction
+from bot.models import Message, State, StatusEvent, write_transaction
 from bot.models import Reason as R
 from bot.providers.base import DeliveryStatus, StatusUpdate
 
@@ -65,31 +65,38 @@ def dedupe_key(update: StatusUpdate) -> str:
 
 
 def record_updates(updates: list[StatusUpdate], now: datetime) -> list[int]:
-    """Store receipts (a redelivered one is ignored); return the ids of the new rows."""
-    created = []
+    """Store receipts (a redelivered one is ignored); return the ids of the new rows.
+
+    One INSERT ... ON CONFLICT DO NOTHING for the whole webhook: the unique dedupe key
+    settles redeliveries, also two racing each other.
+    """
+    rows: dict[str, dict] = {}
+    for update in updates:
+        rows.setdefault(
+            dedupe_key(update),
+            {
+                "provider": update.provider,
+                "provider_message_id": update.provider_message_id,
+                "status": update.status,
+                "callback_data": update.callback_data,
+                "dedupe_key": dedupe_key(update),
+                "error_code": update.error_code,
+                "error_text": update.error_text,
+                "occurred_at": update.occurred_at,
+                "payload": update.raw,
+                "received_at": now,
+                "applied": False,
+            },
+        )
+    if not rows:
+        return []
+    query = (
+        StatusEvent.insert_many(list(rows.values()))
+        .on_conflict(action="NOTHING", conflict_target=[StatusEvent.dedupe_key])
+        .returning(StatusEvent.id)
+    )
     with write_transaction():
-        for update in updates:
-            key = dedupe_key(update)
-            if StatusEvent.select().where(StatusEvent.dedupe_key == key).exists():
-                continue
-            try:
-                with db.atomic():
-                    row = StatusEvent.create(
-                        provider=update.provider,
-                        provider_message_id=update.provider_message_id,
-                        status=update.status,
-                        callback_data=update.callback_data,
-                        dedupe_key=key,
-                        error_code=update.error_code,
-                        error_text=update.error_text,
-                        occurred_at=update.occurred_at,
-                        payload=update.raw,
-                        received_at=now,
-                    )
-            except IntegrityError:  # the same receipt, stored concurrently
-                continue
-            created.append(row.id)
-    return created
+        return sorted(row.id for row in query.execute())
 
 
 def find_message(event: StatusEvent) -> Message | None:
@@ -186,5 +193,133 @@ def apply_pending_for(provider: str, provider_message_id: str, now: datetime) ->
         & (StatusEvent.provider_message_id == provider_message_id)
         & (StatusEvent.applied == False)  # noqa: E712 (peewee expression)
     )
-    for event in pending.order_by(StatusEvent.occurred_at):
-        apply_status_event(event.id, now)
+    apply_status_events([event.id for event in pending], now)
+
+
+# --- many receipts at once ----------------------------------------------------------
+
+#: Receipts applied per transaction: a few statements for the batch, not per receipt.
+BATCH_SIZE = 500
+
+
+def apply_status_events(event_ids: list[int], now: datetime) -> int:
+    """Apply stored receipts, a batch at a time; how many messages changed state.
+
+    The same rules as `apply_status_event`, one receipt after another in the order they
+    happened, but with one query to read a batch's messages and a few to write them.
+    Receipts that need more than a forward move (a failure, a message known only by its
+    callback data) and messages changed concurrently take the one-at-a-time path.
+    """
+    changed = 0
+    for start in range(0, len(event_ids), BATCH_SIZE):
+        changed += _apply_batch(event_ids[start : start + BATCH_SIZE], now)
+    return changed
+
+
+def _apply_batch(event_ids: list[int], now: datetime) -> int:
+    with write_transaction():
+        events = list(
+            StatusEvent.select()
+            .where(StatusEvent.id.in_(event_ids) & (StatusEvent.applied == False))  # noqa: E712
+            .order_by(StatusEvent.occurred_at, StatusEvent.id)
+        )
+        by_message = _match_messages(events)
+        simple = {m: evs for m, evs in by_message.items() if is_forward_only(m, evs)}
+        moves = {m: fold_receipts(m, evs) for m, evs in simple.items()}
+        written = _write_moves(moves, now)
+        settled = [m for m in simple if m.id in written or moves[m][0] is None]
+        _mark_applied({e.id: m.id for m in settled for e in simple[m]})
+        for message in settled:
+            if moves[message][0] is not None:
+                payload = crm.message_status_payload(message, moves[message][0], now)
+                crm.record_event(crm.MESSAGE_STATUS, payload, now)
+    changed = sum(1 for m in settled if moves[m][0] is not None)
+    # Everything else, as before: one receipt, one transaction.
+    rest = [e.id for m, evs in by_message.items() if m not in settled for e in evs]
+    changed += sum(1 for event_id in rest if apply_status_event(event_id, now))
+    return changed
+
+
+def _match_messages(events: list[StatusEvent]) -> dict[Message, list[StatusEvent]]:
+    """Each receipt's message (by provider id, else our id in the callback data), read
+    in one query; receipts whose message is not known yet are left out."""
+    if not events:
+        return {}
+    provider_ids = {e.provider_message_id for e in events}
+    own_ids = {i for e in events if (i := message_id_from_callback(e.callback_data))}
+    found = list(
+        Message.select().where(
+            Message.provider_message_id.in_(provider_ids) | Message.id.in_(own_ids)
+        )
+    )
+    by_provider_id = {m.provider_message_id: m for m in found if m.provider_message_id}
+    by_id = {m.id: m for m in found}
+    matched: dict[Message, list[StatusEvent]] = {}
+    for event in events:
+        message = by_provider_id.get(event.provider_message_id) or by_id.get(
+            message_id_from_callback(event.callback_data)
+        )
+        if message is not None:
+            matched.setdefault(message, []).append(event)
+    return matched
+
+
+def is_forward_only(message: Message, events: list[StatusEvent]) -> bool:
+    """True when applying `events` can only move `message` along sent < delivered < read:
+    no failure receipt, and the message already knows its provider id."""
+    return message.provider_message_id is not None and all(
+        e.status != DeliveryStatus.FAILED for e in events
+    )
+
+
+def fold_receipts(
+    message: Message, events: list[StatusEvent]
+) -> tuple[State | None, dict[str, datetime]]:
+    """The state `events` (in order) leave `message` in, None if unchanged, and the
+    timestamps to fill in: the first receipt to imply a step sets its time."""
+    state, final = State(message.state), None
+    stamps: dict[str, datetime] = {}
+    for event in events:
+        target = next_state(state, DeliveryStatus(event.status))
+        if target is None:
+            continue
+        state = final = target
+        for step, column in TIMESTAMP.items():
+            if RANK[step] <= RANK[target] and getattr(message, column) is None:
+                stamps.setdefault(column, event.occurred_at)
+    return final, stamps
+
+
+def _write_moves(
+    moves: dict[Message, tuple[State | None, dict[str, datetime]]], now: datetime
+) -> set[int]:
+    """One guarded UPDATE per (from, to) pair of states; the ids actually written (a
+    message whose state changed meanwhile is not, and is retried one at a time)."""
+    groups: dict[tuple[str, State], list[Message]] = {}
+    for message, (target, _) in moves.items():
+        if target is not None:
+            groups.setdefault((message.state, target), []).append(message)
+    written: set[int] = set()
+    for (current, target), messages in groups.items():
+        fields: dict = {"state": target, "reason": None, "lease_until": None, "updated_at": now}
+        for column in TIMESTAMP.values():
+            whens = [(m.id, moves[m][1][column]) for m in messages if column in moves[m][1]]
+            if whens:
+                field = getattr(Message, column)
+                fields[column] = fn.COALESCE(field, Case(Message.id, whens, None))
+        ids = [m.id for m in messages]
+        query = (
+            Message.update(**fields)
+            .where(Message.id.in_(ids) & (Message.state == current))
+            .returning(Message.id)
+        )
+        written.update(row.id for row in query.execute())
+    return written
+
+
+def _mark_applied(message_of: dict[int, int]) -> None:
+    """Mark receipts applied, each with its message: one UPDATE."""
+    if message_of:
+        StatusEvent.update(
+            applied=True, message=Case(StatusEvent.id, list(message_of.items()))
+        ).where(StatusEvent.id.in_(list(message_of))).execute()

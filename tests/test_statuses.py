@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot import statuses
 from bot.models import Message, Reason, State, StatusEvent, utcnow
@@ -129,3 +131,112 @@ def test_receipt_for_an_unknown_message_waits_until_the_send_is_recorded(app):
     message = Message.get_by_id(message.id)
     assert message.state == State.DELIVERED
     assert StatusEvent.get().applied is True
+
+
+# --- batches ------------------------------------------------------------------------
+
+
+def test_the_same_receipt_twice_in_one_webhook_is_stored_once(app):
+    message = sent(queued_message())
+    update = receipt(message, D.DELIVERED)
+    assert len(statuses.record_updates([update, update], utcnow())) == 1
+    assert StatusEvent.select().count() == 1
+
+
+def test_receipts_from_many_webhooks_are_applied_by_one_drain_job(
+    client, sign, redis_conn, run_jobs
+):
+    from rq import Queue
+
+    from tests.webhooks.test_whatsapp import meta_receipt, post_meta
+
+    messages = [
+        sent(queued_message(event_id=f"e{i}", order_id=f"O{i}"), f"wamid.B{i}") for i in range(4)
+    ]
+    for message in messages:
+        for status in ("sent", "delivered", "read"):
+            body = meta_receipt(status, message.provider_message_id)
+            assert post_meta(client, sign, body).status_code == 200
+    assert Queue("statuses", connection=redis_conn).count == 1  # twelve webhooks, one job
+    run_jobs()
+    assert {Message.get_by_id(m.id).state for m in messages} == {State.READ}
+    assert StatusEvent.select().where(StatusEvent.applied == False).count() == 0  # noqa: E712
+
+
+def test_a_batch_mixing_failures_and_progress_applies_each_message_its_own_way(app):
+    ok, failing = (
+        sent(queued_message(event_id=f"e{i}", order_id=f"O{i}"), f"wamid.M{i}") for i in range(2)
+    )
+    at = datetime(2026, 11, 24, 10, 0)
+    updates = [
+        receipt(ok, D.DELIVERED, at),
+        receipt(failing, D.FAILED, at, error_code="131026", error_text="undeliverable"),
+        receipt(ok, D.READ, at.replace(minute=1)),
+    ]
+    assert statuses.apply_status_events(statuses.record_updates(updates, utcnow()), utcnow()) == 2
+    ok, failing = Message.get_by_id(ok.id), Message.get_by_id(failing.id)
+    assert (ok.state, ok.delivered_at, ok.read_at) == (State.READ, at, at.replace(minute=1))
+    assert (failing.state, failing.error_code) == (State.FAILED, "131026")
+    assert StatusEvent.select().where(StatusEvent.applied == True).count() == 3  # noqa: E712
+
+
+STARTS = [State.SENDING, State.SENT, State.DELIVERED, State.FAILED, State.QUEUED]
+RECEIPTS = st.lists(
+    st.tuples(
+        st.integers(0, 2),  # which message
+        st.sampled_from([D.SENT, D.DELIVERED, D.READ, D.FAILED]),
+        st.integers(0, 5),  # minute: ties and out-of-order arrival included
+        st.booleans(),  # matched by callback data only (the send's answer not recorded)
+    ),
+    max_size=9,
+)
+_run = iter(range(10**6))
+
+
+def _messages(starts: list[State], run: int, copy: str) -> list[Message]:
+    made = []
+    for i, start in enumerate(starts):
+        message = queued_message(event_id=f"p{run}{copy}{i}", order_id=f"P{run}{copy}{i}")
+        Message.update(
+            state=start, provider="meta", provider_message_id=f"wamid.{message.id}"
+        ).where(Message.id == message.id).execute()
+        made.append(Message.get_by_id(message.id))
+    return made
+
+
+def _updates(messages: list[Message], receipts) -> list[StatusUpdate]:
+    at = datetime(2026, 11, 24, 10, 0)
+    return [
+        StatusUpdate(
+            provider="meta",
+            provider_message_id=f"wamid.early.{messages[i].id}"
+            if early
+            else f"wamid.{messages[i].id}",
+            status=status,
+            occurred_at=at.replace(minute=minute),
+            callback_data=f"dakiya:{messages[i].id}",
+            error_code="131026" if status == D.FAILED else None,
+        )
+        for i, status, minute, early in receipts
+    ]
+
+
+def _outcome(message: Message) -> tuple:
+    m = Message.get_by_id(message.id)
+    return (m.state, m.reason, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_code)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(starts=st.lists(st.sampled_from(STARTS), min_size=3, max_size=3), receipts=RECEIPTS)
+def test_a_batch_ends_where_the_receipts_one_at_a_time_in_time_order_end(app, starts, receipts):
+    run = next(_run)
+    batch, single = _messages(starts, run, "b"), _messages(starts, run, "s")
+    now = utcnow()
+    statuses.apply_status_events(statuses.record_updates(_updates(batch, receipts), now), now)
+    ids = statuses.record_updates(_updates(single, receipts), now)
+    in_time_order = StatusEvent.select().where(StatusEvent.id.in_(ids))
+    for event in in_time_order.order_by(StatusEvent.occurred_at, StatusEvent.id):
+        statuses.apply_status_event(event.id, now)
+    assert [_outcome(m) for m in batch] == [_outcome(m) for m in single]
