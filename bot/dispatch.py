@@ -65,7 +65,10 @@ def kick_at(queues: dict[str, Queue], queue: str, at: datetime) -> None:
 
 
 def drain(svc: Services, queue: str, budget_seconds: float) -> dict[str, int]:
-    """Claim and send due messages batch after batch; what happened to them, by outcome."""
+    """Claim and send due messages batch after batch; what happened to them, by outcome.
+
+    If the process dies in between, its claimed messages keep their leases and are
+    taken again when those run out (sent ones are reconciled by their receipts)."""
     try:
         svc.redis.delete(KICK_KEY.format(queue=queue))
     except redis.RedisError:
@@ -75,6 +78,7 @@ def drain(svc: Services, queue: str, budget_seconds: float) -> dict[str, int]:
     size = min(sender.settings.send_batch_size, sender.limiter.current_rate())
     stop_at = time.monotonic() + budget_seconds
     outcomes: Counter[str] = Counter()
+    flight = None
     while True:
         now = utcnow()
         batch = claim_due(now, size, sender.settings.send_lease_seconds)
@@ -83,7 +87,16 @@ def drain(svc: Services, queue: str, budget_seconds: float) -> dict[str, int]:
         out_of_time = time.monotonic() >= stop_at or stop_requested.is_set()
         if len(batch) == size or out_of_time:
             kick(svc.queues, queue)  # more is waiting: let another worker (or our next job) help
-        outcomes.update(sender.process(batch, now))
+        # Two batches overlap: this one is decided and sent while the last one's
+        # provider calls are still in flight; then the last one is recorded.
+        try:
+            started = sender.start(batch, now)
+        finally:  # the batch in flight is recorded whatever happens to the next one
+            if flight is not None:
+                outcomes.update(sender.finish(flight))
+        flight = started
         if out_of_time:
             break
+    if flight is not None:
+        outcomes.update(sender.finish(flight))
     return dict(outcomes)

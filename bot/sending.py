@@ -136,6 +136,17 @@ class PutBack:
     reason: Reason
 
 
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A batch whose sends have started: what `Sender.finish` needs to record it."""
+
+    batch: list[Message]
+    decisions: dict[int, policy.Decision | PutBack]
+    sending: list[Message]
+    results: Callable[[], list[SendResult | ProviderError]]
+    now: datetime
+
+
 @dataclass
 class Sender:
     """Sends claimed messages in batches; built once per worker and settings."""
@@ -158,23 +169,34 @@ class Sender:
         return self.process(claimed, now)[0]
 
     def process(self, batch: list[Message], now: datetime) -> list[Outcome]:
-        """Send messages this worker has claimed: decide, take rate slots, send them all
-        at once, record each outcome. One outcome per message, in order."""
+        """Send messages this worker has claimed; one outcome per message, in order."""
+        return self.finish(self.start(batch, now))
+
+    def start(self, batch: list[Message], now: datetime) -> InFlight:
+        """Decide every claimed message, take rate slots for those that go, and start
+        sending them (concurrently, in the background for HTTP providers)."""
         attach_customers(batch)
         decisions = self.decide_all(batch, now)
         to_send = [m for m in batch if isinstance(decisions[m.id], policy.Send)]
         granted = self.limiter.acquire(len(to_send), self.settings.rate_wait_seconds)
         to_send, late = to_send[:granted], to_send[granted:]
-        results = self.provider.send_many([build_outbound(m) for m in to_send])
         if late:
             telemetry.count(self.ledger.conn, "rate_limiter_waits", amount=len(late))
             self.ledger.forget(late)
             for m in late:
                 decisions[m.id] = PutBack(now + timedelta(seconds=1), Reason.RATE_LIMITED)
+        # Nothing may fail between starting the sends and returning: a batch in flight
+        # must reach `finish`, or its sent messages would look unsent.
+        results = self.provider.start_many([build_outbound(m) for m in to_send])
+        return InFlight(batch, decisions, to_send, results, now)
+
+    def finish(self, flight: InFlight) -> list[Outcome]:
+        """Wait for the provider's answers and record every outcome of the batch."""
+        results = flight.results()
         with write_transaction():
-            outcomes = self.apply_decisions(batch, decisions, now)
-            outcomes |= self.record_results(to_send, results, now)
-        return [outcomes[m.id] for m in batch]
+            outcomes = self.apply_decisions(flight.batch, flight.decisions, flight.now)
+            outcomes |= self.record_results(flight.sending, results, flight.now)
+        return [outcomes[m.id] for m in flight.batch]
 
     def decide_all(
         self, batch: list[Message], now: datetime

@@ -7,6 +7,7 @@ raises `ProviderError` and the sender decides what to do (see `bot.sending`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -163,15 +164,22 @@ class Provider:
         raise NotImplementedError
 
     def send_many(self, messages: list[OutboundMessage]) -> list[SendResult | ProviderError]:
-        """Hand over a batch: each message's result or error, in order. One by one here;
-        HTTP providers override it to send concurrently."""
+        """Hand over a batch: each message's result or error, in order."""
+        return self.start_many(messages)()
+
+    def start_many(
+        self, messages: list[OutboundMessage]
+    ) -> Callable[[], list[SendResult | ProviderError]]:
+        """Start handing over a batch; call the result to wait for each message's result
+        or error, in order. One by one, at once, here; HTTP providers send concurrently
+        in the background, so the caller can prepare the next batch meanwhile."""
         results: list[SendResult | ProviderError] = []
         for message in messages:
             try:
                 results.append(self.send(message))
             except ProviderError as error:
                 results.append(error)
-        return results
+        return lambda: results
 
     def verify_webhook(self, body: bytes, headers) -> bool:
         """True when the webhook body carries this provider's valid signature."""

@@ -13,8 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import weakref
 from collections.abc import Mapping
+from concurrent.futures import Future
+from contextlib import suppress
 from dataclasses import dataclass
 
 import aiohttp
@@ -58,14 +61,21 @@ def classify_client_error(exc: BaseException) -> ErrorKind:
     return ErrorKind.RETRY if isinstance(exc, _NEVER_SENT) else ErrorKind.AMBIGUOUS
 
 
-def _close_session(loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession) -> None:
-    if not loop.is_closed() and not loop.is_running():
-        loop.run_until_complete(session.close())
-        loop.close()
+def _shut_down(loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession | None) -> None:
+    if loop.is_closed():
+        return
+    if session is not None:
+        with suppress(Exception):
+            asyncio.run_coroutine_threadsafe(session.close(), loop).result(timeout=5)
+    loop.call_soon_threadsafe(loop.stop)
 
 
 class ConcurrentPoster:
-    """POSTs a list of requests concurrently; at most `limit` connections at a time."""
+    """POSTs lists of requests concurrently; at most `limit` connections at a time.
+
+    The event loop runs in a daemon thread of its own, so a caller can `submit` a batch,
+    prepare the next one while this one is in flight, and collect the answers later.
+    """
 
     def __init__(self, timeout: float, limit: int = 256) -> None:
         self.timeout = timeout
@@ -73,17 +83,27 @@ class ConcurrentPoster:
         self._pid: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, requests: list[HttpRequest]) -> Future[list[HttpAnswer | ProviderError]]:
+        """Start sending; the future holds every request's answer (or error), in order."""
+        if not requests:
+            done: Future = Future()
+            done.set_result([])
+            return done
+        return asyncio.run_coroutine_threadsafe(self._post_all(requests), self._event_loop())
 
     def post_many(self, requests: list[HttpRequest]) -> list[HttpAnswer | ProviderError]:
-        """Every request's answer (or error), in order. Never raises for one request."""
-        if not requests:
-            return []
-        return self._event_loop().run_until_complete(self._post_all(requests))
+        """Send and wait: every request's answer (or error), in order."""
+        return self.submit(requests).result()
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
-        if self._pid != os.getpid():  # first use, or we are a forked child
-            self._loop, self._session, self._pid = asyncio.new_event_loop(), None, os.getpid()
-        return self._loop
+        with self._lock:
+            if self._pid != os.getpid():  # first use, or we are a forked child
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="provider-http", daemon=True).start()
+                self._loop, self._session, self._pid = loop, None, os.getpid()
+            return self._loop
 
     async def _post_all(self, requests: list[HttpRequest]) -> list[HttpAnswer | ProviderError]:
         if self._session is None or self._session.closed:
@@ -96,7 +116,7 @@ class ConcurrentPoster:
                 ),
             )
             # Closed with its poster (a rebuilt provider, the end of a test), not leaked.
-            weakref.finalize(self, _close_session, self._loop, self._session)
+            weakref.finalize(self, _shut_down, self._loop, self._session)
         return await asyncio.gather(*(self._post(r) for r in requests))
 
     async def _post(self, request: HttpRequest) -> HttpAnswer | ProviderError:

@@ -6,7 +6,7 @@ Kept apart from `base.py` so the interface stays free of transport details.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
@@ -93,14 +93,16 @@ class HttpProvider(Provider):
         )
         return self.result_from(response)
 
-    def send_many(self, messages: list[OutboundMessage]) -> list[SendResult | ProviderError]:
+    def start_many(
+        self, messages: list[OutboundMessage]
+    ) -> Callable[[], list[SendResult | ProviderError]]:
         if len(messages) <= 1:
-            return super().send_many(messages)
+            return super().start_many(messages)
         poster = self.__dict__.get("_poster")
         if poster is None:
             poster = self.__dict__["_poster"] = ConcurrentPoster(self.timeout, self.max_in_flight)
-        answers = poster.post_many([self.request_for(m) for m in messages])
-        return [self._result_or_error(answer) for answer in answers]
+        pending = poster.submit([self.request_for(m) for m in messages])
+        return lambda: [self._result_or_error(answer) for answer in pending.result()]
 
     def _result_or_error(self, answer: HttpAnswer | ProviderError) -> SendResult | ProviderError:
         if isinstance(answer, ProviderError):
