@@ -60,6 +60,12 @@ def _settings() -> Settings | None:
     return services().settings
 
 
+def enabled() -> bool:
+    """True when a CRM URL is configured: callers may skip building payloads otherwise."""
+    settings = _settings()
+    return bool(settings and settings.crm_webhook_urls)
+
+
 def record_event(type_: str, payload: dict, now: datetime) -> OutboundEvent | None:
     """Write the event and one delivery per configured URL (call inside the caller's
     transaction), then enqueue the deliveries; a lost enqueue is the sweeper's to redo.

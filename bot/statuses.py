@@ -223,28 +223,29 @@ def _apply_batch(event_ids: list[int], now: datetime) -> int:
             .where(StatusEvent.id.in_(event_ids) & (StatusEvent.applied == False))  # noqa: E712
             .order_by(StatusEvent.occurred_at, StatusEvent.id)
         )
-        by_message = _match_messages(events)
-        simple = {m: evs for m, evs in by_message.items() if is_forward_only(m, evs)}
-        moves = {m: fold_receipts(m, evs) for m, evs in simple.items()}
-        written = _write_moves(moves, now)
-        settled = [m for m in simple if m.id in written or moves[m][0] is None]
-        _mark_applied({e.id: m.id for m in settled for e in simple[m]})
-        for message in settled:
-            if moves[message][0] is not None:
-                payload = crm.message_status_payload(message, moves[message][0], now)
+        matched = _match_messages(events)
+        simple = [(m, evs) for m, evs in matched if is_forward_only(m, evs)]
+        moves = {m.id: fold_receipts(m, evs) for m, evs in simple}
+        written = _write_moves([m for m, _ in simple], moves, now)
+        settled = [(m, evs) for m, evs in simple if m.id in written or moves[m.id][0] is None]
+        _mark_applied({e.id: m.id for m, evs in settled for e in evs})
+        for message, _ in settled if crm.enabled() else []:
+            if (target := moves[message.id][0]) is not None:
+                payload = crm.message_status_payload(message, target, now)
                 crm.record_event(crm.MESSAGE_STATUS, payload, now)
-    changed = sum(1 for m in settled if moves[m][0] is not None)
+    changed = sum(1 for m, _ in settled if moves[m.id][0] is not None)
     # Everything else, as before: one receipt, one transaction.
-    rest = [e.id for m, evs in by_message.items() if m not in settled for e in evs]
+    done = {m.id for m, _ in settled}
+    rest = [e.id for m, evs in matched if m.id not in done for e in evs]
     changed += sum(1 for event_id in rest if apply_status_event(event_id, now))
     return changed
 
 
-def _match_messages(events: list[StatusEvent]) -> dict[Message, list[StatusEvent]]:
+def _match_messages(events: list[StatusEvent]) -> list[tuple[Message, list[StatusEvent]]]:
     """Each receipt's message (by provider id, else our id in the callback data), read
     in one query; receipts whose message is not known yet are left out."""
     if not events:
-        return {}
+        return []
     provider_ids = {e.provider_message_id for e in events}
     own_ids = {i for e in events if (i := message_id_from_callback(e.callback_data))}
     found = list(
@@ -254,14 +255,14 @@ def _match_messages(events: list[StatusEvent]) -> dict[Message, list[StatusEvent
     )
     by_provider_id = {m.provider_message_id: m for m in found if m.provider_message_id}
     by_id = {m.id: m for m in found}
-    matched: dict[Message, list[StatusEvent]] = {}
+    matched: dict[int, tuple[Message, list[StatusEvent]]] = {}
     for event in events:
         message = by_provider_id.get(event.provider_message_id) or by_id.get(
             message_id_from_callback(event.callback_data)
         )
         if message is not None:
-            matched.setdefault(message, []).append(event)
-    return matched
+            matched.setdefault(message.id, (message, []))[1].append(event)
+    return list(matched.values())
 
 
 def is_forward_only(message: Message, events: list[StatusEvent]) -> bool:
@@ -291,23 +292,26 @@ def fold_receipts(
 
 
 def _write_moves(
-    moves: dict[Message, tuple[State | None, dict[str, datetime]]], now: datetime
+    messages: list[Message],
+    moves: dict[int, tuple[State | None, dict[str, datetime]]],
+    now: datetime,
 ) -> set[int]:
     """One guarded UPDATE per (from, to) pair of states; the ids actually written (a
     message whose state changed meanwhile is not, and is retried one at a time)."""
     groups: dict[tuple[str, State], list[Message]] = {}
-    for message, (target, _) in moves.items():
+    for message in messages:
+        target = moves[message.id][0]
         if target is not None:
             groups.setdefault((message.state, target), []).append(message)
     written: set[int] = set()
-    for (current, target), messages in groups.items():
+    for (current, target), group in groups.items():
         fields: dict = {"state": target, "reason": None, "lease_until": None, "updated_at": now}
         for column in TIMESTAMP.values():
-            whens = [(m.id, moves[m][1][column]) for m in messages if column in moves[m][1]]
+            whens = [(m.id, moves[m.id][1][column]) for m in group if column in moves[m.id][1]]
             if whens:
                 field = getattr(Message, column)
                 fields[column] = fn.COALESCE(field, Case(Message.id, whens, None))
-        ids = [m.id for m in messages]
+        ids = [m.id for m in group]
         query = (
             Message.update(**fields)
             .where(Message.id.in_(ids) & (Message.state == current))
