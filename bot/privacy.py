@@ -53,9 +53,7 @@ def suppression_hash(phone: str, salt: str) -> str:
 
 def is_suppressed(phone: str, salt: str) -> bool:
     """True when this number's owner asked to be erased: never message it again."""
-    return (
-        Suppression.select().where(Suppression.phone_hash == suppression_hash(phone, salt)).exists()
-    )
+    return phone in suppressed_among([phone], salt)
 
 
 def suppressed_among(phones: list[str], salt: str) -> set[str]:

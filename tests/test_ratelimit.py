@@ -40,6 +40,30 @@ def test_slots_are_granted_again_once_the_window_has_passed(redis_conn):
         time.sleep(0.05)
 
 
+def test_a_batch_takes_its_slots_all_at_once_or_not_at_all(redis_conn):
+    limiter = SendRateLimiter(redis_conn, 10)
+
+    assert limiter.acquire(4, wait_seconds=0) == 4
+    assert limiter.acquire(7, wait_seconds=0) == 0  # only 6 left: none taken
+    assert limiter.acquire(6, wait_seconds=0) == 6
+    assert limiter.acquire(1, wait_seconds=0) == 0
+
+
+def test_a_batch_bigger_than_the_rate_gets_one_seconds_worth_once_the_window_frees(redis_conn):
+    limiter = SendRateLimiter(redis_conn, 10)
+    assert limiter.acquire(10, wait_seconds=0) == 10
+
+    assert limiter.acquire(50, wait_seconds=5) == 10
+
+
+def test_a_slowed_down_limiter_grants_batches_at_the_lower_rate(redis_conn):
+    limiter = SendRateLimiter(redis_conn, 100)
+    assert limiter.slow_down() == 50
+
+    assert limiter.acquire(80, wait_seconds=0) == 50
+    assert limiter.acquire(1, wait_seconds=0) == 0
+
+
 def test_four_processes_never_get_more_than_the_rate_in_any_one_second(redis_url, redis_conn):
     results = run_workers(redis_url, workers=4, rate=20, seconds=1.5)
 
