@@ -35,6 +35,16 @@ def busiest_window(stamps: list[float], width: float = 1.0) -> tuple[int, float]
     return best, at
 
 
+def per_second(stamps: list[float], start: float) -> list[int]:
+    """How many stamps fall in each whole second after `start`."""
+    counts: list[int] = []
+    for stamp in stamps:
+        second = int(stamp - start)
+        counts.extend([0] * (second + 1 - len(counts)))
+        counts[second] += 1
+    return counts
+
+
 def rate_between(stamps: list[float], start: float, end: float) -> float:
     ordered = sorted(stamps)
     inside = bisect.bisect_left(ordered, end) - bisect.bisect_left(ordered, start)
@@ -100,16 +110,22 @@ def process_tree(pid: int) -> list[psutil.Process]:
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes and their children (live ones only)."""
+    """CPU of these processes and their descendants, reaped ones (forked jobs) included."""
     total = 0.0
     for pid in pids:
         for proc in process_tree(pid):
             try:
-                times = proc.cpu_times()
-                total += times.user + times.system
+                t = proc.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
             except psutil.NoSuchProcess:
                 pass
     return total
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores) since boot."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
 
 
 class RssSampler(threading.Thread):

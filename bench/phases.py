@@ -21,9 +21,19 @@ from bench.measure import (
     count_rows,
     cpu_seconds,
     latency_summary,
+    machine_busy_seconds,
+    per_second,
     steady_rate,
 )
-from bench.stack import ORDER_SECRET, ROOT, Deadline, Stack, start_workers, stop_workers
+from bench.stack import (
+    ORDER_SECRET,
+    ROOT,
+    Deadline,
+    Stack,
+    profiled,
+    start_workers,
+    stop_workers,
+)
 
 ENQUEUE_CHUNK = 1000
 
@@ -64,17 +74,19 @@ def cpu_groups(stk: Stack) -> dict[str, list[int]]:
     return {"web": [stk.web.pid], "workers": [w.pid for w in stk.workers], "fake": [stk.fake_pid]}
 
 
-def cpu_during(stk: Stack, before: dict[str, float], seconds: float) -> dict:
-    """CPU each group used since `before`, as seconds and as % of one core."""
-    out = {}
-    for name, pids in cpu_groups(stk).items():
-        used = cpu_seconds(pids) - before.get(name, 0.0)
-        out[name] = {"cpu_s": round(used, 1), "cores": round(used / seconds, 2) if seconds else 0}
-    return out
-
-
 def cpu_now(stk: Stack) -> dict[str, float]:
-    return {name: cpu_seconds(pids) for name, pids in cpu_groups(stk).items()}
+    used = {name: cpu_seconds(pids) for name, pids in cpu_groups(stk).items()}
+    return {**used, "machine": machine_busy_seconds()}
+
+
+def cpu_during(stk: Stack, before: dict[str, float], seconds: float) -> dict:
+    """Cores each group kept busy since `before`; "machine" is every process on the box
+    (Redis, the database and the generators are in it, and so is any other load)."""
+    after = cpu_now(stk)
+    return {
+        name: round((after[name] - before.get(name, 0.0)) / seconds, 2) if seconds > 0 else 0.0
+        for name in after
+    }
 
 
 def post_orders(stk: Stack, args, offset: int, deadline: float) -> dict:
@@ -112,7 +124,8 @@ def post_orders(stk: Stack, args, offset: int, deadline: float) -> dict:
 
 def ingest_alone(stk: Stack, args, deadline: float) -> dict:
     """Phase 1: no worker runs, so the web tier and the database have the CPUs."""
-    return post_orders(stk, args, 0, deadline)
+    with profiled(stk, args, "ingest"):
+        return post_orders(stk, args, 0, deadline)
 
 
 def drain_backlog(stk: Stack, fake_log: FakeLog, ids: set[int], deadline: float) -> dict:
@@ -131,9 +144,10 @@ def drain_backlog(stk: Stack, fake_log: FakeLog, ids: set[int], deadline: float)
 
 def order_path(stk: Stack, args, fake_log: FakeLog, deadline: float) -> dict:
     """Phase 2: events posted while workers run; event posted -> provider accepted."""
-    ingest = post_orders(stk, args, args.events, deadline)
-    posted_at = ingest.pop("_posted_at")
-    done = fake_log.wait_for(set(posted_at), deadline)
+    with profiled(stk, args, "orders"):
+        ingest = post_orders(stk, args, args.events, deadline)
+        posted_at = ingest.pop("_posted_at")
+        done = fake_log.wait_for(set(posted_at), deadline)
     accepted = {mid: fake_log.accepted[mid] for mid in posted_at if mid in fake_log.accepted}
     e2e = [send.answered - posted_at[mid] for mid, send in accepted.items()]
     first_post = min(posted_at.values(), default=0.0)
@@ -190,8 +204,9 @@ def campaign(stk: Stack, args, fake_log: FakeLog, deadline: float) -> dict:
     sampler.start()
     before = cpu_now(stk)
     triggered = time.time()
-    trigger_drain(stk)
-    done = fake_log.wait_for(set(ids), phase_deadline, interval=1.0)
+    with profiled(stk, args, "campaign"):
+        trigger_drain(stk)
+        done = fake_log.wait_for(set(ids), phase_deadline, interval=1.0)
     sampler.stop()
     wanted = set(ids)
     sends = [s for mid, s in fake_log.accepted.items() if mid in wanted]
@@ -215,6 +230,7 @@ def campaign(stk: Stack, args, fake_log: FakeLog, deadline: float) -> dict:
             "deviation_pct": round(100 * (steady["rate"] - args.rate) / args.rate, 2),
             "busiest_1s": busiest,
             "busiest_1s_at_s": round(busiest_at - first, 1),
+            "per_second": per_second(arrivals, first),
         },
         "duplicates": fake_log.duplicates,
         "provider_errors": fake_log.errors,
@@ -244,20 +260,21 @@ def status_webhooks(stk: Stack, args, sends: list, deadline: float) -> dict:
         stk.env["META_PHONE_NUMBER_ID"],
     ]
     before = cpu_now(stk)
-    records, gen_cpu, _ = run_loadgen(
-        stk, "statuses", args.gen_procs, args.concurrency, extra, deadline
-    )
+    with profiled(stk, args, "statuses"):
+        records, gen_cpu, _ = run_loadgen(
+            stk, "statuses", args.gen_procs, args.concurrency, extra, deadline
+        )
+        read = 0
+        while time.monotonic() < deadline:
+            read = count_rows(stk.database_url, done_sql)
+            if read >= len(chosen):
+                break
+            time.sleep(0.5)
+        applied_end = time.time()
     ok = [r for r in records if r[3] == 200]
     statuses = sum(r[0] for r in ok)
     first = min((r[1] for r in records), default=time.time())
     posted_end = max((r[1] + r[2] for r in records), default=first)
-    read = 0
-    while time.monotonic() < deadline:
-        read = count_rows(stk.database_url, done_sql)
-        if read >= len(chosen):
-            break
-        time.sleep(0.5)
-    applied_end = time.time()
     answers: dict[str, int] = {}
     for r in records:
         answers[str(r[3])] = answers.get(str(r[3]), 0) + 1
@@ -287,7 +304,8 @@ def naive(stk: Stack, args, fake_log: FakeLog, stack: ExitStack, deadline: float
     workers = start_workers(stk, stack, args.naive_workers, naive=True)
     started = time.time()
     phase_deadline = min(deadline, time.monotonic() + args.naive_timeout)
-    done = fake_log.wait_for(set(ids), phase_deadline, interval=1.0)
+    with profiled(stk, args, "naive"):
+        done = fake_log.wait_for(set(ids), phase_deadline, interval=1.0)
     wanted = set(ids)
     arrivals = [s.arrived for mid, s in fake_log.accepted.items() if mid in wanted]
     end = max(arrivals, default=started) if done else time.time()

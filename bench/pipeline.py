@@ -106,11 +106,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--naive-workers", type=int, default=2, help="forking workers for the naive path")
     add("--naive-timeout", type=float, default=240.0, help="seconds for the naive phase")
     add("--skip", default="", help=f"comma-separated phases to leave out: {','.join(PHASES)}")
+    add("--profile", default="", help=f"phases to sample with py-spy: {','.join(PHASES)}")
+    add("--profile-seconds", type=float, default=20.0, help="py-spy record duration")
+    add("--profile-dir", default="bench-profiles", help="where py-spy's stacks go")
     add("--env", action="append", default=[], help="extra KEY=VALUE for every app process")
     add("--timeout", type=float, default=1200.0, help="global limit, seconds")
     add("--out", default="bench-results-pipeline.json")
     args = parser.parse_args(argv)
     args.skip = set(filter(None, args.skip.split(",")))
+    args.profile = set(filter(None, args.profile.split(",")))
     return args
 
 

@@ -159,4 +159,4 @@ def _ms(d: dict) -> str:
 
 
 def _cpu(d: dict) -> str:
-    return "  ".join(f"{name} {v['cores']}" for name, v in d.items())
+    return "  ".join(f"{name} {cores}" for name, cores in d.items())

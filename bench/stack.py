@@ -199,3 +199,47 @@ def stop_workers(stk: Stack) -> None:
     for proc in stk.workers:
         stop_group(proc, grace=10.0)
     stk.workers = []
+
+
+def web_worker_pids(stk: Stack) -> list[int]:
+    """gunicorn's workers (the master only supervises)."""
+    import psutil
+
+    try:
+        return [child.pid for child in psutil.Process(stk.web.pid).children()]
+    except psutil.NoSuchProcess:
+        return []
+
+
+@contextmanager
+def profiled(stk: Stack, args, phase: str) -> Iterator[None]:
+    """With `--profile <phase>`: py-spy samples every web and send worker for
+    `--profile-seconds` while the phase runs; collapsed stacks go to `--profile-dir`."""
+    if phase not in args.profile:
+        yield
+        return
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    out = Path(args.profile_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    targets = [("web", pid) for pid in web_worker_pids(stk)]
+    targets += [("worker", w.pid) for w in stk.workers]
+    recorders = [
+        subprocess.Popen(
+            [
+                *(py_spy, "record", "--pid", str(pid), "--format", "raw", "--nonblocking"),
+                *("--duration", str(int(args.profile_seconds)), "--rate", "100"),
+                *("--output", str(out / f"{args.db}-{phase}-{kind}-{pid}.txt")),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for kind, pid in targets
+    ]
+    try:
+        yield
+    finally:
+        for proc in recorders:
+            try:
+                proc.wait(args.profile_seconds + 30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
