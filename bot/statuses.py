@@ -95,8 +95,7 @@ def record_updates(updates: list[StatusUpdate], now: datetime) -> list[int]:
         .on_conflict(action="NOTHING", conflict_target=[StatusEvent.dedupe_key])
         .returning(StatusEvent.id)
     )
-    with write_transaction():
-        return sorted(row.id for row in query.execute())
+    return sorted(row.id for row in query.execute())  # one statement: atomic on its own
 
 
 def find_message(event: StatusEvent) -> Message | None:
