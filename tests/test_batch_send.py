@@ -249,3 +249,28 @@ def test_the_sweeper_kicks_even_when_a_stale_trigger_says_a_job_is_pending(app, 
     ).execute()
     assert sweep_once(services(), later)["messages_requeued"] == 1
     assert [job.func_name for job in rq_queue.jobs] == [dispatch.SEND_DUE_JOB]
+
+
+def test_a_batch_in_flight_is_recorded_even_when_the_next_one_fails(
+    make_app, meta_settings, fake_whatsapp, monkeypatch
+):
+    from bot.sending import Sender
+
+    make_app(meta_settings.replace(send_batch_size=2))
+    first_two, last_two = order_messages(2), order_messages(2, start=2)
+    calls = []
+    decide_all = Sender.decide_all
+
+    def fail_the_second_time(self, batch, now):
+        calls.append(batch)
+        if len(calls) == 2:
+            raise RuntimeError("Redis went away")
+        return decide_all(self, batch, now)
+
+    monkeypatch.setattr(Sender, "decide_all", fail_the_second_time)
+    with pytest.raises(RuntimeError):
+        dispatch.drain(services(), "orders", budget_seconds=60)
+    assert callback_counts(fake_whatsapp) == {f"dakiya:{m.id}": 1 for m in first_two}
+    assert {Message.get_by_id(m.id).state for m in first_two} == {State.SENT}
+    # Claimed but never sent: their lease runs out and they are claimed again.
+    assert {Message.get_by_id(m.id).state for m in last_two} == {State.SENDING}
