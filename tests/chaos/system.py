@@ -391,6 +391,27 @@ def shopify_order(run: str, i: int) -> Delivery:
     return Delivery("/webhooks/orders/shopify", body, headers)
 
 
+def woocommerce_order(run: str, i: int) -> Delivery:
+    """WooCommerce's order.created (tests/payloads); WooCommerce never redelivers, so
+    Dakiya spools it while the database is down."""
+    payload = load_payload("woocommerce/order_created")
+    payload["id"] = payload["number"] = 800_000 + i
+    payload["billing"]["phone"] = f"+91 95{i:08d}"
+    payload["shipping"]["phone"] = f"+91 95{i:08d}"
+    body = json.dumps(payload).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-WC-Webhook-Source": "https://shop.example.in/",
+        "X-WC-Webhook-Topic": "order.created",
+        "X-WC-Webhook-Resource": "order",
+        "X-WC-Webhook-Event": "created",
+        "X-WC-Webhook-Signature": sign_hmac(SECRETS["woocommerce_webhook_secret"], body, "base64"),
+        "X-WC-Webhook-ID": "3",
+        "X-WC-Webhook-Delivery-ID": f"wc-{run}-{i}",
+    }
+    return Delivery("/webhooks/orders/woocommerce", body, headers)
+
+
 @dataclass
 class Shop:
     """Shops posting signed order events, remembering what Dakiya accepted; like a real
@@ -399,6 +420,7 @@ class Shop:
     web_url: str
     accepted: dict[int, list[int]] = field(default_factory=dict)  # event id -> message ids
     unanswered: list[Delivery] = field(default_factory=list)
+    spooled: list[Delivery] = field(default_factory=list)  # accepted, stored later
     statuses: list[int | None] = field(default_factory=list)  # every answer, in order
 
     def post(self, deliveries: list[Delivery], threads: int = 8) -> list[int | None]:
@@ -422,7 +444,9 @@ class Shop:
             answers = list(pool.map(one, deliveries))
         for delivery, (status, body) in zip(deliveries, answers, strict=True):
             self.statuses.append(status)
-            if status in (200, 202):
+            if status == 202 and body.get("spooled"):
+                self.spooled.append(delivery)
+            elif status in (200, 202):
                 ids = self.accepted.setdefault(body["event_id"], body["message_ids"])
                 assert ids == body["message_ids"], f"event {body['event_id']} answered twice"
             else:
