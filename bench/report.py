@@ -50,7 +50,8 @@ def table(r: dict) -> str:
         ("database", r["db"]),
         (
             "setup",
-            f"{r['cpus']} CPUs, gunicorn {r['web_workers']}×{r['web_threads']} threads, "
+            f"{r['cpus']} CPUs, gunicorn {r['web_workers']}×"
+            f"{r['web_threads'] or '(conf)'} threads, "
             f"{r['workers']} workers, fake latency {r['latency']} s, rate {r['rate']}/s",
         ),
     ]

@@ -140,9 +140,10 @@ def app_env(args, database_url: str, redis_url: str, fake_url: str) -> dict:
         "WEBHOOK_RATE_LIMIT": HIGH_LIMIT,
         "ADMIN_RATE_LIMIT": HIGH_LIMIT,
         "WEB_CONCURRENCY": str(args.web_workers),
-        "WEB_THREADS": str(args.web_threads),
         "PYTHONUNBUFFERED": "1",
     }
+    if args.web_threads:
+        env["WEB_THREADS"] = str(args.web_threads)
     for item in args.env:
         name, _, value = item.partition("=")
         env[name] = value
