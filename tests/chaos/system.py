@@ -35,6 +35,7 @@ from tests.fakes.redis_server import free_port, redis_server_binary
 ROOT = Path(__file__).resolve().parents[2]
 ORDER_SECRET = SECRETS["order_webhook_secret"]
 HIGH_LIMIT = "1000000/minute"
+METRICS_TOKEN = "chaos-metrics"
 
 
 class Gone(Exception):
@@ -267,6 +268,7 @@ def base_env(database_url: str, redis_url: str, provider_url: str) -> dict[str, 
             "WEBHOOK_RATE_LIMIT": HIGH_LIMIT,
             "ADMIN_RATE_LIMIT": HIGH_LIMIT,
             "WEB_CONCURRENCY": "2",
+            "METRICS_TOKEN": METRICS_TOKEN,
             "PYTHONUNBUFFERED": "1",
             # Fault tests want recovery in seconds, not minutes.
             "SEND_LEASE_SECONDS": "6",
@@ -330,6 +332,16 @@ class System:
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()
+
+    def metric(self, series: str) -> float:
+        """One series of GET /metrics, e.g. 'dakiya_send_attempts_total{outcome="hold",
+        provider="meta"}' (0 when absent): what every process counted, from Redis."""
+        headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        text = requests.get(f"{self.web_url}/metrics", headers=headers, timeout=10).text
+        for line in text.splitlines():
+            if line.startswith(series + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
 
     def log_tails(self, lines: int = 25) -> str:
         parts = [f"--- {p.name} ({p.log}) ---\n{p.tail(lines)}" for p in self.processes]

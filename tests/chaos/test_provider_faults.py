@@ -11,6 +11,11 @@ from bot.models import Message
 from tests.chaos import checks
 from tests.chaos.system import Shop, eventually, order_event
 
+
+def attempts(outcome: str) -> str:
+    return f'dakiya_send_attempts_total{{outcome="{outcome}",provider="meta"}}'
+
+
 STORM = {"429": 0.25, "500": 0.15, "503": 0.1, "130429": 0.1, "timeout": 0.1, "drop": 0.05}
 
 
@@ -42,6 +47,8 @@ def test_error_storm_then_health_every_message_sent_once(make_system, provider):
     assert retried, "the storm made no message try again"
     refused = {s.message_id for s in provider.sends() if s.fault and s.fault != "timeout"}
     assert refused <= set(messages) and refused, "the storm refused no send"
+    assert system.metric(attempts("retry")) > 0  # 429/5xx/130429: backed off, tried again
+    assert system.metric(attempts("hold")) > 0  # timeouts and drops: held, not resent
 
 
 @pytest.mark.parametrize(
@@ -64,3 +71,5 @@ def test_slow_provider_every_message_sent_once(make_system, provider, latency, c
     checks.wait_until_all_sent_once(messages, provider.accepted_counts, 150)
     assert checks.events_have_their_messages(shop.accepted) == []
     assert checks.settled(messages) == []
+    held = system.metric(attempts("hold"))
+    assert held > 0 if float(client_timeout) < latency else held == 0
