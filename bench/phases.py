@@ -71,7 +71,13 @@ def run_loadgen(stk: Stack, mode: str, procs: int, concurrency: int, extra: list
 
 
 def cpu_groups(stk: Stack) -> dict[str, list[int]]:
-    return {"web": [stk.web.pid], "workers": [w.pid for w in stk.workers], "fake": [stk.fake_pid]}
+    groups = {"web": [stk.web.pid], "workers": [w.pid for w in stk.workers]}
+    groups["fake"] = [stk.fake_pid]
+    if stk.redis_pid:
+        groups["redis"] = [stk.redis_pid]
+    if stk.db_pid:
+        groups["postgres"] = [stk.db_pid]
+    return groups
 
 
 def cpu_now(stk: Stack) -> dict[str, float]:

@@ -14,6 +14,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import requests
 
 from tests.fakes.provider_server import RemoteFake, provider_process
@@ -115,6 +116,8 @@ class Stack:
     fake_pid: int
     web_url: str
     web: subprocess.Popen
+    redis_pid: int | None = None
+    db_pid: int | None = None  # the postmaster; None for SQLite
     workers: list[subprocess.Popen] = field(default_factory=list)
 
 
@@ -179,7 +182,20 @@ def start_stack(args, stack: ExitStack, workdir: Path, deadline: float) -> Stack
     web = spawn(gunicorn, env, workdir / "gunicorn.log", stack)
     web_url = f"http://127.0.0.1:{port}"
     wait_for(lambda: requests.get(f"{web_url}/healthz", timeout=2).ok, "gunicorn", deadline)
-    return Stack(workdir, env, database_url, redis_url, fake, fake_pid, web_url, web)
+    redis_port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    redis_pid = next(
+        (
+            p.pid
+            for p in psutil.process_iter(["name", "cmdline"])
+            if "redis-server" in (p.info["name"] or "") and redis_port in (p.info["cmdline"] or [])
+        ),
+        None,
+    )
+    pid_file = workdir / "pgroot" / "pg" / "postmaster.pid"
+    db_pid = int(pid_file.read_text().split()[0]) if pid_file.exists() else None
+    return Stack(
+        workdir, env, database_url, redis_url, fake, fake_pid, web_url, web, redis_pid, db_pid
+    )
 
 
 def start_workers(stk: Stack, stack: ExitStack, count: int, *, naive: bool = False) -> list:
@@ -204,8 +220,6 @@ def stop_workers(stk: Stack) -> None:
 
 def web_worker_pids(stk: Stack) -> list[int]:
     """gunicorn's workers (the master only supervises)."""
-    import psutil
-
     try:
         return [child.pid for child in psutil.Process(stk.web.pid).children()]
     except psutil.NoSuchProcess:
@@ -228,6 +242,7 @@ def profiled(stk: Stack, args, phase: str) -> Iterator[None]:
         subprocess.Popen(
             [
                 *(py_spy, "record", "--pid", str(pid), "--format", "raw", "--nonblocking"),
+                "--idle",  # waits count too: where a request's wall time goes
                 *("--duration", str(int(args.profile_seconds)), "--rate", "100"),
                 *("--output", str(out / f"{args.db}-{phase}-{kind}-{pid}.txt")),
             ],
