@@ -187,7 +187,9 @@ def start_stack(args, stack: ExitStack, workdir: Path, deadline: float) -> Stack
         (
             p.pid
             for p in psutil.process_iter(["name", "cmdline"])
-            if "redis-server" in (p.info["name"] or "") and redis_port in (p.info["cmdline"] or [])
+            # redis-server retitles itself "redis-server 127.0.0.1:<port>"
+            if "redis-server" in " ".join(p.info["cmdline"] or [])
+            and f":{redis_port}" in " ".join(p.info["cmdline"] or [])
         ),
         None,
     )
