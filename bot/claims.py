@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from peewee import PostgresqlDatabase
+from peewee import Cast, PostgresqlDatabase, Value, fn
 
-from bot.models import Message, State, db, write_transaction
+from bot.models import CALLBACK_PREFIX, Message, State, StatusEvent, db, write_transaction
 
 #: Send queues in priority order: order updates and replies before campaigns.
 SEND_QUEUES = ("orders", "campaigns")
@@ -23,10 +23,18 @@ def _due(now: datetime):
     return Message.next_attempt_at.is_null() | (Message.next_attempt_at <= now)
 
 
-def _claimable(now: datetime):
-    return (Message.state.in_([State.QUEUED, State.DEFERRED]) & _due(now)) | (
-        (Message.state == State.SENDING) & (Message.lease_until < now)
+def _lease_expired(now: datetime):
+    """`sending` past its lease, and no receipt for it waiting to be applied: a receipt
+    (matched by our callback data) proves the provider took the message, so it must be
+    applied, not the message sent again."""
+    receipt = StatusEvent.select(StatusEvent.id).where(
+        StatusEvent.callback_data == Value(CALLBACK_PREFIX).concat(Cast(Message.id, "TEXT"))
     )
+    return (Message.state == State.SENDING) & (Message.lease_until < now) & ~fn.EXISTS(receipt)
+
+
+def _claimable(now: datetime):
+    return (Message.state.in_([State.QUEUED, State.DEFERRED]) & _due(now)) | _lease_expired(now)
 
 
 def claim_ids(ids: list[int], now: datetime, lease_seconds: int) -> list[Message]:
@@ -67,7 +75,7 @@ def due_ids(now: datetime, limit: int) -> list[int]:
         for queue in SEND_QUEUES
         for state in (State.QUEUED, State.DEFERRED)
     ]
-    wanted.append((Message.state == State.SENDING) & (Message.lease_until < now))
+    wanted.append(_lease_expired(now))
     ids: list[int] = []
     for condition in wanted:
         if len(ids) >= limit:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, jsonify
-from peewee import DatabaseError
+from peewee import DatabaseError, InterfaceError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,10 @@ def init_app(app: Flask) -> None:
         response.headers.update(exc.headers)
         return response, status
 
+    # InterfaceError: the connection died under a transaction (its rollback fails too).
     @app.errorhandler(DatabaseError)
-    def _database_down(exc: DatabaseError):
+    @app.errorhandler(InterfaceError)
+    def _database_down(exc: DatabaseError | InterfaceError):
         # Senders that redeliver (Meta, Shopify, the generic API's clients) retry on 503.
         log.error("database unavailable: %s", exc)
         response, status = error_response(

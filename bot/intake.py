@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TypeVar
 
 import redis
-from peewee import DatabaseError, IntegrityError
+from peewee import DatabaseError, IntegrityError, InterfaceError
 from werkzeug.datastructures import Headers
 
 from bot import alerts, consent, crm, outbox, phones, spool, statuses
@@ -49,7 +49,7 @@ def take_durably(
     entry = spool.put(svc.redis, spool_kind, body, headers) if spool_kind else None
     try:
         result = take()
-    except DatabaseError:
+    except (DatabaseError, InterfaceError):  # InterfaceError: the connection died mid-way
         if entry is None:
             raise
         return SPOOLED

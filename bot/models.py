@@ -40,6 +40,10 @@ def write_transaction():
     return db.atomic()
 
 
+#: Our message id travels to the provider and back in receipts as "dakiya:<id>".
+CALLBACK_PREFIX = "dakiya:"
+
+
 def utcnow() -> datetime:
     """Naive UTC now: the one clock every row uses."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -253,7 +257,7 @@ class Message(BaseModel):
     @property
     def callback_data(self) -> str:
         """Our own id as it travels through the provider and back on status webhooks."""
-        return f"dakiya:{self.id}"
+        return f"{CALLBACK_PREFIX}{self.id}"
 
 
 class StatusEvent(BaseModel):
@@ -263,7 +267,7 @@ class StatusEvent(BaseModel):
     provider = CharField(max_length=16)
     provider_message_id = CharField(max_length=128, index=True)
     status = CharField(max_length=16)
-    callback_data = CharField(max_length=512, null=True)
+    callback_data = CharField(max_length=512, null=True, index=True)  # claims check it
     dedupe_key = CharField(max_length=255, unique=True)
     error_code = CharField(max_length=32, null=True)
     error_text = TextField(null=True)

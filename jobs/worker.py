@@ -16,9 +16,12 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing
+import time
 
+import redis
 from rq import Queue, SimpleWorker
 from rq.cron import CronScheduler
+from rq.worker.base import StopRequested
 
 import jobs.campaigns  # noqa: F401  (preloaded before forking)
 import jobs.crm  # noqa: F401
@@ -43,32 +46,85 @@ from jobs.sweep import sweep
 log = logging.getLogger(__name__)
 
 
+#: Waits between reconnection attempts while Redis is away, in seconds.
+RECONNECT_DELAYS = (1, 2, 4, 8, 15, 30)
+
+
+def reconnect_delay(failures: int) -> int:
+    return RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
+
+
 def run_cron(interval: int) -> None:
     """Child process: enqueue the sweep every `interval` seconds, the alert check every
-    minute, retention hourly, analytics rollups and A/B roll-outs every ten minutes."""
+    minute, retention hourly, analytics rollups and A/B roll-outs every ten minutes.
+    Rides out a Redis outage (the sweep is what recovers from one)."""
     app = create_app()
     with app.app_context():
-        cron = CronScheduler(
-            connection=services().redis,
-            name=f"dakiya-sweep-{multiprocessing.current_process().pid}",
-        )
-        cron.register(sweep, "statuses", interval=interval, result_ttl=0)
-        cron.register(check_alerts, "statuses", interval=ALERTS_INTERVAL, result_ttl=0)
-        cron.register(redact_expired, "statuses", interval=RETENTION_INTERVAL, result_ttl=0)
-        cron.register(check_rollouts, "statuses", interval=ROLLOUT_INTERVAL, result_ttl=0)
-        # The lowest-priority queue: receipts and order messages go first.
-        cron.register(
-            rollup, "campaigns", interval=ROLLUP_INTERVAL, job_timeout=ROLLUP_TIMEOUT, result_ttl=0
-        )
-        cron.start()
+        failures = 0
+        while True:
+            try:
+                make_cron(services().redis, interval).start()
+                return  # stopped on request (SIGTERM)
+            except redis.RedisError as exc:
+                log.warning(
+                    "cron lost Redis (%s); retrying in %d s", exc, reconnect_delay(failures)
+                )
+                time.sleep(reconnect_delay(failures))
+                failures += 1
 
 
-class SendingWorker(JobLogContext, SimpleWorker):
-    """Runs jobs in this process; a stop request also tells a running send job to wrap up."""
+def make_cron(conn: redis.Redis, interval: int) -> CronScheduler:
+    cron = CronScheduler(
+        connection=conn, name=f"dakiya-sweep-{multiprocessing.current_process().pid}"
+    )
+    cron.register(sweep, "statuses", interval=interval, result_ttl=0)
+    cron.register(check_alerts, "statuses", interval=ALERTS_INTERVAL, result_ttl=0)
+    cron.register(redact_expired, "statuses", interval=RETENTION_INTERVAL, result_ttl=0)
+    cron.register(check_rollouts, "statuses", interval=ROLLOUT_INTERVAL, result_ttl=0)
+    # The lowest-priority queue: receipts and order messages go first.
+    cron.register(
+        rollup, "campaigns", interval=ROLLUP_INTERVAL, job_timeout=ROLLUP_TIMEOUT, result_ttl=0
+    )
+    return cron
+
+
+class StopAware:
+    """Mixin for an RQ worker class: remembers a stop request (SIGTERM, SIGINT) and tells
+    a running send job to finish its batch and hand the rest on."""
 
     def request_stop(self, signum, frame):
         dispatch.stop_requested.set()
         super().request_stop(signum, frame)
+
+
+class SendingWorker(StopAware, JobLogContext, SimpleWorker):
+    """Runs jobs in this process: no fork per job, provider connections stay warm."""
+
+
+class ForkingWorker(StopAware, LoggingHerokuWorker):
+    """RQ's classic worker, one forked process per job (the benchmark's naive path)."""
+
+
+def work(make_worker, log_level: str) -> None:
+    """Run a worker until it is asked to stop. RQ's worker quits when Redis goes away in
+    the middle of a job; then a new one is started once Redis answers again, so the
+    process (and the rows stranded by the outage) is not lost."""
+    failures = 0
+    while not dispatch.stop_requested.is_set():
+        try:
+            if make_worker().work(with_scheduler=True, logging_level=log_level):
+                failures = 0
+        except redis.RedisError as exc:
+            log.warning("worker lost Redis: %s", exc)
+        if dispatch.stop_requested.is_set():
+            return
+        delay = reconnect_delay(failures)
+        log.warning("worker stopped without a stop request; restarting in %d s", delay)
+        try:
+            time.sleep(delay)
+        except StopRequested:  # SIGTERM while waiting: the old worker's handler says so
+            return
+        failures += 1
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -84,11 +140,10 @@ def main(argv: list[str] | None = None) -> None:
         )
         cron.start()
         db.close()  # no connection shared with a forked job
-        worker_class = LoggingHerokuWorker if args.forking else SendingWorker
+        worker_class = ForkingWorker if args.forking else SendingWorker
         queues = [svc.queues.get(name) or Queue(name, connection=svc.redis) for name in args.queues]
-        worker = worker_class(queues, connection=svc.redis)
         try:
-            worker.work(with_scheduler=True, logging_level=svc.settings.log_level)
+            work(lambda: worker_class(queues, connection=svc.redis), svc.settings.log_level)
         finally:
             cron.terminate()
 

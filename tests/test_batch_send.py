@@ -11,7 +11,7 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 from bot import dispatch
-from bot.claims import claim_due
+from bot.claims import claim_due, claim_ids
 from bot.extensions import services
 from bot.models import Customer, Message, Reason, State, utcnow
 from tests.factories import marketing_message, queued_message
@@ -274,3 +274,25 @@ def test_a_batch_in_flight_is_recorded_even_when_the_next_one_fails(
     assert {Message.get_by_id(m.id).state for m in first_two} == {State.SENT}
     # Claimed but never sent: their lease runs out and they are claimed again.
     assert {Message.get_by_id(m.id).state for m in last_two} == {State.SENDING}
+
+
+def test_an_expired_lease_with_a_stored_receipt_is_not_claimed_again(app):
+    """The worker died after the provider took the message; its receipt (by callback
+    data) is stored but not yet applied: sending again would be a duplicate."""
+    from bot.models import StatusEvent
+
+    sent, unknown = order_messages(2)
+    now = utcnow()
+    Message.update(state=State.SENDING, lease_until=now - timedelta(seconds=1)).where(
+        Message.id.in_([sent.id, unknown.id])
+    ).execute()
+    StatusEvent.create(
+        provider="meta",
+        provider_message_id="wamid.KILLED",
+        status="sent",
+        callback_data=sent.callback_data,
+        dedupe_key="meta:wamid.KILLED:sent",
+        occurred_at=now,
+    )
+    assert [m.id for m in claim_due(now, 10, 60)] == [unknown.id]
+    assert claim_ids([sent.id], now, 60) == []

@@ -71,15 +71,18 @@ def _shut_down(loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession |
 
 
 class ConcurrentPoster:
-    """POSTs lists of requests concurrently; at most `limit` connections at a time.
+    """POSTs lists of requests concurrently, each over a connection of its own.
+
+    No connection limit: the sender bounds what is in flight (two batches per worker),
+    and a request that waited for a free connection would reach the provider later than
+    its rate slot was granted, bunching sends into one second.
 
     The event loop runs in a daemon thread of its own, so a caller can `submit` a batch,
     prepare the next one while this one is in flight, and collect the answers later.
     """
 
-    def __init__(self, timeout: float, limit: int = 256) -> None:
+    def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self.limit = limit
         self._pid: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -108,7 +111,7 @@ class ConcurrentPoster:
     async def _post_all(self, requests: list[HttpRequest]) -> list[HttpAnswer | ProviderError]:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.limit),
+                connector=aiohttp.TCPConnector(limit=0),
                 # Per phase, so a connect timeout (never sent) and a read timeout
                 # (maybe sent) stay distinguishable.
                 timeout=aiohttp.ClientTimeout(

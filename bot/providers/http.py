@@ -72,9 +72,6 @@ class HttpProvider(Provider):
     `result_from` reads the answer. One message goes out with `requests`; a batch goes
     out concurrently over aiohttp's keep-alive pool."""
 
-    #: Most requests in flight at once per process (Meta allows 1,000 messages/s).
-    max_in_flight = 256
-
     def request_for(self, message: OutboundMessage) -> HttpRequest:
         raise NotImplementedError
 
@@ -100,7 +97,7 @@ class HttpProvider(Provider):
             return super().start_many(messages)
         poster = self.__dict__.get("_poster")
         if poster is None:
-            poster = self.__dict__["_poster"] = ConcurrentPoster(self.timeout, self.max_in_flight)
+            poster = self.__dict__["_poster"] = ConcurrentPoster(self.timeout)
         pending = poster.submit([self.request_for(m) for m in messages])
         return lambda: [self._result_or_error(answer) for answer in pending.result()]
 
