@@ -89,12 +89,22 @@ class ConcurrentPoster:
         self._lock = threading.Lock()
 
     def submit(self, requests: list[HttpRequest]) -> Future[list[HttpAnswer | ProviderError]]:
-        """Start sending; the future holds every request's answer (or error), in order."""
+        """Start sending and return once every request is on the wire (or has failed);
+        the future holds every request's answer (or error), in order.
+
+        Waiting for the wire keeps a batch's sends inside the second its rate slots were
+        granted: the caller's next CPU-bound work cannot starve the event loop meanwhile.
+        """
         if not requests:
             done: Future = Future()
             done.set_result([])
             return done
-        return asyncio.run_coroutine_threadsafe(self._post_all(requests), self._event_loop())
+        batch = Dispatch(len(requests))
+        future = asyncio.run_coroutine_threadsafe(
+            self._post_all(requests, batch), self._event_loop()
+        )
+        batch.on_the_wire.wait(self.timeout)
+        return future
 
     def post_many(self, requests: list[HttpRequest]) -> list[HttpAnswer | ProviderError]:
         """Send and wait: every request's answer (or error), in order."""
@@ -108,9 +118,14 @@ class ConcurrentPoster:
                 self._loop, self._session, self._pid = loop, None, os.getpid()
             return self._loop
 
-    async def _post_all(self, requests: list[HttpRequest]) -> list[HttpAnswer | ProviderError]:
+    async def _post_all(
+        self, requests: list[HttpRequest], batch: Dispatch
+    ) -> list[HttpAnswer | ProviderError]:
         if self._session is None or self._session.closed:
+            tracing = aiohttp.TraceConfig()
+            tracing.on_request_headers_sent.append(_headers_sent)
             self._session = aiohttp.ClientSession(
+                trace_configs=[tracing],
                 connector=aiohttp.TCPConnector(limit=0),
                 # Per phase, so a connect timeout (never sent) and a read timeout
                 # (maybe sent) stay distinguishable.
@@ -120,12 +135,15 @@ class ConcurrentPoster:
             )
             # Closed with its poster (a rebuilt provider, the end of a test), not leaked.
             weakref.finalize(self, _shut_down, self._loop, self._session)
-        return await asyncio.gather(*(self._post(r) for r in requests))
+        return await asyncio.gather(*(self._post(r, OneRequest(batch)) for r in requests))
 
-    async def _post(self, request: HttpRequest) -> HttpAnswer | ProviderError:
+    async def _post(self, request: HttpRequest, one: OneRequest) -> HttpAnswer | ProviderError:
         try:
             async with self._session.post(
-                request.url, json=request.body, headers=dict(request.headers)
+                request.url,
+                json=request.body,
+                headers=dict(request.headers),
+                trace_request_ctx=one,
             ) as response:
                 text = await response.text()
                 return HttpAnswer(
@@ -136,3 +154,35 @@ class ConcurrentPoster:
                 )
         except (aiohttp.ClientError, TimeoutError) as exc:
             return ProviderError(f"{type(exc).__name__}: {exc}", kind=classify_client_error(exc))
+        finally:
+            one.done()  # failed before the wire, or answered: either way not pending
+
+
+class Dispatch:
+    """Counts a batch's requests until each is on the wire (or failed)."""
+
+    def __init__(self, requests: int) -> None:
+        self.pending = requests
+        self.on_the_wire = threading.Event()
+
+    def one_done(self) -> None:  # called on the event loop's thread only
+        self.pending -= 1
+        if self.pending == 0:
+            self.on_the_wire.set()
+
+
+class OneRequest:
+    def __init__(self, batch: Dispatch) -> None:
+        self.batch = batch
+        self.counted = False
+
+    def done(self) -> None:
+        if not self.counted:
+            self.counted = True
+            self.batch.one_done()
+
+
+async def _headers_sent(session, context, params) -> None:
+    """aiohttp trace hook: the request (headers, then its small JSON body) is going out."""
+    if isinstance(context.trace_request_ctx, OneRequest):
+        context.trace_request_ctx.done()
