@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +50,7 @@ def measure(args, stack: ExitStack, deadline: float) -> dict:
         **{k: getattr(args, k) for k in ("latency", "rate", "events")},
         "campaign_messages": args.campaign,
         "naive_messages": args.naive,
+        "commit": git_commit(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "errors": {},
@@ -80,6 +82,20 @@ def measure(args, stack: ExitStack, deadline: float) -> dict:
     r["ratio"] = round(new / old, 1) if new and old else None
     r["log_errors"] = phases.log_errors(workdir)
     return r
+
+
+def git_commit() -> str:
+    """The commit measured, marked "+dirty" when the tree has uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

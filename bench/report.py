@@ -47,7 +47,7 @@ def targets(r: dict) -> list[tuple[str, str, bool | None]]:
 
 def table(r: dict) -> str:
     rows: list[tuple[str, str]] = [
-        ("database", r["db"]),
+        ("database", f"{r['db']}  (commit {r.get('commit', '?')})"),
         (
             "setup",
             f"{r['cpus']} CPUs, gunicorn {r['web_workers']}×"
