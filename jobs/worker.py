@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> None:
             target=run_cron, args=(svc.settings.sweep_interval_seconds,), daemon=True
         )
         cron.start()
-        db.close()  # no connection shared with a forked job
+        # No connection shared with a forked child: close the pool's, not just return it.
+        getattr(db.obj, "close_all", db.close)()
         worker_class = ForkingWorker if args.forking else SendingWorker
         queues = [svc.queues.get(name) or Queue(name, connection=svc.redis) for name in args.queues]
         try:
