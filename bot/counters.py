@@ -112,8 +112,9 @@ class SendLedger:
         for key in keys:
             pipe.zrangebyscore(key, _epoch(now - KEEP), "+inf", withscores=True)
         histories = pipe.execute()
+        midnight = {tz: local_midnight(now, tz) for tz in {tz for _, tz in batch}}
         counters = {
-            m.id: count_history(entries, m, local_midnight(now, tz), now - WEEK)
+            m.id: count_history(entries, m, midnight[tz], now - WEEK)
             for (m, tz), entries in zip(batch, histories, strict=True)
         }
         if rules.tier_limit is None:
