@@ -84,13 +84,12 @@ def _accept(
     event: IncomingEvent, settings: Settings, notifications: NotificationMap, now: datetime
 ) -> Accepted:
     # The hot path of every order webhook: few statements, narrow selects, upserts.
-    existing = (
-        OrderEvent.select(OrderEvent.id).where(OrderEvent.dedupe_key == event.dedupe_key).first()
-    )
+    existing = EVENT_LOOKUP.execute({"dedupe_key": event.dedupe_key}).fetchone()
     if existing is not None:
-        messages = Message.select(Message.id).where(Message.order_event == existing.id)
+        event_id = existing[0]
+        messages = Message.select(Message.id).where(Message.order_event == event_id)
         ids = [m.id for m in messages.order_by(Message.id)]
-        return Accepted(created=False, event_id=existing.id, message_ids=ids)
+        return Accepted(created=False, event_id=event_id, message_ids=ids)
 
     region = event.customer.country or settings.default_region
     phone = phones.to_e164(event.customer.phone, region)
@@ -164,7 +163,12 @@ def _event_insert(values: dict) -> Query:
     return OrderEvent.insert(values).returning(OrderEvent.id)
 
 
-# The webhook's writes, compiled once (bot/statements.py says why).
+def _event_lookup(values: dict) -> Query:
+    return OrderEvent.select(OrderEvent.id).where(OrderEvent.dedupe_key == values["dedupe_key"])
+
+
+# The webhook's statements, compiled once (bot/statements.py says why).
+EVENT_LOOKUP = Statement(OrderEvent, [OrderEvent.dedupe_key], _event_lookup)
 CUSTOMER_UPSERT = Statement(Customer, columns(Customer), _customer_upsert)
 ORDER_UPSERT = Statement(Order, columns(Order), _order_upsert)
 MESSAGE_INSERT = Statement(Message, columns(Message), _message_insert)

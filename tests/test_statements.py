@@ -1,0 +1,37 @@
+"""Statements compiled once: re-run with new values, and refused when the query they
+build does not take exactly their fields' values as parameters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from bot.models import Order
+from bot.statements import Statement, columns, row_values
+
+
+def _insert(values: dict):
+    return Order.insert(values).returning(Order)
+
+
+def test_a_statement_runs_again_with_new_values_and_reads_back_typed_models(app):
+    insert = Statement(Order, columns(Order), _insert)
+    at = datetime(2026, 11, 24, 10, 5, 7)
+    made = [
+        insert.rows(row_values(Order(source="generic", external_id=f"S{i}", total=Decimal(i))))
+        for i in range(3)
+    ]
+    assert [(o.external_id, o.total) for (o,) in made] == [(f"S{i}", Decimal(i)) for i in range(3)]
+    (late,) = insert.rows(
+        row_values(Order(source="generic", external_id="S9", created_at=at, updated_at=at))
+    )
+    assert late.created_at == at and not late.dirty_fields
+    assert Order.select().count() == 4
+
+
+def test_a_query_whose_parameters_differ_from_the_fields_is_refused(app):
+    only_source = Statement(Order, [Order.source], _insert)
+    with pytest.raises(ValueError, match="parameters differ"):
+        only_source.execute(row_values(Order(source="generic", external_id="X")))
