@@ -39,7 +39,8 @@ ENQUEUE_CHUNK = 1000
 
 
 def run_loadgen(stk: Stack, mode: str, procs: int, concurrency: int, extra: list, deadline):
-    """Run `procs` generator processes that start together; merged records and their CPU."""
+    """Run `procs` generator processes that start together; merged records, their CPU
+    and wall time, and a `cpu_now` snapshot taken at the instant they start."""
     outs = [stk.workdir / f"{mode}-{n}-{time.time_ns()}.json" for n in range(procs)]
     not_before = time.time() + 1.0 + 0.3 * procs  # after every process has imported
     per_process = max(1, concurrency // procs)
@@ -55,6 +56,8 @@ def run_loadgen(stk: Stack, mode: str, procs: int, concurrency: int, extra: list
         )
         for n, out in enumerate(outs)
     ]
+    time.sleep(max(0.0, not_before - time.time()))
+    started = cpu_now(stk)
     try:
         for proc in running:
             proc.wait(max(1.0, deadline - time.monotonic()))
@@ -67,7 +70,7 @@ def run_loadgen(stk: Stack, mode: str, procs: int, concurrency: int, extra: list
                 proc.wait()
     results = [json.loads(out.read_text()) for out in outs]
     records = [r for result in results for r in result["records"]]
-    return records, sum(r["cpu_s"] for r in results), max(r["wall_s"] for r in results)
+    return records, sum(r["cpu_s"] for r in results), max(r["wall_s"] for r in results), started
 
 
 def cpu_groups(stk: Stack) -> dict[str, list[int]]:
@@ -82,13 +85,14 @@ def cpu_groups(stk: Stack) -> dict[str, list[int]]:
 
 def cpu_now(stk: Stack) -> dict[str, float]:
     used = {name: cpu_seconds(pids) for name, pids in cpu_groups(stk).items()}
-    return {**used, "machine": machine_busy_seconds()}
+    return {**used, "machine": machine_busy_seconds(), "at": time.monotonic()}
 
 
-def cpu_during(stk: Stack, before: dict[str, float], seconds: float) -> dict:
-    """Cores each group kept busy since `before`; "machine" is every process on the box
-    (Redis, the database and the generators are in it, and so is any other load)."""
+def cpu_during(stk: Stack, before: dict[str, float]) -> dict:
+    """Cores each group kept busy since `before` was taken; "machine" is every process
+    on the box (Redis, the database and the generators are in it, and any other load)."""
     after = cpu_now(stk)
+    seconds = after.pop("at") - before["at"]
     return {
         name: round((after[name] - before.get(name, 0.0)) / seconds, 2) if seconds > 0 else 0.0
         for name in after
@@ -99,8 +103,7 @@ def post_orders(stk: Stack, args, offset: int, deadline: float) -> dict:
     """Post `args.events` signed order events; per-event stamps and ingest figures."""
     extra = ["--count", args.events, "--offset", offset, "--secret", ORDER_SECRET]
     extra += ["--run", f"{offset}-{time.time_ns()}"]
-    before = cpu_now(stk)
-    records, gen_cpu, wall = run_loadgen(
+    records, gen_cpu, wall, before = run_loadgen(
         stk, "orders", args.gen_procs, args.concurrency, extra, deadline
     )
     accepted = [r for r in records if r[3] in (200, 202)]
@@ -123,7 +126,7 @@ def post_orders(stk: Stack, args, offset: int, deadline: float) -> dict:
             "cpu_s": round(gen_cpu, 1),
             "cores": round(gen_cpu / wall, 2) if wall else 0,
         },
-        "cpu": cpu_during(stk, before, seconds),
+        "cpu": cpu_during(stk, before),
         "_posted_at": {mid: r[1] for r in accepted for mid in r[4]},
     }
 
@@ -241,7 +244,7 @@ def campaign(stk: Stack, args, fake_log: FakeLog, deadline: float) -> dict:
         "duplicates": fake_log.duplicates,
         "provider_errors": fake_log.errors,
         "rss": sampler.summary(after=first),
-        "cpu": cpu_during(stk, before, time.time() - triggered),
+        "cpu": cpu_during(stk, before),
         "_sends": sends,
     }
 
@@ -265,9 +268,8 @@ def status_webhooks(stk: Stack, args, sends: list, deadline: float) -> dict:
         "--phone-number-id",
         stk.env["META_PHONE_NUMBER_ID"],
     ]
-    before = cpu_now(stk)
     with profiled(stk, args, "statuses"):
-        records, gen_cpu, _ = run_loadgen(
+        records, gen_cpu, _, before = run_loadgen(
             stk, "statuses", args.gen_procs, args.concurrency, extra, deadline
         )
         read = 0
@@ -297,7 +299,7 @@ def status_webhooks(stk: Stack, args, sends: list, deadline: float) -> dict:
         "applied_seconds": round(applied_end - first, 2),
         "applied_per_s": round(statuses / (applied_end - first), 1) if read else 0.0,
         "generator_cpu_s": round(gen_cpu, 1),
-        "cpu": cpu_during(stk, before, applied_end - first),
+        "cpu": cpu_during(stk, before),
     }
 
 
