@@ -7,12 +7,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import zip_longest
 
+import redis
 from peewee import Case, IntegrityError, fn
 from rq import Queue
 
@@ -39,6 +41,8 @@ log = logging.getLogger(__name__)
 OPT_OUT_CONFIRMATION = "opt_out_confirmation"
 #: Meta's "re-engagement" errors: free-form text outside the 24-hour window (§1.11).
 WINDOW_CLOSED_CODES = frozenset({"131047", "470"})
+#: Rate slots are taken this many at a time, each chunk just before it goes out.
+RATE_CHUNK = 50
 #: Pair rate (Meta 131056): slow down for this recipient only, not for everyone.
 PER_RECIPIENT_LIMITS = frozenset({"131056"})
 
@@ -178,17 +182,48 @@ class Sender:
         attach_customers(batch)
         decisions = self.decide_all(batch, now)
         to_send = [m for m in batch if isinstance(decisions[m.id], policy.Send)]
-        granted = self.limiter.acquire(len(to_send), self.settings.rate_wait_seconds)
-        to_send, late = to_send[:granted], to_send[granted:]
+        sending, results = self.send_in_chunks(to_send)
+        late = to_send[len(sending) :]
         if late:
             telemetry.count(self.ledger.conn, "rate_limiter_waits", amount=len(late))
-            self.ledger.forget(late)
+            try:
+                self.ledger.forget(late)
+            except redis.RedisError as exc:  # part of the batch is in flight: go on
+                log.warning("could not un-count %d put-back messages: %s", len(late), exc)
             for m in late:
                 decisions[m.id] = PutBack(now + timedelta(seconds=1), Reason.RATE_LIMITED)
-        # Nothing may fail between starting the sends and returning: a batch in flight
-        # must reach `finish`, or its sent messages would look unsent.
-        results = self.provider.start_many([build_outbound(m) for m in to_send])
-        return InFlight(batch, decisions, to_send, results, now)
+        return InFlight(batch, decisions, sending, results, now)
+
+    def send_in_chunks(
+        self, messages: list[Message]
+    ) -> tuple[list[Message], Callable[[], list[SendResult | ProviderError]]]:
+        """Take rate slots a chunk at a time, each just before that chunk goes out, and
+        start sending it; stop at the first chunk the rate refuses within the wait.
+        The messages started, and how to collect their results.
+
+        Chunks keep what reaches the provider in any second close to the rate: a slot is
+        granted only when the sends before it are on the wire. Once a chunk is in flight
+        nothing may raise, or its sent messages would look unsent.
+        """
+        deadline = time.monotonic() + self.settings.rate_wait_seconds
+        sending: list[Message] = []
+        pending: list[Callable[[], list[SendResult | ProviderError]]] = []
+        for start in range(0, len(messages), RATE_CHUNK):
+            chunk = messages[start : start + RATE_CHUNK]
+            try:
+                granted = self.limiter.acquire(len(chunk), max(deadline - time.monotonic(), 0))
+            except redis.RedisError:
+                if not pending:
+                    raise
+                log.warning("rate limiter unreachable: %d messages put back", len(messages) - start)
+                break
+            if granted:
+                sending += chunk[:granted]
+                outbound = [build_outbound(m) for m in chunk[:granted]]
+                pending.append(self.provider.start_many(outbound))
+            if granted < len(chunk):
+                break
+        return sending, lambda: [result for collect in pending for result in collect()]
 
     def finish(self, flight: InFlight) -> list[Outcome]:
         """Wait for the provider's answers and record every outcome of the batch."""

@@ -296,3 +296,21 @@ def test_an_expired_lease_with_a_stored_receipt_is_not_claimed_again(app):
     )
     assert [m.id for m in claim_due(now, 10, 60)] == [unknown.id]
     assert claim_ids([sent.id], now, 60) == []
+
+
+def test_rate_slots_are_taken_a_chunk_at_a_time_and_the_refused_chunks_put_back(
+    make_app, meta_settings, fake_whatsapp, run_jobs
+):
+    from bot.ratelimit import SendRateLimiter
+
+    make_app(meta_settings.replace(send_rate_per_second=100, rate_wait_seconds=0))
+    messages = order_messages(100)
+    assert SendRateLimiter(services().redis, 100).acquire(30, wait_seconds=0) == 30
+    run_jobs(max_rounds=1)
+    # 70 slots were free: the first chunk of 50 went, the second (50 > 20 left) waited 0 s.
+    assert len(callback_counts(fake_whatsapp)) == 50
+    sent = {f"dakiya:{m.id}" for m in messages[:50]}
+    assert set(callback_counts(fake_whatsapp)) == sent
+    waiting = Message.select().where(Message.state == State.QUEUED)
+    assert {(m.reason, m.attempts) for m in waiting} == {(Reason.RATE_LIMITED, 0)}
+    assert waiting.count() == 50
