@@ -14,7 +14,6 @@ only delays: the sweeper kicks every SWEEP_INTERVAL_SECONDS regardless of the ke
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 import time
@@ -22,21 +21,17 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import redis
 from rq import Queue
 
+from bot import triggers
 from bot.claims import claim_due
 from bot.models import utcnow
 
 if TYPE_CHECKING:
     from bot.extensions import Services
 
-log = logging.getLogger(__name__)
-
 SEND_DUE_JOB = "jobs.send.send_due"
 KICK_KEY = "dakiya:send-due:{queue}"
-#: A trigger older than this is assumed lost (its job deleted) and no longer blocks kicks.
-KICK_TTL_SECONDS = 60
 SCHEDULED_KEY = "dakiya:send-due:{queue}:at:{second}"
 #: Set when this process is asked to stop: a running drain finishes its batch and returns.
 stop_requested = threading.Event()
@@ -44,12 +39,8 @@ stop_requested = threading.Event()
 
 def kick(queues: dict[str, Queue], queue: str, *, force: bool = False) -> bool:
     """Make sure a `send_due` job is pending on `queue`; True if this call enqueued it."""
-    rq_queue = queues[queue]
     key = KICK_KEY.format(queue=queue)
-    if not rq_queue.connection.set(key, "1", nx=True, ex=KICK_TTL_SECONDS) and not force:
-        return False
-    rq_queue.enqueue(SEND_DUE_JOB, queue, result_ttl=0, failure_ttl=3600)
-    return True
+    return triggers.ensure_pending(queues[queue], key, SEND_DUE_JOB, queue, force=force)
 
 
 def kick_at(queues: dict[str, Queue], queue: str, at: datetime) -> None:
@@ -57,7 +48,7 @@ def kick_at(queues: dict[str, Queue], queue: str, at: datetime) -> None:
     second per queue, however many messages fall due then."""
     second = math.ceil(at.replace(tzinfo=UTC).timestamp())
     key = SCHEDULED_KEY.format(queue=queue, second=second)
-    ttl = max(int(second - time.time()), 0) + KICK_TTL_SECONDS
+    ttl = max(int(second - time.time()), 0) + triggers.TTL_SECONDS
     rq_queue = queues[queue]
     if rq_queue.connection.set(key, "1", nx=True, ex=ttl):
         when = datetime.fromtimestamp(second, UTC)
@@ -69,10 +60,7 @@ def drain(svc: Services, queue: str, budget_seconds: float) -> dict[str, int]:
 
     If the process dies in between, its claimed messages keep their leases and are
     taken again when those run out (sent ones are reconciled by their receipts)."""
-    try:
-        svc.redis.delete(KICK_KEY.format(queue=queue))
-    except redis.RedisError:
-        pass  # the key expires; claiming works without it
+    triggers.clear(svc.redis, KICK_KEY.format(queue=queue))
     sender = svc.sender()
     # No more than one go at the send rate: a bigger batch would only be put back.
     size = min(sender.settings.send_batch_size, sender.limiter.current_rate())

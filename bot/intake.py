@@ -14,7 +14,7 @@ import redis
 from peewee import DatabaseError, IntegrityError, InterfaceError
 from werkzeug.datastructures import Headers
 
-from bot import alerts, consent, crm, outbox, phones, spool, statuses
+from bot import alerts, consent, crm, outbox, phones, spool, statuses, triggers
 from bot.extensions import Services
 from bot.models import Customer, InboundMessage, db, write_transaction
 from bot.outbox import Accepted
@@ -29,8 +29,6 @@ DRAIN_RECEIPTS_JOB = "jobs.statuses.apply_pending_receipts"
 #: Stored receipt ids waiting for the batch applier, and its deduplicated trigger.
 RECEIPTS_KEY = "dakiya:receipts:pending"
 RECEIPTS_KICK_KEY = "dakiya:receipts:kick"
-#: A trigger older than this is taken as lost (its job deleted) and no longer blocks.
-KICK_TTL_SECONDS = 60
 HANDLE_JOB = "jobs.inbound.handle_inbound_messages"
 
 T = TypeVar("T")
@@ -93,18 +91,19 @@ def hand_over_receipts(svc: Services, event_ids: list[int]) -> None:
     """Queue stored receipts for the batch applier: their ids on a Redis list, and at
     most one pending drain job however many webhooks arrive (one round trip when a job
     is already pending). Ids lost with Redis stay unapplied rows: the sweeper's."""
-    pipe = svc.redis.pipeline(transaction=False)
-    pipe.rpush(RECEIPTS_KEY, *event_ids)
-    pipe.set(RECEIPTS_KICK_KEY, "1", nx=True, ex=KICK_TTL_SECONDS)
-    _, kicked = pipe.execute()
-    if kicked:
-        svc.queues["statuses"].enqueue(DRAIN_RECEIPTS_JOB, result_ttl=0, failure_ttl=3600)
+    triggers.ensure_pending(
+        svc.queues["statuses"],
+        RECEIPTS_KICK_KEY,
+        DRAIN_RECEIPTS_JOB,
+        also=lambda pipe: pipe.rpush(RECEIPTS_KEY, *event_ids),
+    )
 
 
 def kick_receipts(svc: Services, *, force: bool = False) -> None:
     """Make sure a drain job is pending (`force`: enqueue one even if a trigger is set)."""
-    if svc.redis.set(RECEIPTS_KICK_KEY, "1", nx=True, ex=KICK_TTL_SECONDS) or force:
-        svc.queues["statuses"].enqueue(DRAIN_RECEIPTS_JOB, result_ttl=0, failure_ttl=3600)
+    triggers.ensure_pending(
+        svc.queues["statuses"], RECEIPTS_KICK_KEY, DRAIN_RECEIPTS_JOB, force=force
+    )
 
 
 def store_inbound(messages: list[Inbound], now: datetime) -> list[int]:

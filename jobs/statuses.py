@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from bot import intake, statuses
+from bot import intake, statuses, triggers
 from bot.extensions import services
 from bot.intake import take_whatsapp_updates
 from bot.models import db, utcnow
@@ -23,7 +23,7 @@ def apply_pending_receipts() -> int:
     job; one handed over before is popped by this one (bot.intake.hand_over_receipts).
     """
     svc = services()
-    svc.redis.delete(intake.RECEIPTS_KICK_KEY)
+    triggers.clear(svc.redis, intake.RECEIPTS_KICK_KEY)
     stop_at = time.monotonic() + DRAIN_BUDGET_SECONDS
     changed = 0
     with db.connection_context():

@@ -1,0 +1,49 @@
+"""Deduplicated job triggers: "make sure one job of this kind is pending".
+
+A burst of webhooks must cost one drain job, not one job each. A trigger is a Redis key
+set with NX next to the enqueue: whoever sets it enqueues the job; the job clears the
+key first thing, so work handed over after that point triggers a fresh job and work
+handed over before it is picked up by the running one. A key whose job was lost (Redis
+flushed, job deleted) expires after TTL_SECONDS; the sweeper triggers with `force`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import redis
+from redis.client import Pipeline
+from rq import Queue
+
+#: A trigger older than this is taken as lost and no longer blocks new ones.
+TTL_SECONDS = 60
+
+
+def ensure_pending(
+    queue: Queue,
+    key: str,
+    func: str,
+    *args,
+    force: bool = False,
+    also: Callable[[Pipeline], object] | None = None,
+) -> bool:
+    """Enqueue `func(*args)` on `queue` unless the trigger `key` says one is pending
+    (`force`: enqueue anyway). `also` adds commands to the same round trip (e.g. pushing
+    the work the job will pick up). True if this call enqueued the job."""
+    pipe = queue.connection.pipeline(transaction=False)
+    if also is not None:
+        also(pipe)
+    pipe.set(key, "1", nx=True, ex=TTL_SECONDS)
+    if not pipe.execute()[-1] and not force:
+        return False
+    queue.enqueue(func, *args, result_ttl=0, failure_ttl=3600)
+    return True
+
+
+def clear(conn: redis.Redis, key: str) -> None:
+    """The job has started: from now on new work needs a new trigger (best effort: the
+    key expires anyway)."""
+    try:
+        conn.delete(key)
+    except redis.RedisError:
+        pass
