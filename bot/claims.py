@@ -86,3 +86,25 @@ def due_ids(now: datetime, limit: int) -> list[int]:
             query = query.for_update("FOR UPDATE SKIP LOCKED")
         ids += [row.id for row in query]
     return ids
+
+
+def find_stranded_messages(
+    now: datetime, grace_seconds: int, limit: int = 5000
+) -> list[tuple[int, str]]:
+    """(id, queue) of messages that should be in a queue but may not be: their trigger was
+    lost or their worker killed. The sweeper kicks the senders of their queues.
+
+    - queued or deferred, and due for longer than `grace_seconds`;
+    - `sending` past its lease with no receipt waiting (what `claim_due` would take).
+    """
+    grace = now - timedelta(seconds=grace_seconds)
+    due = (Message.next_attempt_at.is_null() & (Message.updated_at < grace)) | (
+        Message.next_attempt_at < grace
+    )
+    query = (
+        Message.select(Message.id, Message.queue)
+        .where((Message.state.in_([State.QUEUED, State.DEFERRED]) & due) | _lease_expired(now))
+        .order_by(Message.id)
+        .limit(limit)
+    )
+    return [(m.id, m.queue) for m in query]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import redis
 from peewee import EXCLUDED, Case, IntegrityError, Query, fn
@@ -324,27 +324,3 @@ def enqueue_sends(queues: dict[str, Queue], messages: list[tuple[int, str]]) -> 
         log.warning("enqueue failed (%s); the sweeper will send %d message(s)", exc, len(messages))
         return 0
     return len(messages)
-
-
-def find_stranded_messages(
-    now: datetime, grace_seconds: int, limit: int = 5000
-) -> list[tuple[int, str]]:
-    """Messages that should be in a queue but may not be: enqueue lost, worker killed.
-
-    - queued or deferred, and due for longer than `grace_seconds`;
-    - sending, with its lease expired (the worker died, or an ambiguous send got no receipt).
-    """
-    grace = now - timedelta(seconds=grace_seconds)
-    due = (Message.next_attempt_at.is_null() & (Message.updated_at < grace)) | (
-        Message.next_attempt_at < grace
-    )
-    query = (
-        Message.select(Message.id, Message.queue)
-        .where(
-            (Message.state.in_([State.QUEUED, State.DEFERRED]) & due)
-            | ((Message.state == State.SENDING) & (Message.lease_until < now))
-        )
-        .order_by(Message.id)
-        .limit(limit)
-    )
-    return [(m.id, m.queue) for m in query]

@@ -59,7 +59,7 @@ class SendRateLimiter:
 
     def try_acquire(self) -> bool:
         """Take one send slot now; False when this second's budget is spent."""
-        return self._limiter.hit(RateLimitItemPerSecond(self.current_rate()), self._name)
+        return self.acquire(1, wait_seconds=0) == 1
 
     def acquire(self, wanted: int, wait_seconds: float) -> int:
         """Take slots for a batch all at once, waiting up to `wait_seconds` for the

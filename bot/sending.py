@@ -22,7 +22,7 @@ from bot import consent, phones, policy, statuses, telemetry
 from bot.claims import claim_ids
 from bot.config import Settings
 from bot.counters import SendLedger, find_duplicates
-from bot.models import Customer, Message, Reason, State, StatusEvent, db, write_transaction
+from bot.models import Customer, Message, Reason, State, db, write_transaction
 from bot.outbox import SEND_JOB
 from bot.providers.base import (
     ButtonParam,
@@ -302,23 +302,37 @@ class Sender:
         decisions: dict[int, policy.Decision | PutBack],
         now: datetime,
     ) -> dict[int, Outcome]:
-        """Store every decision but "send": suppressed, deferred or put back."""
+        """Store every decision but "send": suppressed, deferred or put back (without
+        counting the attempt); one wake-up per queue and time for the ones put off."""
         outcomes: dict[int, Outcome] = {}
+        wake: set[tuple[str, datetime]] = set()
         for m in batch:
             decision = decisions[m.id]
             if isinstance(decision, policy.Suppress):
                 finish(m, State.SUPPRESSED, decision.reason, now)
                 outcomes[m.id] = Outcome.SUPPRESSED
-            elif isinstance(decision, policy.Defer):
-                self.reschedule(m, decision.until, State.DEFERRED, decision.reason, now)
-                outcomes[m.id] = Outcome.DEFERRED
+                continue
+            if isinstance(decision, policy.Defer):
+                at, state, outcome = decision.until, State.DEFERRED, Outcome.DEFERRED
             elif isinstance(decision, PutBack):
-                self.reschedule(m, decision.at, State.QUEUED, decision.reason, now)
-                outcomes[m.id] = (
-                    Outcome.RATE_LIMITED
-                    if decision.reason is Reason.RATE_LIMITED
-                    else Outcome.DEFERRED
-                )
+                at, state = decision.at, State.QUEUED
+                limited = decision.reason is Reason.RATE_LIMITED
+                outcome = Outcome.RATE_LIMITED if limited else Outcome.DEFERRED
+            else:
+                continue  # sent: recorded with the provider's answer
+            update_while_sending(
+                m,
+                now,
+                state=state,
+                reason=decision.reason,
+                next_attempt_at=at,
+                lease_until=None,
+                attempts=Message.attempts - 1,
+            )
+            outcomes[m.id] = outcome
+            wake.add((m.queue, at))
+        for queue, at in wake:
+            self.kick_at(queue, at)
         return outcomes
 
     def record_results(
@@ -437,21 +451,6 @@ class Sender:
         self.kick_at(message.queue, step.at)
         return Outcome.RETRY_SCHEDULED
 
-    def reschedule(
-        self, message: Message, at: datetime, state: State, reason: Reason, now: datetime
-    ) -> None:
-        """Put the message back for later; this try does not count as an attempt."""
-        update_while_sending(
-            message,
-            now,
-            state=state,
-            reason=reason,
-            next_attempt_at=at,
-            lease_until=None,
-            attempts=Message.attempts - 1,
-        )
-        self.kick_at(message.queue, at)
-
 
 def attach_customers(messages: list[Message]) -> None:
     """Load the customers of a batch in one query (instead of one per message)."""
@@ -530,13 +529,7 @@ def record_sent(sent: list[tuple[Message, str]], provider: str, now: datetime) -
         error_text=None,
         updated_at=now,
     ).where(Message.id.in_(ids) & (Message.state == State.SENDING)).execute()
-    early = StatusEvent.select(StatusEvent.provider_message_id).where(
-        (StatusEvent.provider == provider)
-        & StatusEvent.provider_message_id.in_([pid for _, pid in sent])
-        & (StatusEvent.applied == False)  # noqa: E712 (peewee expression)
-    )
-    for pid in {row.provider_message_id for row in early}:
-        statuses.apply_pending_for(provider, pid, now)
+    statuses.apply_pending_for(provider, [pid for _, pid in sent], now)
 
 
 def record_provider_id(message: Message, provider: str, provider_message_id: str, now) -> None:

@@ -185,14 +185,16 @@ def _transition(message: Message, event: StatusEvent, now: datetime) -> State | 
     return target
 
 
-def apply_pending_for(provider: str, provider_message_id: str, now: datetime) -> None:
-    """Apply receipts that arrived before we knew which message they belong to."""
+def apply_pending_for(provider: str, provider_message_ids: list[str], now: datetime) -> None:
+    """Apply receipts that arrived before we knew which messages they belong to (one
+    query for a batch of sends)."""
     pending = StatusEvent.select(StatusEvent.id).where(
         (StatusEvent.provider == provider)
-        & (StatusEvent.provider_message_id == provider_message_id)
+        & StatusEvent.provider_message_id.in_(provider_message_ids)
         & (StatusEvent.applied == False)  # noqa: E712 (peewee expression)
     )
-    apply_status_events([event.id for event in pending], now)
+    if ids := [event.id for event in pending]:
+        apply_status_events(ids, now)
 
 
 # --- many receipts at once ----------------------------------------------------------

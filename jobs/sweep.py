@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from bot import crm, dispatch, outbox
+from bot import claims, crm, dispatch
 from bot.extensions import Services, services
 from bot.intake import APPLY_JOB, HANDLE_JOB, drain_spool
 from bot.models import InboundMessage, StatusEvent, db, utcnow
@@ -33,7 +33,7 @@ def sweep_once(svc: Services, now: datetime) -> dict:
     grace = svc.settings.sweep_interval_seconds
     with db.connection_context():
         drained = drain_spool(svc, now)
-        stranded = outbox.find_stranded_messages(now, grace)
+        stranded = claims.find_stranded_messages(now, grace)
         cutoff = now - timedelta(seconds=grace)
         receipts = left_undone(StatusEvent.applied, StatusEvent.received_at, cutoff)
         unanswered = left_undone(InboundMessage.handled, InboundMessage.received_at, cutoff)

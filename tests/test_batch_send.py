@@ -11,7 +11,7 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 from bot import dispatch
-from bot.claims import claim_due, claim_ids
+from bot.claims import claim_due, claim_ids, find_stranded_messages
 from bot.extensions import services
 from bot.models import Customer, Message, Reason, State, utcnow
 from tests.factories import marketing_message, queued_message
@@ -296,6 +296,11 @@ def test_an_expired_lease_with_a_stored_receipt_is_not_claimed_again(app):
     )
     assert [m.id for m in claim_due(now, 10, 60)] == [unknown.id]
     assert claim_ids([sent.id], now, 60) == []
+    # ... and the sweeper does not count it as stranded either (one condition for both).
+    Message.update(state=State.SENDING, lease_until=now - timedelta(seconds=1)).where(
+        Message.id == unknown.id
+    ).execute()
+    assert find_stranded_messages(now, 30) == [(unknown.id, "orders")]
 
 
 def test_rate_slots_are_taken_a_chunk_at_a_time_and_the_refused_chunks_put_back(

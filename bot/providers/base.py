@@ -163,10 +163,6 @@ class Provider:
         """Hand one message to the provider; raise `ProviderError` if it was not accepted."""
         raise NotImplementedError
 
-    def send_many(self, messages: list[OutboundMessage]) -> list[SendResult | ProviderError]:
-        """Hand over a batch: each message's result or error, in order."""
-        return self.start_many(messages)()
-
     def start_many(
         self, messages: list[OutboundMessage]
     ) -> Callable[[], list[SendResult | ProviderError]]:

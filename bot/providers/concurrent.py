@@ -106,10 +106,6 @@ class ConcurrentPoster:
         batch.on_the_wire.wait(self.timeout)
         return future
 
-    def post_many(self, requests: list[HttpRequest]) -> list[HttpAnswer | ProviderError]:
-        """Send and wait: every request's answer (or error), in order."""
-        return self.submit(requests).result()
-
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._pid != os.getpid():  # first use, or we are a forked child

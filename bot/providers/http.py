@@ -7,6 +7,7 @@ Kept apart from `base.py` so the interface stays free of transport details.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from typing import Any
 
 import requests
@@ -69,8 +70,9 @@ def _connection_refused(exc: BaseException) -> bool:
 
 class HttpProvider(Provider):
     """A provider that sends with one JSON POST per message: `request_for` builds it,
-    `result_from` reads the answer. One message goes out with `requests`; a batch goes
-    out concurrently over aiohttp's keep-alive pool."""
+    `result_from` reads the answer. `send` posts one message with `requests`; the sender's
+    batches (`start_many`) go out concurrently over aiohttp's keep-alive pool in the
+    background, however small, so a one-message batch never holds up the next."""
 
     def request_for(self, message: OutboundMessage) -> HttpRequest:
         raise NotImplementedError
@@ -93,13 +95,12 @@ class HttpProvider(Provider):
     def start_many(
         self, messages: list[OutboundMessage]
     ) -> Callable[[], list[SendResult | ProviderError]]:
-        if len(messages) <= 1:
-            return super().start_many(messages)
-        poster = self.__dict__.get("_poster")
-        if poster is None:
-            poster = self.__dict__["_poster"] = ConcurrentPoster(self.timeout)
-        pending = poster.submit([self.request_for(m) for m in messages])
+        pending = self._poster.submit([self.request_for(m) for m in messages])
         return lambda: [self._result_or_error(answer) for answer in pending.result()]
+
+    @cached_property
+    def _poster(self) -> ConcurrentPoster:
+        return ConcurrentPoster(self.timeout)
 
     def _result_or_error(self, answer: HttpAnswer | ProviderError) -> SendResult | ProviderError:
         if isinstance(answer, ProviderError):
