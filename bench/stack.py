@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 import requests
 
+from tests.fakes.postgres_server import PostgresCluster
 from tests.fakes.provider_server import RemoteFake, provider_process
 from tests.fakes.redis_server import free_port, private_redis
 
@@ -69,39 +70,21 @@ def stop_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
             continue
 
 
-def pg_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
-    if not found:
-        raise SystemExit("PostgreSQL is not installed (apt-get install postgresql)")
-    return found[-1]
-
-
 @contextmanager
-def postgres(workdir: Path) -> Iterator[str]:
-    """A throw-away cluster on a free loopback port (as the postgres user when root)."""
-    as_pg = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
-    pgdir = workdir / "pgroot"
-    pgdir.mkdir()
-    if as_pg:
-        shutil.chown(pgdir, "postgres")
-    port = free_port()
-    bindir = pg_bin()
-    quiet = {"stdout": subprocess.DEVNULL, "check": True}
-    subprocess.run(
-        [*as_pg, bindir / "initdb", "-D", pgdir / "pg", "-U", "postgres", "-A", "trust"], **quiet
-    )
-    opts = (
-        f"-p {port} -k {pgdir} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c max_connections=300 -c shared_buffers=256MB"
-    )
-    ctl = [*as_pg, bindir / "pg_ctl", "-D", pgdir / "pg"]
-    subprocess.run([*ctl, "-l", pgdir / "pg.log", "-w", "-o", opts, "start"], **quiet)
+def postgres() -> Iterator[PostgresCluster]:
+    """A throw-away cluster tuned for throughput (no fsync, no synchronous commit)."""
+    cluster = PostgresCluster(
+        database="dakiya_bench",
+        settings={
+            "synchronous_commit": "off",
+            "max_connections": "300",
+            "shared_buffers": "256MB",
+        },
+    ).start()
     try:
-        psql = [bindir / "psql", "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
-        subprocess.run([*psql, "-c", "CREATE DATABASE dakiya_bench"], **quiet)
-        yield f"postgresql://postgres@127.0.0.1:{port}/dakiya_bench"
+        yield cluster
     finally:
-        subprocess.run([*ctl, "-m", "immediate", "stop"], stdout=subprocess.DEVNULL, check=False)
+        cluster.destroy()
 
 
 @dataclass
@@ -156,10 +139,8 @@ def app_env(args, database_url: str, redis_url: str, fake_url: str) -> dict:
 def start_stack(args, stack: ExitStack, workdir: Path, deadline: float) -> Stack:
     """Redis, database, migrations, fake provider (a subprocess) and gunicorn."""
     redis_url = stack.enter_context(private_redis(str(workdir)))
-    if args.db == "postgres":
-        database_url = stack.enter_context(postgres(workdir))
-    else:
-        database_url = f"sqlite:///{workdir / 'dakiya.db'}"
+    cluster = stack.enter_context(postgres()) if args.db == "postgres" else None
+    database_url = cluster.url if cluster else f"sqlite:///{workdir / 'dakiya.db'}"
     fake_options = ["--latency", str(args.latency), "--meta-token", "bench-token"]
     if args.errors:
         fake_options += ["--errors", args.errors]
@@ -193,8 +174,7 @@ def start_stack(args, stack: ExitStack, workdir: Path, deadline: float) -> Stack
         ),
         None,
     )
-    pid_file = workdir / "pgroot" / "pg" / "postmaster.pid"
-    db_pid = int(pid_file.read_text().split()[0]) if pid_file.exists() else None
+    db_pid = cluster.pid if cluster else None
     return Stack(
         workdir, env, database_url, redis_url, fake, fake_pid, web_url, web, redis_pid, db_pid
     )

@@ -15,6 +15,7 @@ from bot.models import Customer, Message, Reason, State, utcnow
 from bot.providers.base import ErrorKind, ProviderError
 from bot.sending import Fail, Hold, Retry, backoff_seconds
 from tests.factories import queued_message
+from tests.fakes.provider_server import meta_error as fake_meta_error
 
 
 @pytest.fixture
@@ -23,18 +24,7 @@ def meta_app(make_app, meta_settings):
 
 
 def meta_error(code: int, message: str = "error", status: int = 400) -> tuple[int, dict]:
-    return (
-        status,
-        {
-            "error": {
-                "message": message,
-                "type": "OAuthException",
-                "code": code,
-                "error_data": {"messaging_product": "whatsapp", "details": message},
-                "fbtrace_id": "AbCdEf",
-            }
-        },
-    )
+    return status, fake_meta_error(code, message, details=message)
 
 
 @pytest.mark.parametrize(

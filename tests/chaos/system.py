@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -30,6 +28,7 @@ import requests
 
 from bot.signing import sign_hmac
 from tests.conftest import SECRETS, load_payload
+from tests.fakes.postgres_server import PostgresCluster  # noqa: F401 (the fixtures')
 from tests.fakes.redis_server import free_port, redis_server_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,71 +156,6 @@ class RedisServer:
 
     def stop(self) -> None:
         self.process.stop()
-
-
-def pg_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
-    if not found:
-        raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
-    return found[-1]
-
-
-class PostgresCluster:
-    """A throw-away PostgreSQL cluster of our own (as the postgres user when root), so a
-    test can stop and start the server under the running system."""
-
-    def __init__(self) -> None:
-        self.as_pg = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
-        # Not under pytest's tmp_path: the postgres user must be able to reach it.
-        self.root = Path(tempfile.mkdtemp(prefix="dakiya-chaos-pg-"))
-        os.chmod(self.root, 0o755)
-        if self.as_pg:
-            shutil.chown(self.root, "postgres")
-        self.port = free_port()
-        self._created = False
-        self.bindir = pg_bin()
-        subprocess.run(
-            [*self.as_pg, self.bindir / "initdb", "-D", self.root / "pg", "-U", "postgres"]
-            + ["-A", "trust"],
-            stdout=subprocess.DEVNULL,
-            check=True,
-        )
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/dakiya"
-
-    def _ctl(self, *args: str) -> None:
-        subprocess.run(
-            [*self.as_pg, self.bindir / "pg_ctl", "-D", self.root / "pg", *args],
-            stdout=subprocess.DEVNULL,
-            check=True,
-        )
-
-    def start(self) -> PostgresCluster:
-        opts = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c max_connections=200"
-        )
-        self._ctl("-l", str(self.root / "pg.log"), "-w", "-o", opts, "start")
-        if not self._created:
-            admin = psycopg2.connect(self.url.rsplit("/", 1)[0] + "/postgres")
-            admin.autocommit = True
-            admin.cursor().execute("CREATE DATABASE dakiya")
-            admin.close()
-            self._created = True
-        return self
-
-    def stop(self, mode: str = "fast") -> None:
-        """`fast` ends every client session at once, as a failover or restart does."""
-        self._ctl("-m", mode, "-w", "stop")
-
-    def destroy(self) -> None:
-        subprocess.run(
-            [*self.as_pg, self.bindir / "pg_ctl", "-D", self.root / "pg", "-m", "immediate"]
-            + ["stop"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-        )
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 @contextmanager

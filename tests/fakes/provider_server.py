@@ -238,10 +238,10 @@ class FakeProvider:
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
         if not token or (self.meta_token is not None and token != self.meta_token):
-            return self._finish(send, 401, _meta_error(401, 190, "Invalid OAuth access token."))
+            return self._finish(send, 401, meta_error(190, "Invalid OAuth access token."))
         if not body or body.get("messaging_product") != "whatsapp" or not send.to:
             missing = "(#100) The parameter messaging_product and to are required."
-            return self._finish(send, 400, _meta_error(400, 100, missing))
+            return self._finish(send, 400, meta_error(100, missing))
         return await self._answer(request, send, self._meta_fault_answer, self._meta_ok)
 
     async def _interakt_send(self, request: web.Request) -> web.StreamResponse:
@@ -285,19 +285,11 @@ class FakeProvider:
         send.provider_message_id = f"wamid.FAKE{next(self._ids):012d}{uuid.uuid4().hex[:12]}"
         if self.receipts_url and self._outbox is not None:
             self._outbox.put_nowait(send)
-        return 200, {
-            "messaging_product": "whatsapp",
-            "contacts": [{"input": send.to, "wa_id": send.to}],
-            "messages": [{"id": send.provider_message_id, "message_status": "accepted"}],
-        }
+        return 200, meta_accepted(send.to, send.provider_message_id)
 
     def _interakt_ok(self, send: Send) -> tuple[int, dict]:
         send.provider_message_id = str(uuid.uuid4())
-        return 201, {
-            "result": True,
-            "message": "Message created successfully",
-            "id": send.provider_message_id,
-        }
+        return 201, interakt_accepted(send.provider_message_id)
 
     def _meta_fault_answer(self, fault: str) -> tuple[int, dict]:
         return _META_FAULTS[fault]()
@@ -424,7 +416,21 @@ class FakeProvider:
 # -- payloads --------------------------------------------------------------------------
 
 
-def _meta_error(http_status: int, code: int, message: str, details: str | None = None) -> dict:
+def meta_accepted(to: str, wamid: str) -> dict:
+    """Graph's answer to an accepted send (§1.3)."""
+    return {
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": to, "wa_id": to}],
+        "messages": [{"id": wamid, "message_status": "accepted"}],
+    }
+
+
+def interakt_accepted(message_id: str) -> dict:
+    """Interakt's answer to an accepted send (§2.2)."""
+    return {"result": True, "message": "Message created successfully", "id": message_id}
+
+
+def meta_error(code: int, message: str, details: str | None = None) -> dict:
     """Graph's error body (§1.3): logic keys off `code` and `error_data.details`."""
     error: dict = {
         "message": message,
@@ -443,20 +449,18 @@ def _meta_error(http_status: int, code: int, message: str, details: str | None =
 _META_FAULTS = {
     "429": lambda: (
         429,
-        _meta_error(
-            429,
+        meta_error(
             131056,
             "(#131056) (Business Account, Consumer Account) pair rate limit hit",
             "Message failed to send because there were too many messages sent from this "
             "phone number to the same phone number in a short period of time.",
         ),
     ),
-    "500": lambda: (500, _meta_error(500, 1, "An unknown error occurred")),
-    "503": lambda: (503, _meta_error(503, 2, "Service temporarily unavailable")),
+    "500": lambda: (500, meta_error(1, "An unknown error occurred")),
+    "503": lambda: (503, meta_error(2, "Service temporarily unavailable")),
     "130429": lambda: (
         400,
-        _meta_error(
-            400,
+        meta_error(
             130429,
             "(#130429) Rate limit hit",
             "Cloud API message throughput has been reached.",
@@ -464,8 +468,7 @@ _META_FAULTS = {
     ),
     "131049": lambda: (
         400,
-        _meta_error(
-            400,
+        meta_error(
             131049,
             "This message was not delivered to maintain healthy ecosystem engagement.",
             "This message was not delivered to maintain healthy ecosystem engagement.",

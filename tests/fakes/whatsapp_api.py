@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
 
+from tests.fakes.provider_server import interakt_accepted, meta_accepted
+
 
 @dataclass
 class Recorded:
@@ -74,31 +76,13 @@ class FakeWhatsApp:
         def meta_send(version: str, phone_number_id: str):
             to = (request.get_json(silent=True) or {}).get("to", "")
             wamid = f"wamid.FAKE{next(self._ids):08d}"
-            status, body = self._next(
-                (
-                    200,
-                    {
-                        "messaging_product": "whatsapp",
-                        "contacts": [{"input": to, "wa_id": to}],
-                        "messages": [{"id": wamid, "message_status": "accepted"}],
-                    },
-                )
-            )
+            status, body = self._next((200, meta_accepted(to, wamid)))
             time.sleep(self.latency)  # recorded on arrival, answered after the latency
             return jsonify(body), status
 
         @app.post("/v1/public/message/")
         def interakt_send():
-            status, body = self._next(
-                (
-                    201,
-                    {
-                        "result": True,
-                        "message": "Message created successfully",
-                        "id": str(uuid.uuid4()),
-                    },
-                )
-            )
+            status, body = self._next((201, interakt_accepted(str(uuid.uuid4()))))
             time.sleep(self.latency)
             return jsonify(body), status
 
