@@ -34,6 +34,8 @@ class Contract:
     status: int = 200
     errors: tuple[int, ...] = field(default_factory=tuple)
     media_type: str = "application/json"  # of the success answer, e.g. "text/csv"
+    #: Media types of a non-JSON body the view reads itself (e.g. a CSV upload).
+    uploads: tuple[str, ...] = ()
 
 
 def endpoint(
@@ -46,6 +48,7 @@ def endpoint(
     status: int = 200,
     errors: tuple[int, ...] = (),
     media_type: str = "application/json",
+    uploads: tuple[str, ...] = (),
 ) -> Callable:
     """Validate `query` (request.args) and `body` (JSON) and pass them to the view as
     the `query` and `body` keyword arguments; record the contract for OpenAPI."""
@@ -70,7 +73,7 @@ def endpoint(
             return view(*args, **kwargs)
 
         checked.contract = Contract(
-            summary, tag, query, body, response, many, status, errors, media_type
+            summary, tag, query, body, response, many, status, errors, media_type, uploads
         )
         return checked
 
