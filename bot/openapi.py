@@ -446,7 +446,7 @@ def _header(name: str, description: str, required: bool = True) -> dict[str, Any
         "in": "header",
         "required": required,
         "description": description,
-        "schema": _str(),
+        "schema": {"type": "string", "minLength": 1},  # an empty header counts as absent
     }
 
 
