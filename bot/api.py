@@ -108,6 +108,22 @@ class DatabaseIdConverter(IntegerConverter):
         super().__init__(url_map, *args, **kwargs)
 
 
+class WholeNumber(fields.Integer):
+    """A JSON body's integer as JSON Schema (and the document) means it: 3 or 3.0.
+
+    2.5 is refused, not truncated to 2 as marshmallow's lenient Integer would; "3" and
+    true are refused too (strict), as a JSON client sends numbers as numbers.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return super()._validated(value)
+
+
 class UtcDateTime(fields.DateTime):
     """A date-time as the database keeps it (naive UTC), written with its offset.
 
