@@ -34,6 +34,8 @@ class Contract:
     status: int = 200
     errors: tuple[int, ...] = field(default_factory=tuple)
     media_type: str = "application/json"  # of the success answer, e.g. "text/csv"
+    #: Media types of a non-JSON body the view reads itself (e.g. a CSV upload).
+    uploads: tuple[str, ...] = ()
 
 
 def endpoint(
@@ -46,6 +48,7 @@ def endpoint(
     status: int = 200,
     errors: tuple[int, ...] = (),
     media_type: str = "application/json",
+    uploads: tuple[str, ...] = (),
 ) -> Callable:
     """Validate `query` (request.args) and `body` (JSON) and pass them to the view as
     the `query` and `body` keyword arguments; record the contract for OpenAPI."""
@@ -70,7 +73,7 @@ def endpoint(
             return view(*args, **kwargs)
 
         checked.contract = Contract(
-            summary, tag, query, body, response, many, status, errors, media_type
+            summary, tag, query, body, response, many, status, errors, media_type, uploads
         )
         return checked
 
@@ -103,6 +106,22 @@ class DatabaseIdConverter(IntegerConverter):
     def __init__(self, url_map, *args, **kwargs) -> None:
         kwargs.setdefault("max", MAX_ID)
         super().__init__(url_map, *args, **kwargs)
+
+
+class WholeNumber(fields.Integer):
+    """A JSON body's integer as JSON Schema (and the document) means it: 3 or 3.0.
+
+    2.5 is refused, not truncated to 2 as marshmallow's lenient Integer would; "3" and
+    true are refused too (strict), as a JSON client sends numbers as numbers.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return super()._validated(value)
 
 
 class UtcDateTime(fields.DateTime):

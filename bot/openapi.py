@@ -21,6 +21,7 @@ from marshmallow import Schema, fields
 from werkzeug.routing import Rule
 
 from bot.api import MAX_ID, Contract
+from bot.auth import SAFE_METHODS
 from bot.sources.schemas import GenericEventSchema
 
 OPENAPI_VERSION = "3.1.0"
@@ -70,16 +71,19 @@ class ErrorSchema(Schema):
 
 def build_document(app: Flask) -> dict[str, Any]:
     """The whole document: every `@endpoint` route, then the hand-described ones."""
+    marshmallow_plugin = MarshmallowPlugin()
     spec = APISpec(
         title="Dakiya",
         version=_project_version(),
         openapi_version=OPENAPI_VERSION,
-        plugins=[MarshmallowPlugin()],
+        plugins=[marshmallow_plugin],
         info={
             "description": "WhatsApp order notifications: order webhooks, WhatsApp "
             "webhooks, the admin API, health and metrics. Every error has the `Error` shape."
         },
     )
+    assert marshmallow_plugin.converter is not None  # made by APISpec's init_spec
+    marshmallow_plugin.converter.add_attribute_function(decimal_as_string)
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.security_scheme(
         "adminBasic", {"type": "http", "scheme": "basic", "description": "an admin login"}
@@ -96,12 +100,26 @@ def build_document(app: Flask) -> dict[str, Any]:
             continue
         path, parameters = openapi_path(rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            operation = contract_operation(rule, view.__doc__, contract, parameters)
+            operation = contract_operation(rule, method, view.__doc__, contract, parameters)
             operation["operationId"] = _operation_id(rule, method, operation_ids)
             paths.setdefault(path, {})[method.lower()] = operation
     for path, operations in {**paths, **hand_written_paths()}.items():
         spec.path(path=path, operations=operations)
     return _portable(spec.to_dict())
+
+
+def decimal_as_string(self, field: fields.Field, ret: dict[str, Any], **kwargs) -> dict:
+    """A `Decimal(as_string=True)` field is written as a JSON string ("12.50"), not a
+    number: say so (apispec calls every Decimal a number). `self` is apispec's converter."""
+    if not (isinstance(field, fields.Decimal) and field.as_string):
+        return {}
+    nullable = "null" in (ret.get("type") or [])
+    digits = r"\d+" if field.places is None else rf"\d+\.\d{{{field.places}}}"
+    return {
+        "type": ["string", "null"] if nullable else "string",
+        "format": "decimal",
+        "pattern": rf"^-?{digits}$",
+    }
 
 
 def openapi_path(rule: Rule) -> tuple[str, list[dict[str, Any]]]:
@@ -117,7 +135,11 @@ def openapi_path(rule: Rule) -> tuple[str, list[dict[str, Any]]]:
 
 
 def contract_operation(
-    rule: Rule, docstring: str | None, contract: Contract, path_parameters: list[dict[str, Any]]
+    rule: Rule,
+    method: str,
+    docstring: str | None,
+    contract: Contract,
+    path_parameters: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """One operation from a contract: its summary and the rest of the docstring, tag,
     parameters, JSON body, success answer and error answers."""
@@ -128,10 +150,13 @@ def contract_operation(
     parameters = list(path_parameters)
     if contract.query is not None:
         parameters.append({"in": "query", "schema": contract.query})
-    if parameters:
-        operation["parameters"] = parameters
     if contract.body is not None:
         operation["requestBody"] = {"required": True, "content": _json(contract.body)}
+    elif contract.uploads:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {kind: {"schema": upload_schema(kind)} for kind in contract.uploads},
+        }
     success: dict[str, Any] = {"description": _phrase(contract.status)}
     if contract.media_type != "application/json":
         success["content"] = {contract.media_type: {"schema": _str()}}
@@ -146,8 +171,35 @@ def contract_operation(
     if rule.endpoint.startswith("admin."):
         operation["security"] = ADMIN_SECURITY
         errors |= set(ADMIN_ERRORS)
+        if method not in SAFE_METHODS:
+            parameters.append(write_guard_header(json_body=contract.body is not None))
+    if parameters:
+        operation["parameters"] = parameters
     operation["responses"] = {str(contract.status): success, **error_responses(*errors)}
     return operation
+
+
+def upload_schema(media_type: str) -> dict[str, Any]:
+    """A file sent as the whole body, or as a multipart form's `file` field."""
+    if media_type == "multipart/form-data":
+        return {
+            "type": "object",
+            "required": ["file"],
+            "properties": {"file": {"type": "string", "contentMediaType": "text/csv"}},
+        }
+    return _str()
+
+
+def write_guard_header(*, json_body: bool) -> dict[str, Any]:
+    """`X-Requested-With`, which bot.auth.check_request_rules asks of an admin write that
+    does not send JSON (a cross-site form can send neither without a CORS preflight)."""
+    if json_body:
+        return _header(
+            "X-Requested-With",
+            "any value; needed only if the body is not sent as application/json",
+            required=False,
+        )
+    return _header("X-Requested-With", "any value, e.g. dakiya-admin (the write guard)")
 
 
 def error_responses(*statuses: int) -> dict[str, Any]:
@@ -394,7 +446,7 @@ def _header(name: str, description: str, required: bool = True) -> dict[str, Any
         "in": "header",
         "required": required,
         "description": description,
-        "schema": _str(),
+        "schema": {"type": "string", "minLength": 1},  # an empty header counts as absent
     }
 
 

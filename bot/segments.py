@@ -12,6 +12,7 @@ import phonenumbers
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 from peewee import Value, fn
 
+from bot.api import WholeNumber
 from bot.models import Customer, InboundMessage, Order
 
 
@@ -40,7 +41,7 @@ class SegmentSchema(Schema):
     marketing_opt_in = fields.Boolean()
     last_order_after = fields.Date(metadata={"description": "last order on or after (UTC)"})
     last_order_before = fields.Date(metadata={"description": "last order before (UTC)"})
-    min_orders = fields.Integer(validate=validate.Range(1, 1_000_000))
+    min_orders = WholeNumber(validate=validate.Range(1, 1_000_000))
     min_spend = fields.Decimal(places=2, validate=validate.Range(0, 10**12))
     has_replied = fields.Boolean(metadata={"description": "ever wrote to us"})
 

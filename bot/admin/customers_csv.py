@@ -48,6 +48,7 @@ class ExportQuery(Schema):
     query=ImportQuery,
     response=ImportReportSchema,
     errors=(400, 401, 413, 415),
+    uploads=(*CSV_TYPES, "multipart/form-data"),
 )
 def import_customers(query: dict):
     """Import customers and their consent from a CSV file (text/csv, or multipart `file`)."""
@@ -63,7 +64,7 @@ def import_customers(query: dict):
 
 
 @bp.get("/api/customers/export.csv")
-@endpoint(tag="customers", query=ExportQuery, errors=(400, 401))
+@endpoint(tag="customers", query=ExportQuery, errors=(400, 401), media_type="text/csv")
 def export_customers(query: dict):
     """Every customer (?tag=, ?opted_out=) as CSV, in the import's columns and more."""
     audit(actor(), "export_customers", None, {"filters": query}, utcnow())

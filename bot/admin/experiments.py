@@ -10,7 +10,7 @@ from bot import experiments, phones
 from bot.admin import bp
 from bot.admin.api import dump, get_or_404, utc_naive
 from bot.admin.schemas import check_language
-from bot.api import MAX_ID, PageQuery, UtcDateTime, endpoint, page
+from bot.api import MAX_ID, PageQuery, UtcDateTime, WholeNumber, endpoint, page
 from bot.auth import actor
 from bot.errors import ApiError
 from bot.experiments import Phase
@@ -31,7 +31,7 @@ from bot.privacy import audit
 
 class Variant(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 64))
-    weight = fields.Integer(required=True, validate=validate.Range(1, 1000))
+    weight = WholeNumber(required=True, validate=validate.Range(1, 1000))
     template = fields.String(validate=validate.Length(1, 128))
     languages = fields.List(fields.String(validate=check_language), validate=validate.Length(1, 20))
     body = fields.List(fields.String(validate=validate.OneOf(sorted(PARAMETERS))))
@@ -40,16 +40,16 @@ class Variant(Schema):
 class ExperimentCreate(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 200))
     event_kind = fields.String(validate=validate.OneOf([k.value for k in EventKind]))
-    campaign_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    campaign_id = WholeNumber(validate=validate.Range(1, MAX_ID))
     variants = fields.List(
         fields.Nested(Variant),
         required=True,
         validate=validate.Length(2, experiments.MAX_VARIANTS),
     )
     goal = fields.String(required=True, validate=validate.OneOf(experiments.GOALS))
-    conversion_days = fields.Integer(load_default=7, validate=validate.Range(1, 90))
+    conversion_days = WholeNumber(load_default=7, validate=validate.Range(1, 90))
     auto_rollout = fields.Boolean(load_default=False)
-    min_sample = fields.Integer(load_default=100, validate=validate.Range(1, 1_000_000))
+    min_sample = WholeNumber(load_default=100, validate=validate.Range(1, 1_000_000))
 
     @validates_schema
     def check_target(self, data: dict, **kwargs) -> None:
@@ -109,7 +109,7 @@ class ExperimentPage(Schema):
 
 class ConversionCreate(Schema):
     phone = fields.String(validate=validate.Length(3, 32))
-    customer_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    customer_id = WholeNumber(validate=validate.Range(1, MAX_ID))
     order_id = fields.String(required=True, validate=validate.Length(1, 64))
     occurred_at = UtcDateTime(required=True, metadata={"description": "naive = UTC"})
     source = fields.String(load_default="shop", validate=validate.Length(1, 32))

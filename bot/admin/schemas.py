@@ -8,7 +8,7 @@ from zoneinfo import available_timezones
 from babel import Locale, UnknownLocaleError
 from marshmallow import Schema, ValidationError, fields, validate
 
-from bot.api import MAX_ID, PageQuery, UtcDateTime
+from bot.api import MAX_ID, PageQuery, UtcDateTime, WholeNumber
 from bot.models import Category, EventKind, Reason, State
 
 NAME = validate.Length(1, 200)
@@ -195,7 +195,7 @@ class OrderPage(Schema):
 
 
 class ButtonSchema(Schema):
-    index = fields.Integer(required=True, validate=validate.Range(0, 9))
+    index = WholeNumber(required=True, validate=validate.Range(0, 9))
     sub_type = fields.String(required=True, validate=validate.OneOf(["url", "quick_reply"]))
     value = fields.String(required=True)
 
@@ -228,16 +228,16 @@ class PolicySettings(Schema):
 
     quiet_hours_marketing = fields.String(metadata={"description": "HH:MM-HH:MM or off"})
     quiet_hours_utility = fields.String(metadata={"description": "HH:MM-HH:MM or off"})
-    marketing_daily_cap = fields.Integer(validate=validate.Range(0, 1000))
-    marketing_weekly_cap = fields.Integer(validate=validate.Range(0, 1000))
-    utility_daily_cap = fields.Integer(validate=validate.Range(0, 1000))
-    utility_weekly_cap = fields.Integer(validate=validate.Range(0, 1000))
-    min_gap_seconds = fields.Integer(validate=validate.Range(0, 86400))
+    marketing_daily_cap = WholeNumber(validate=validate.Range(0, 1000))
+    marketing_weekly_cap = WholeNumber(validate=validate.Range(0, 1000))
+    utility_daily_cap = WholeNumber(validate=validate.Range(0, 1000))
+    utility_weekly_cap = WholeNumber(validate=validate.Range(0, 1000))
+    min_gap_seconds = WholeNumber(validate=validate.Range(0, 86400))
     messaging_tier = fields.String(
         validate=validate.OneOf(["250", "2000", "10000", "100000", "unlimited"])
     )
-    duplicate_window_seconds = fields.Integer(validate=validate.Range(0, 30 * 86400))
-    send_rate_per_second = fields.Integer(validate=validate.Range(1, 1000))
+    duplicate_window_seconds = WholeNumber(validate=validate.Range(0, 30 * 86400))
+    send_rate_per_second = WholeNumber(validate=validate.Range(1, 1000))
 
 
 class PolicySettingsOut(PolicySettings):

@@ -240,7 +240,10 @@ class GenericTrackingSchema(Schema):
 class GenericOrderSchema(Schema):
     id = fields.String(required=True, validate=validate.Length(1, 64))
     number = _optional(fields.String, validate=validate.Length(1, 64))
-    total = _optional(fields.Decimal, validate=validate.Range(min=0))
+    # Orders.total is NUMERIC(14, 2): a larger total is the sender's 400, not our 503.
+    total = _optional(
+        fields.Decimal, validate=validate.Range(min=0, max=10**12, max_inclusive=False)
+    )
     currency = _optional(
         fields.String,
         validate=validate.Regexp(
