@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import phonenumbers
 from babel import Locale, UnknownLocaleError
 from peewee import IntegrityError
 
-from bot import consent, phones
+from bot import consent, phones, search
 from bot.errors import ApiError
 from bot.models import ConsentEvent, Customer, db, write_transaction
 from bot.privacy import audit, iso
@@ -434,10 +433,8 @@ def export_customers(tag: str | None, opted_out: bool | None) -> Iterator[str]:
     yield _csv_line(EXPORT_COLUMNS)
     query = Customer.select()
     if tag is not None:
-        # Narrows in SQL (case-insensitively; the cast skips the JSON field's converter
-        # on the pattern); the exact match is made below.
-        needle = json.dumps(tag, ensure_ascii=False)
-        query = query.where(Customer.tags.cast("TEXT").contains(needle))
+        # Narrows in SQL (case-insensitively); the exact match is made below.
+        query = query.where(search.has_tag(Customer.tags, tag))
     if opted_out is not None:
         query = query.where(Customer.opted_out == opted_out)
     after = 0
