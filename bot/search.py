@@ -23,7 +23,9 @@ def like_literal(text: str) -> str:
 
 def _like(column: Field, pattern: str) -> Expression:
     # Raw pattern: a field's converter (JSONField's) must not touch it.
-    escaped = NodeList((Value(pattern, converter=False), SQL("ESCAPE"), Value(ESCAPE)))
+    escaped = NodeList(
+        (Value(pattern, converter=False), SQL("ESCAPE"), Value(ESCAPE, converter=False))
+    )
     return Expression(column, OP.ILIKE, escaped)
 
 
