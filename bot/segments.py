@@ -69,7 +69,7 @@ def segment_query(definition: dict):
     if "countries" in data:
         codes = {phonenumbers.country_code_for_region(region) for region in data["countries"]}
         query = query.where(
-            reduce(operator.or_, [search.starts_with(Customer.phone, f"+{code}") for code in codes])
+            reduce(operator.or_, [Customer.phone.startswith(f"+{code}") for code in codes])
         )
     if "marketing_opt_in" in data:
         query = query.where(Customer.marketing_opt_in == data["marketing_opt_in"])

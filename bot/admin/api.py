@@ -79,10 +79,7 @@ def list_customers(query: dict):
     """Find customers by phone or name, tag, consent or hand-over state."""
     rows = Customer.select()
     if "q" in query:
-        text = query["q"]
-        rows = rows.where(
-            search.contains(Customer.phone, text) | search.contains(Customer.name, text)
-        )
+        rows = rows.where(Customer.phone.contains(query["q"]) | Customer.name.contains(query["q"]))
     if "tag" in query:
         rows = rows.where(search.has_tag(Customer.tags, query["tag"]))
     if "opted_out" in query:

@@ -107,13 +107,13 @@ def test_the_csv_export_tag_filter_takes_the_tag_literally(client, tagged):
 
 @pytest.mark.parametrize("breaker", ["\r", "\n", "\r\n", '"', ","])
 def test_the_export_quotes_every_field_with_a_line_break_quote_or_comma(client, breaker):
-    customer(ASHA, f'Asha{breaker}=HYPERLINK("http://evil")')
+    customer(ASHA, f"Asha{breaker}=1+2")
     customer(RAVI, "Ravi")
     text = client.get("/admin/api/customers/export.csv", headers=ADMIN).get_data(as_text=True)
     # What a spreadsheet does: split on any line break outside quotes.
     rows = list(csv.reader(io.StringIO(text, newline="")))
     assert [row[1] for row in rows[1:]] == [ASHA, RAVI]  # no row begins inside Asha's name
-    assert rows[1][2] == f'Asha{breaker}=HYPERLINK("http://evil")'
+    assert rows[1][2] == f"Asha{breaker}=1+2"
 
 
 def test_the_export_still_defuses_a_cell_that_starts_a_formula(client):
