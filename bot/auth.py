@@ -190,8 +190,8 @@ class VerifiedLogins:
 class LoginThrottle:
     """Failed logins per client address and per user name, counted in Redis.
 
-    Each attempt is counted before its password is checked, in one transaction per
-    counter (the window starts with the first attempt); over LOGIN_MAX_FAILURES in
+    Each attempt is counted in both counters, in one Redis transaction, before its
+    password is checked (a window starts with its first attempt); over LOGIN_MAX_FAILURES in
     either counter, the attempt is refused unchecked until the window ends. A success
     gives back its own slot on the address and clears the name's failures, so another
     user's success (a viewer's) never unlocks guesses at an admin from the same address.
