@@ -15,3 +15,5 @@ keepalive = 5
 accesslog = "-"
 # Never log query strings: Meta's handshake carries hub.verify_token in one.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+# Masks phone numbers in the access and error logs (/admin/api/customers/<phone>/...).
+logger_class = "bot.logs.GunicornLogger"

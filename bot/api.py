@@ -18,6 +18,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from werkzeug.routing import IntegerConverter
 
 from bot.errors import ApiError, flatten_errors, unstorable_path
+from bot.jsonbody import InvalidJson, NestedTooDeep, decode_json
 
 MAX_PAGE = 100
 MAX_ID = 2**63 - 1  # a 64-bit database key; larger numbers overflow SQLite (500s)
@@ -61,7 +62,7 @@ def endpoint(
             if query is not None:
                 kwargs["query"] = load(query(unknown=RAISE), request.args.to_dict(), "query")
             if body is not None:
-                data = request.get_json(silent=True)
+                data = request_json()
                 if not isinstance(data, dict):
                     raise ApiError(
                         400,
@@ -78,6 +79,19 @@ def endpoint(
         return checked
 
     return decorate
+
+
+def request_json():
+    """The request's JSON body (None when it is not sent as JSON, or is not JSON at all);
+    a body nested too deep is a 400 naming the depth."""
+    if not request.is_json:
+        return None
+    try:
+        return decode_json(request.get_data(cache=True))
+    except NestedTooDeep as exc:
+        raise ApiError(400, "invalid_body", f"the body is {exc}", {"body": [str(exc)]}) from None
+    except InvalidJson:
+        return None
 
 
 def load(schema: Schema, data: dict, where: str) -> dict:

@@ -1,5 +1,6 @@
 """Who may use the admin API: users with hashed passwords and a role, failed-login
-lock-out, and the rule that state-changing requests cannot come from a cross-site form.
+throttling per address and per user name, and the rule that state-changing requests
+cannot come from a cross-site form.
 
 Users come from the database (managed with `flask --app wsgi users ...`) and from the
 ADMIN_USERS setting ("name:role:hash,..."), which carries password hashes only.
@@ -7,12 +8,17 @@ ADMIN_USERS setting ("name:role:hash,..."), which carries password hashes only.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import wraps
 
 import redis
-from flask import request
+from flask import current_app, request
 from flask_httpauth import HTTPBasicAuth
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -21,17 +27,28 @@ from bot.extensions import services
 from bot.models import AdminUser
 
 auth = HTTPBasicAuth(realm="Dakiya admin")
-FAILURES = "dakiya:login:failures:{ip}"
-LOCKED = "dakiya:login:locked:{ip}"
+ADDRESS_FAILURES = "dakiya:login:address:{ip}"
+USER_FAILURES = "dakiya:login:user:{name}"  # the name's SHA-256: any length, any bytes
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: How long a login this process verified is recognised without hashing it again.
+VERIFIED_SECONDS = 300
+VERIFIED_MAX = 1024
+#: The weakest stored hashes accepted: werkzeug's scrypt default (N=2^15, r=8, p=1, what
+#: `flask --app wsgi hash-password` makes) and PBKDF2 at OWASP's 2023 iteration counts.
+MIN_SCRYPT = (2**15, 8, 1)
+MIN_PBKDF2_ITERATIONS = {"sha256": 600_000, "sha512": 210_000}
 # Checked when the user does not exist, so that a wrong user name costs as much time
 # as a wrong password and names cannot be probed.
 _DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
 
 
 class Role(StrEnum):
-    ADMIN = "admin"  # everything
-    VIEWER = "viewer"  # read only
+    ADMIN = "admin"  # everything, including exports of personal data
+    VIEWER = "viewer"  # read only, and no bulk or per-customer exports
+
+
+#: Roles that may take personal data out of Dakiya in bulk or per customer.
+EXPORT_ROLES = frozenset({Role.ADMIN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +72,43 @@ def parse_admin_users(value: str) -> dict[str, tuple[Role, str]]:
     return users
 
 
+def weak_hash_problems(value: str) -> list[str]:
+    """What is wrong with each ADMIN_USERS hash too weak to keep (or not a hash at all),
+    naming the user; empty when every hash is strong enough."""
+    problems = []
+    for name, (_role, password_hash) in parse_admin_users(value).items():
+        reason = hash_weakness(password_hash)
+        if reason:
+            problems.append(
+                f"ADMIN_USERS entry for {name!r}: {reason}; make a new hash with "
+                "`flask --app wsgi hash-password`"
+            )
+    return problems
+
+
+def hash_weakness(password_hash: str) -> str | None:
+    """Why werkzeug hash `password_hash` is too weak, or None when it is strong enough."""
+    method, *rest = password_hash.split("$")
+    kind, *params = method.split(":")
+    if len(rest) != 2 or kind not in ("scrypt", "pbkdf2"):
+        return "not a werkzeug scrypt or pbkdf2 hash (plain text is never accepted)"
+    if kind == "scrypt":
+        if not params:
+            return None  # werkzeug's default cost
+        if len(params) != 3 or not all(p.isdigit() for p in params):
+            return f"{method} is not a werkzeug scrypt hash"
+        if any(int(p) < least for p, least in zip(params, MIN_SCRYPT, strict=True)):
+            return f"{method} is weaker than scrypt:{':'.join(map(str, MIN_SCRYPT))}"
+        return None
+    algorithm = params[0] if params else "sha256"
+    if algorithm not in MIN_PBKDF2_ITERATIONS or len(params) > 2:
+        return f"{method} is not accepted (use scrypt, or pbkdf2 with sha256 or sha512)"
+    least = MIN_PBKDF2_ITERATIONS[algorithm]
+    if len(params) == 2 and not (params[1].isdigit() and int(params[1]) >= least):
+        return f"{method} has too few iterations (at least {least:,})"
+    return None  # given, or werkzeug's default count, which is above the minimum
+
+
 def find_user(name: str) -> tuple[Role, str] | None:
     configured = parse_admin_users(services().settings.admin_users)
     if name in configured:
@@ -69,11 +123,23 @@ def client_ip() -> str:
 
 @auth.verify_password
 def verify_password(username: str, password: str) -> User | None:
-    """Check a login; throttle an address that keeps failing (429 with Retry-After)."""
+    """Check a login, throttled per address and per user name (429 with Retry-After).
+
+    Basic auth sends the password with every request, so a login this process verified
+    a moment ago is recognised without hashing again and without touching the throttle.
+    Any other attempt takes a slot in both counters before its password is checked: at
+    most LOGIN_MAX_FAILURES passwords are ever checked per address and per name in a
+    window, however many guesses arrive at once.
+    """
     if not username and not password:
         return None
-    throttle = LoginThrottle(services().redis, client_ip(), services().settings)
-    locked_for = throttle.locked_for()
+    found = find_user(username)
+    verified = _verified_logins()
+    if found and verified.known(username, found[1], password):
+        return User(username, found[0])
+    settings = services().settings
+    throttle = LoginThrottle(services().redis, client_ip(), username, settings)
+    locked_for = throttle.reserve()
     if locked_for:
         raise ApiError(
             429,
@@ -81,54 +147,120 @@ def verify_password(username: str, password: str) -> User | None:
             "too many failed logins; try again later",
             headers={"Retry-After": str(locked_for)},
         )
-    found = find_user(username)
     password_hash = found[1] if found else _DUMMY_HASH
     if check_password_hash(password_hash, password) and found:
         throttle.succeeded()
+        verified.remember(username, found[1], password)
         return User(username, found[0])
-    throttle.failed()
-    return None
+    return None  # the slot taken stays counted as this failure
+
+
+def _verified_logins() -> VerifiedLogins:
+    return current_app.extensions.setdefault("dakiya.verified_logins", VerifiedLogins())
+
+
+class VerifiedLogins:
+    """Credentials this process checked successfully in the last VERIFIED_SECONDS.
+
+    Held as a keyed digest of name, stored hash and password (the key never leaves the
+    process), so nothing here can be turned back into a password, and changing or
+    disabling a user (a new hash, or no user) makes their entry useless at once.
+    """
+
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(32)
+        self._until: dict[bytes, float] = {}
+
+    def _digest(self, name: str, password_hash: str, password: str) -> bytes:
+        message = "\0".join((name, password_hash, password)).encode("utf-8", "surrogatepass")
+        return hmac.digest(self._key, message, "sha256")
+
+    def known(self, name: str, password_hash: str, password: str) -> bool:
+        until = self._until.get(self._digest(name, password_hash, password))
+        return until is not None and until > time.monotonic()
+
+    def remember(self, name: str, password_hash: str, password: str) -> None:
+        if len(self._until) >= VERIFIED_MAX:
+            self._until.clear()  # a handful of admins: only churn ever gets here
+        self._until[self._digest(name, password_hash, password)] = (
+            time.monotonic() + VERIFIED_SECONDS
+        )
 
 
 class LoginThrottle:
-    """Failed logins per client address, in Redis; best effort if Redis is away."""
+    """Failed logins per client address and per user name, counted in Redis.
 
-    def __init__(self, conn: redis.Redis, ip: str, settings) -> None:
+    Each attempt is counted in both counters, in one Redis transaction, before its
+    password is checked (a window starts with its first attempt); over LOGIN_MAX_FAILURES in
+    either counter, the attempt is refused unchecked until the window ends. A success
+    gives back its own slot on the address and clears the name's failures, so another
+    user's success (a viewer's) never unlocks guesses at an admin from the same address.
+    Best effort if Redis is away: logins are still checked, just not throttled.
+    """
+
+    def __init__(self, conn: redis.Redis, ip: str, username: str, settings) -> None:
         self.conn, self.settings = conn, settings
-        self.failures, self.locked = FAILURES.format(ip=ip), LOCKED.format(ip=ip)
+        name = hashlib.sha256(username.encode("utf-8", "surrogatepass")).hexdigest()
+        self.address, self.user = ADDRESS_FAILURES.format(ip=ip), USER_FAILURES.format(name=name)
 
-    def locked_for(self) -> int:
+    def reserve(self) -> int:
+        """Count this attempt; 0 when it may be checked, else seconds until it may."""
+        window = self.settings.login_lockout_seconds
         try:
-            return _ttl(self.conn, self.locked)
+            pipe = self.conn.pipeline(transaction=True)
+            for key in (self.address, self.user):
+                pipe.set(key, 0, ex=window, nx=True)
+                pipe.incr(key)
+                pipe.ttl(key)
+            results = pipe.execute()
         except redis.RedisError:
             return 0
+        limit = self.settings.login_max_failures
+        # Per key: SET's answer, the count, its TTL (the end of its window).
+        counted = [results[i : i + 3] for i in range(0, len(results), 3)]
+        waits = [max(ttl, 1) for _, count, ttl in counted if count > limit]
+        return max(waits, default=0)
 
     def succeeded(self) -> None:
         try:
-            self.conn.delete(self.failures)
-        except redis.RedisError:
-            pass
-
-    def failed(self) -> None:
-        window = self.settings.login_lockout_seconds
-        try:
-            failures = self.conn.incr(self.failures)
-            self.conn.expire(self.failures, window)
-            if failures >= self.settings.login_max_failures:
-                self.conn.set(self.locked, 1, ex=window)
-                self.conn.delete(self.failures)
+            _give_back(self.conn, keys=[self.address])
+            self.conn.delete(self.user)
         except redis.RedisError:
             pass
 
 
-def _ttl(conn: redis.Redis, key: str) -> int:
-    ttl = conn.ttl(key)
-    return ttl if ttl and ttl > 0 else 0
+_GIVE_BACK = """
+if redis.call('exists', KEYS[1]) == 1 and tonumber(redis.call('get', KEYS[1])) > 0 then
+  return redis.call('decr', KEYS[1])
+end
+return 0
+"""
+
+
+def _give_back(conn: redis.Redis, keys: list[str]) -> None:
+    """Undo one count, unless its window has ended meanwhile (no key without expiry)."""
+    conn.eval(_GIVE_BACK, 1, *keys)
 
 
 @auth.error_handler
 def unauthorized(status: int):
     return error_response(status, "unauthorized", "valid admin credentials are required")
+
+
+def may_export(view: Callable) -> Callable:
+    """A view that hands out customers' personal data (exports): admins only.
+
+    Such answers are plain GETs, which the read-only viewer role may otherwise make.
+    """
+
+    @wraps(view)
+    def checked(*args, **kwargs):
+        user: User = auth.current_user()
+        if user.role not in EXPORT_ROLES:
+            raise ApiError(403, "forbidden", f"the {user.role} role may not export personal data")
+        return view(*args, **kwargs)
+
+    return checked
 
 
 def check_request_rules() -> None:

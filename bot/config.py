@@ -232,4 +232,20 @@ def load_settings(env_file: str | None = ".env") -> Settings:
         env.seal()
     except EnvError as exc:
         raise ConfigError(f"invalid configuration: {exc}") from exc
-    return validate(dataclasses.replace(defaults, **values))
+    settings = validate(dataclasses.replace(defaults, **values))
+    return refuse_weak_password_hashes(settings)
+
+
+def refuse_weak_password_hashes(settings: Settings) -> Settings:
+    """At start-up: every ADMIN_USERS hash must be slow to crack; ConfigError names each
+    user whose hash is not (plain text, PBKDF2 with too few rounds, ...).
+
+    Only here, not in `validate`: the hashes cannot change at run time, and tests build
+    their settings with cheap hashes on purpose.
+    """
+    from bot.auth import weak_hash_problems
+
+    problems = weak_hash_problems(settings.admin_users)
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems))
+    return settings

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -20,8 +19,8 @@ import phonenumbers
 from babel import Locale, UnknownLocaleError
 from peewee import IntegrityError
 
-from bot import consent, phones
-from bot.errors import ApiError
+from bot import consent, phones, search
+from bot.errors import UNSTORABLE, ApiError
 from bot.models import ConsentEvent, Customer, db, write_transaction
 from bot.privacy import audit, iso
 
@@ -70,6 +69,10 @@ TAG_SEPARATOR = re.compile(r"[;|]")
 #: such text with a leading apostrophe and the import takes it off again.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 NAME_MAX = Customer.name.max_length
+#: RFC 4180 (Excel's dialect): CRLF line ends. The csv module quotes a field holding the
+#: delimiter, the quote or any character of the line terminator, so with CRLF a bare CR
+#: or LF inside a name is always quoted and can never start a row of its own.
+EXPORT_DIALECT = csv.excel
 
 
 @dataclass(frozen=True)
@@ -251,8 +254,18 @@ def validate_rows(rows: list[tuple[int, dict]], default_region: str) -> list[Cus
 
 
 def validate_row(number: int, values: dict, default_region: str) -> CustomerRow:
-    """One row checked on its own (pure): the number, each given field, the booleans."""
+    """One row checked on its own (pure): the number, each given field, the booleans.
+
+    A cell with a character no database column can hold (NUL) fails its row, not the
+    whole import: it is named and left unread.
+    """
     errors: dict[str, list[str]] = {}
+    unstorable = [
+        name
+        for name, value in values.items()
+        if name is not None and isinstance(value, str) and UNSTORABLE.search(value)
+    ]
+    values = {name: value for name, value in values.items() if name not in unstorable}
     if values.get(None):
         errors["row"] = [f"{len(values[None])} more values than the header has columns"]
     raw_phone = (values.get("phone") or "").strip()
@@ -275,6 +288,8 @@ def validate_row(number: int, values: dict, default_region: str) -> CustomerRow:
             parsed[name] = parse(value)
         except ValueError as exc:
             errors[name] = [str(exc)]
+    for name in unstorable:
+        errors[name] = ["contains a character that cannot be stored (NUL)"]
     return CustomerRow(
         row=number,
         raw_phone=raw_phone,
@@ -434,10 +449,8 @@ def export_customers(tag: str | None, opted_out: bool | None) -> Iterator[str]:
     yield _csv_line(EXPORT_COLUMNS)
     query = Customer.select()
     if tag is not None:
-        # Narrows in SQL (case-insensitively; the cast skips the JSON field's converter
-        # on the pattern); the exact match is made below.
-        needle = json.dumps(tag, ensure_ascii=False)
-        query = query.where(Customer.tags.cast("TEXT").contains(needle))
+        # Narrows in SQL (case-insensitively); the exact match is made below.
+        query = query.where(search.has_tag(Customer.tags, tag))
     if opted_out is not None:
         query = query.where(Customer.opted_out == opted_out)
     after = 0
@@ -447,7 +460,7 @@ def export_customers(tag: str | None, opted_out: bool | None) -> Iterator[str]:
             return
         after = batch[-1].id
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csv.writer(out, EXPORT_DIALECT)
         for customer in batch:
             if tag is None or tag in customer.tags:
                 writer.writerow(export_row(customer))
@@ -479,7 +492,7 @@ def _region(phone: str) -> str:
 
 def _csv_line(values) -> str:
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(values)
+    csv.writer(out, EXPORT_DIALECT).writerow(values)
     return out.getvalue()
 
 

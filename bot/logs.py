@@ -1,5 +1,7 @@
 """Logging: JSON lines in production (LOG_FORMAT=json), readable text locally, each line
 tagged with the request id or RQ job id it belongs to, phone numbers masked, secrets blanked.
+gunicorn's own access and error logs mask phone numbers too (`GunicornLogger`): admin
+paths such as /admin/api/customers/<phone>/export carry them.
 
 Masking happens once, on the record, before any formatter sees it: the message, its
 arguments, extra fields and the traceback alike. Request bodies are never logged.
@@ -20,6 +22,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from flask import Flask, Response, g, request
+from gunicorn.glogging import Logger as GunicornBaseLogger
 from rq.worker import HerokuWorker
 
 from bot.config import Settings
@@ -192,3 +195,15 @@ class JobLogContext:
 
 class LoggingHerokuWorker(JobLogContext, HerokuWorker):
     """RQ's HerokuWorker (graceful stop on the dyno's SIGTERM) with job ids in the logs."""
+
+
+class GunicornLogger(GunicornBaseLogger):
+    """gunicorn's logger (`logger_class` in gunicorn.conf.py) with phone numbers masked in
+    its access log (paths, request lines, referrers) and its error log, which write
+    through their own handlers and so never pass the app's RedactFilter."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            if not any(isinstance(f, RedactFilter) for f in logger.filters):
+                logger.addFilter(RedactFilter())

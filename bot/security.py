@@ -1,4 +1,6 @@
-"""Browser safety headers on every response, and a strict Content-Security-Policy on HTML.
+"""Browser safety headers on every response, a strict Content-Security-Policy on HTML, and
+`Cache-Control: no-store` on every admin answer (API, CSV, dashboard): they hold personal
+data that no browser cache or proxy should keep.
 
 Pages with an inline `<style>` (the legal pages) mark it with `nonce="{{ csp_nonce() }}"`;
 the nonce is made per response and only a page that asked for one gets it in its policy,
@@ -9,11 +11,13 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Flask, Response, g
+from flask import Flask, Response, g, request
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+#: The admin's own scripts and styles hold no data: browsers may keep those.
+CACHEABLE_ADMIN_ENDPOINTS = frozenset({"admin.static"})
 
 
 def csp_nonce() -> str:
@@ -37,6 +41,8 @@ def add_security_headers(response: Response) -> Response:
     if response.mimetype == "text/html":
         headers.setdefault("Content-Security-Policy", content_security_policy(g.get("csp_nonce")))
         headers.setdefault("X-Frame-Options", "DENY")
+    if request.blueprint == "admin" and request.endpoint not in CACHEABLE_ADMIN_ENDPOINTS:
+        headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -10,8 +10,9 @@ from functools import reduce
 
 import phonenumbers
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
-from peewee import Value, fn
+from peewee import fn
 
+from bot import search
 from bot.api import WholeNumber
 from bot.models import Customer, InboundMessage, Order
 
@@ -62,14 +63,8 @@ def segment_query(definition: dict):
     data = SegmentSchema().load(definition)
     query = Customer.select().where(Customer.opted_out == False)  # noqa: E712
     if "tags_any" in data:
-        # Tags are a JSON list in a text column: match each quoted tag (as the admin
-        # customer search does), bypassing the JSON field's conversion of the pattern.
-        query = query.where(
-            reduce(
-                operator.or_,
-                [Customer.tags ** Value(f'%"{tag}"%', converter=False) for tag in data["tags_any"]],
-            )
-        )
+        tags = [search.has_tag(Customer.tags, tag) for tag in data["tags_any"]]
+        query = query.where(reduce(operator.or_, tags))
     if "languages" in data:
         query = query.where(Customer.language.in_(data["languages"]))
     if "countries" in data:

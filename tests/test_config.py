@@ -116,3 +116,49 @@ def test_validate_accepts_a_complete_meta_configuration():
         order_sources=(),
     )
     assert validate(settings) is settings
+
+
+# --- ADMIN_USERS password hashes -------------------------------------------------------
+
+WEAK_HASHES = {
+    "pbkdf2 with 1,000 rounds": "pbkdf2:sha256:1000$salt$" + "ab" * 32,
+    "pbkdf2 one round short": "pbkdf2:sha256:599999$salt$" + "ab" * 32,
+    "pbkdf2 with sha1": "pbkdf2:sha1:1000000$salt$" + "ab" * 20,
+    "cheap scrypt": "scrypt:16384:8:1$salt$" + "ab" * 64,
+    "plain text with a $": "pa$$word",
+    "md5 crypt": "$1$salt$hashhashhash",
+}
+
+
+@pytest.mark.parametrize("weak", WEAK_HASHES.values(), ids=WEAK_HASHES.keys())
+def test_start_up_refuses_a_weak_admin_password_hash_naming_the_user(clean_env, weak):
+    from werkzeug.security import generate_password_hash
+
+    for name, value in ALL_SOURCE_SECRETS.items():
+        clean_env.setenv(name, value)
+    strong = generate_password_hash("a long passphrase")
+    clean_env.setenv("ADMIN_USERS", f"asha:admin:{strong},ravi:viewer:{weak}")
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert "'ravi'" in str(refused.value) and "'asha'" not in str(refused.value)
+    assert weak.split("$", 1)[1] not in str(refused.value)  # salt and hash are not echoed
+
+
+def test_start_up_names_every_user_with_a_weak_hash_at_once(clean_env):
+    for name, value in ALL_SOURCE_SECRETS.items():
+        clean_env.setenv(name, value)
+    clean_env.setenv(
+        "ADMIN_USERS", ",".join(f"{n}:admin:pbkdf2:sha256:1000$s$ab" for n in ("asha", "ravi"))
+    )
+    with pytest.raises(ConfigError, match="'asha'.*'ravi'"):
+        load_settings()
+
+
+@pytest.mark.parametrize("method", ["scrypt", "pbkdf2:sha256:600000", "pbkdf2", "pbkdf2:sha512"])
+def test_start_up_accepts_strong_hashes(clean_env, method):
+    from werkzeug.security import generate_password_hash
+
+    for name, value in ALL_SOURCE_SECRETS.items():
+        clean_env.setenv(name, value)
+    clean_env.setenv("ADMIN_USERS", f"asha:admin:{generate_password_hash('pw', method=method)}")
+    assert "asha:admin:" in load_settings().admin_users

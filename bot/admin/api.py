@@ -6,9 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import jsonify
-from peewee import Value
 
-from bot import consent, phones, runtime
+from bot import consent, phones, runtime, search
 from bot.admin import bp
 from bot.admin import schemas as s
 from bot.api import endpoint, page
@@ -82,9 +81,7 @@ def list_customers(query: dict):
     if "q" in query:
         rows = rows.where(Customer.phone.contains(query["q"]) | Customer.name.contains(query["q"]))
     if "tag" in query:
-        # Tags are a JSON list in a text column: match the quoted tag, bypassing the
-        # JSON field's own conversion of the pattern.
-        rows = rows.where(Customer.tags ** Value(f'%"{query["tag"]}"%', converter=False))
+        rows = rows.where(search.has_tag(Customer.tags, query["tag"]))
     if "opted_out" in query:
         rows = rows.where(Customer.opted_out == query["opted_out"])
     if "flagged" in query:

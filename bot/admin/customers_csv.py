@@ -9,7 +9,7 @@ from marshmallow import Schema, fields
 from bot import customers_csv
 from bot.admin import bp
 from bot.api import endpoint
-from bot.auth import actor
+from bot.auth import actor, may_export
 from bot.errors import ApiError
 from bot.extensions import services
 from bot.models import utcnow
@@ -64,9 +64,11 @@ def import_customers(query: dict):
 
 
 @bp.get("/api/customers/export.csv")
+@may_export
 @endpoint(tag="customers", query=ExportQuery, errors=(400, 401), media_type="text/csv")
 def export_customers(query: dict):
-    """Every customer (?tag=, ?opted_out=) as CSV, in the import's columns and more."""
+    """Every customer (?tag=, ?opted_out=) as CSV, in the import's columns and more
+    (admins only: it is personal data)."""
     audit(actor(), "export_customers", None, {"filters": query}, utcnow())
     rows = customers_csv.export_customers(query.get("tag"), query.get("opted_out"))
     return Response(

@@ -8,7 +8,7 @@ from marshmallow import INCLUDE, Schema, fields, validate
 from bot import privacy
 from bot.admin import bp
 from bot.api import MAX_ID, endpoint
-from bot.auth import actor
+from bot.auth import actor, may_export
 from bot.errors import ApiError
 from bot.extensions import services
 from bot.models import AuditLog, utcnow
@@ -51,9 +51,10 @@ class AuditPage(Schema):
 
 
 @bp.get("/api/customers/<phone>/export")
+@may_export
 @endpoint(tag="privacy", response=DataExport, errors=(400, 404))
 def export_customer(phone: str):
-    """Everything held about one number, as JSON (a subject access request)."""
+    """Everything held about one number, as JSON (a subject access request; admins only)."""
     e164 = _e164(phone)
     data = privacy.export_customer(e164)
     if data is None:

@@ -7,7 +7,6 @@ Every failure becomes a `PayloadError` whose `fields` names each offending field
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import UTC
 from typing import Any, Protocol
@@ -15,6 +14,7 @@ from typing import Any, Protocol
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from bot.errors import flatten_errors, unstorable_path
+from bot.jsonbody import InvalidJson, decode_json
 from bot.models import EventKind
 from bot.sources.base import PayloadError
 
@@ -52,9 +52,9 @@ def load_json_object(body: bytes) -> dict[str, Any]:
     Integers stay Python ints, so Shopify ids above 2^53 keep every digit.
     """
     try:
-        data = json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
-        raise PayloadError("body is not valid JSON", {"body": [f"Invalid JSON: {exc}"]}) from None
+        data = decode_json(body, parse_constant=_reject_constant)
+    except InvalidJson as exc:
+        raise PayloadError(f"body is {exc}", {"body": [f"Invalid JSON: {exc}"]}) from None
     if not isinstance(data, dict):
         raise PayloadError("body is not a JSON object", {"body": ["Must be a JSON object."]})
     bad = unstorable_path(data)

@@ -4,7 +4,6 @@ from Meta (`/webhooks/whatsapp/meta`) and Interakt (`/webhooks/whatsapp/interakt
 from __future__ import annotations
 
 import hmac
-import json
 
 from flask import jsonify, request
 
@@ -12,6 +11,7 @@ from bot.alerts import record_signature_failure
 from bot.errors import ApiError, without_unstorable
 from bot.extensions import services
 from bot.intake import SPOOLED, take_durably, take_whatsapp_updates
+from bot.jsonbody import decode_json
 from bot.models import utcnow
 from bot.webhooks import bp
 
@@ -44,7 +44,7 @@ def receive_whatsapp_update(provider_name: str):
         record_signature_failure(svc.redis, f"whatsapp:{provider_name}")
         raise ApiError(401, "bad_signature", "missing or invalid webhook signature")
     try:
-        updates = provider.parse_webhook(without_unstorable(json.loads(body)))
+        updates = provider.parse_webhook(without_unstorable(decode_json(body)))
     except (ValueError, TypeError) as exc:
         raise ApiError(
             400, "invalid_payload", f"not a {provider_name} webhook body: {exc}"
