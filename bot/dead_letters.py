@@ -8,6 +8,7 @@ and this row holds only the raw bytes, the headers and the error.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from bot import spool
@@ -19,8 +20,12 @@ MAX_ERROR = 2000
 
 
 def describe(exc: BaseException) -> str:
-    """The error as stored: its type and message, storable in any text column."""
+    """The error as stored: its type, message and the fields at fault if known,
+    storable in any text column."""
     text = f"{type(exc).__name__}: {exc}".strip()
+    fields = getattr(exc, "fields", None)  # a PayloadError names each bad field
+    if fields:
+        text += " " + json.dumps(fields, ensure_ascii=False, sort_keys=True)
     return UNSTORABLE.sub("", text)[:MAX_ERROR]
 
 
