@@ -19,7 +19,7 @@ import redis
 from rq import Queue
 
 from bot import phones
-from bot.models import Alert, Message, Reason, State, write_transaction
+from bot.models import Alert, Message, Reason, SpoolDeadLetter, State, write_transaction
 from bot.providers.base import AccountUpdate
 
 log = logging.getLogger(__name__)
@@ -126,6 +126,7 @@ class AlertFacts:
     last_sent_at: datetime | None = None
     signature_failures: dict[str, int] = field(default_factory=dict)  # webhook -> count
     provider_events: tuple[ProviderEvent, ...] = ()
+    spool_dead_letters: int = 0  # spooled deliveries set aside, waiting for an admin
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,16 @@ def evaluate(facts: AlertFacts, rules: AlertRules, now: datetime) -> list[Condit
                         "or someone probing",
                     )
                 )
+    if facts.spool_dead_letters:
+        # One key however many arrive: a burst is one alert, then the usual reminders.
+        found.append(
+            Condition(
+                "spool_dead_letters",
+                CRITICAL,
+                f"{facts.spool_dead_letters} delivery(ies) could not be stored and wait in "
+                "the dead letters: retry or discard them (GET /admin/api/spool/dead-letters)",
+            )
+        )
     for event in facts.provider_events:
         if now - event.received_at < rules.provider_event_ttl:
             found.append(Condition(f"provider:{event.subject}", event.severity, event.text))
@@ -467,6 +478,7 @@ def gather_facts(
         ),
         signature_failures=signature_failures(conn),
         provider_events=provider_events(conn, now, rules.provider_event_ttl),
+        spool_dead_letters=SpoolDeadLetter.select().count(),
     )
 
 

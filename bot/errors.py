@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, jsonify
-from peewee import DatabaseError, InterfaceError
+from peewee import DatabaseError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,19 @@ def without_unstorable(value: Any) -> Any:
     return value
 
 
+#: The database errors that mean "the database cannot do it now" (a lost, refused or
+#: timed-out connection, a lock or resource it is short of), not "this value cannot be
+#: stored": only these are an outage (503, and a spooled delivery waits). A DataError,
+#: IntegrityError, ProgrammingError and the like are a value or a bug, never an outage.
+OUTAGE_ERRORS = (OperationalError, InterfaceError)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` means the database is unavailable (retry later) rather than that
+    something could not be stored (retrying the same thing fails the same way)."""
+    return isinstance(exc, OUTAGE_ERRORS)
+
+
 def error_response(status: int, code: str, message: str, fields: dict | None = None):
     body = {"status": status, "code": code, "message": message}
     if fields:
@@ -109,7 +122,15 @@ def init_app(app: Flask) -> None:
     # InterfaceError: the connection died under a transaction (its rollback fails too).
     @app.errorhandler(DatabaseError)
     @app.errorhandler(InterfaceError)
-    def _database_down(exc: DatabaseError | InterfaceError):
+    def _database_error(exc: DatabaseError | InterfaceError):
+        if not is_outage(exc):
+            # Validation runs before every write, so this is a column nobody checked:
+            # a bug to fix, not an outage to wait out (a 503 would make senders retry
+            # the same value for days). Logged whole, answered without the detail.
+            log.error("database refused a value: %s: %s", type(exc).__name__, exc)
+            return error_response(
+                500, "unstorable_value", "a value could not be stored; the error was logged"
+            )
         # Senders that redeliver (Meta, Shopify, the generic API's clients) retry on 503.
         log.error("database unavailable: %s", exc)
         response, status = error_response(

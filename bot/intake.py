@@ -8,19 +8,20 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import redis
-from peewee import DatabaseError, IntegrityError, InterfaceError
+from peewee import IntegrityError
 from werkzeug.datastructures import Headers
 
-from bot import alerts, consent, crm, outbox, phones, spool, statuses, triggers
+from bot import alerts, consent, crm, dead_letters, outbox, phones, spool, statuses, triggers
+from bot.errors import is_outage, without_unstorable
 from bot.extensions import Services
-from bot.models import Customer, InboundMessage, db, write_transaction
+from bot.models import Customer, InboundMessage, db, fit, write_transaction
 from bot.outbox import Accepted
 from bot.providers.base import AccountUpdate, PreferenceUpdate, StatusUpdate, WebhookUpdate
 from bot.providers.base import InboundMessage as Inbound
-from bot.sources.base import OrderEvent, PayloadError
+from bot.sources.base import OrderEvent
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +40,21 @@ def take_durably(
     svc: Services, spool_kind: str | None, body: bytes, headers: dict, take: Callable[[], T]
 ) -> T | object:
     """Run `take`; for a sender that never redelivers (`spool_kind` set), spool the raw
-    delivery first so a database outage delays it instead of losing it.
+    delivery first so that no failure loses it.
 
-    Returns `take`'s result, or `SPOOLED` when the database failed and the spool holds
-    the delivery. Without a spool kind a database error propagates (503: redeliver).
+    Returns `take`'s result, or `SPOOLED` when it failed and the spool holds the
+    delivery: an outage waits there for the database; any other failure is moved to the
+    dead letters by the next drain (bot.dead_letters). Without a spool entry the error
+    propagates (503 for an outage, so the sender redelivers; 500 otherwise).
     """
     entry = spool.put(svc.redis, spool_kind, body, headers) if spool_kind else None
     try:
         result = take()
-    except (DatabaseError, InterfaceError):  # InterfaceError: the connection died mid-way
+    except Exception as exc:
         if entry is None:
             raise
+        if not is_outage(exc):
+            log.exception("a %s delivery failed; spooled for the dead letters", spool_kind)
         return SPOOLED
     spool.remove(svc.redis, entry)
     return result
@@ -125,9 +130,10 @@ def store_inbound(messages: list[Inbound], now: datetime) -> list[int]:
                     provider_message_id=message.provider_message_id,
                     phone=message.from_phone,
                     customer=customer,
-                    type=message.type,
+                    type=fit(InboundMessage.type, message.type),
                     text=message.text,
-                    button_payload=message.button_payload,
+                    # Not one of our buttons' payloads if it is this long: kept, cut.
+                    button_payload=fit(InboundMessage.button_payload, message.button_payload),
                     payload=message.raw,
                     occurred_at=message.occurred_at,
                     received_at=now,
@@ -162,7 +168,7 @@ def touch_customer(message: Inbound, now: datetime) -> Customer:
     customer, created = Customer.get_or_create(
         phone=message.from_phone,
         defaults={
-            "name": message.profile_name,
+            "name": fit(Customer.name, message.profile_name),  # typed by the customer
             "timezone": phones.time_zone(message.from_phone),
             "created_at": now,
             "updated_at": now,
@@ -175,32 +181,55 @@ def touch_customer(message: Inbound, now: datetime) -> Customer:
     return customer
 
 
+class UnknownSpoolKind(LookupError):
+    """A spooled delivery for a source or provider no longer enabled."""
+
+
 def take_spooled(svc: Services, entry: spool.Entry, now: datetime) -> None:
     """Process one spooled delivery exactly as its webhook would have."""
     family, _, name = entry.kind.partition(":")
     headers = Headers(entry.headers)
     if family == "order":
         source = svc.source(name)
-        parsed = source.parse(entry.body, headers) if source else None
+        if source is None:
+            raise UnknownSpoolKind(f"no enabled order source named {name!r}")
+        parsed = source.parse(entry.body, headers)
         if isinstance(parsed, OrderEvent):
             take_order_event(svc, parsed, now)
     elif family == "whatsapp":
         provider = svc.webhook_provider(name)
-        take_whatsapp_updates(svc, provider.parse_webhook(json.loads(entry.body)), now)
+        updates = provider.parse_webhook(without_unstorable(json.loads(entry.body)))
+        take_whatsapp_updates(svc, updates, now)
+    else:
+        raise UnknownSpoolKind(f"unknown spool entry kind {entry.kind!r}")
 
 
-def drain_spool(svc: Services, now: datetime) -> int:
-    """Process spooled deliveries oldest first; stop at the first database error."""
-    done = 0
+class Drained(NamedTuple):
+    stored: int  # processed as their webhook would have
+    dead_lettered: int  # failed for a reason other than an outage: kept aside
+
+
+def drain_spool(svc: Services, now: datetime) -> Drained:
+    """Process spooled deliveries oldest first, each on its own.
+
+    One that fails for any reason but an outage is moved to the dead letters and the
+    drain goes on; an outage stops it (re-raised), the rest wait for the next sweep.
+    """
+    stored = dead = 0
     for entry in spool.entries(svc.redis):
         try:
             take_spooled(svc, entry, now)
-        except (
-            ValueError,
-            KeyError,
-            PayloadError,
-        ) as exc:  # cannot happen for a verified, validated body
-            log.error("dropping unreadable spool entry %s (%s): %s", entry.id, entry.kind, exc)
+            stored += 1
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            log.error(
+                "spool entry %s (%s) moved to the dead letters: %s",
+                entry.id,
+                entry.kind,
+                dead_letters.describe(exc),
+            )
+            dead_letters.record(entry, exc, now)  # an outage here: the entry stays
+            dead += 1
         spool.remove(svc.redis, entry.id)
-        done += 1
-    return done
+    return Drained(stored, dead)

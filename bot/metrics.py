@@ -20,7 +20,15 @@ from bot import spool, telemetry
 from bot.auth import verify_password
 from bot.errors import error_response
 from bot.extensions import QUEUE_NAMES, Services, services
-from bot.models import ConsentEvent, InboundMessage, Message, OrderEvent, State, StatusEvent
+from bot.models import (
+    ConsentEvent,
+    InboundMessage,
+    Message,
+    OrderEvent,
+    SpoolDeadLetter,
+    State,
+    StatusEvent,
+)
 
 bp = Blueprint("metrics", __name__)
 
@@ -104,6 +112,11 @@ class DakiyaCollector:
             "dakiya_spool_entries",
             "Deliveries waiting in the spool for the database.",
             value=spool.size(self.svc.redis),
+        )
+        yield GaugeMetricFamily(
+            "dakiya_spool_dead_letters",
+            "Spooled deliveries that could not be stored, waiting for an admin.",
+            value=SpoolDeadLetter.select().count(),
         )
         yield from telemetry.collect(self.svc.redis)
 

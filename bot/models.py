@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from peewee import (
+    BlobField,
     BooleanField,
     CharField,
     DatabaseProxy,
@@ -38,6 +39,12 @@ def write_transaction():
     if isinstance(db.obj, SqliteDatabase):
         return db.atomic(lock_type="IMMEDIATE")
     return db.atomic()
+
+
+def fit(field: CharField, value: str | None) -> str | None:
+    """`value` cut to what `field`'s VARCHAR(n) holds: for text people type and only
+    read (a WhatsApp profile name), which must never make a delivery unstorable."""
+    return value[: field.max_length] if value else value
 
 
 #: Our message id travels to the provider and back in receipts as "dakiya:<id>".
@@ -447,6 +454,22 @@ class WebhookDelivery(BaseModel):
         indexes = ((("state", "next_attempt_at"), False),)
 
 
+class SpoolDeadLetter(BaseModel):
+    """A spooled delivery (bot/spool.py) that failed for a reason other than an outage
+    (a value no column holds, a bug): moved out of the spool so the others go on, kept
+    byte for byte with its error until an admin retries or discards it
+    (`/admin/api/spool/dead-letters`). In the database, so it is as durable as an order."""
+
+    spool_id = CharField(max_length=32, unique=True)  # the stream entry id: moved once
+    kind = CharField(max_length=64)  # "order:<source>" or "whatsapp:<provider>"
+    body = BlobField()  # exactly as the sender sent it
+    headers = JSONField()
+    error = TextField()
+    attempts = IntegerField(default=1)
+    spooled_at = DateTimeField()
+    failed_at = DateTimeField(index=True)
+
+
 ALL_MODELS = [
     Customer,
     ConsentEvent,
@@ -466,4 +489,5 @@ ALL_MODELS = [
     ConversionEvent,
     OutboundEvent,
     WebhookDelivery,
+    SpoolDeadLetter,
 ]

@@ -235,7 +235,7 @@ def hand_written_paths() -> dict[str, dict[str, Any]]:
         "required": ["received", "stored"],
         "properties": {"received": {"type": "integer"}, "stored": {"type": "integer"}},
     }
-    order_errors = error_responses(400, 401, 404, 413, 503)
+    order_errors = error_responses(400, 401, 404, 413, 500, 503)
     return {
         "/webhooks/orders": {
             "post": {

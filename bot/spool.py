@@ -47,17 +47,23 @@ def remove(conn: redis.Redis, entry_id: str | None) -> None:
 
 def entries(conn: redis.Redis, count: int = 500) -> list[Entry]:
     """The oldest spooled deliveries, oldest first."""
-    result = []
-    for entry_id, fields in conn.xrange(STREAM, count=count):
-        result.append(
-            Entry(
-                id=entry_id.decode(),
-                kind=fields[b"kind"].decode(),
-                body=fields[b"body"],
-                headers=json.loads(fields[b"headers"]),
-            )
+    return [read_entry(entry_id, fields) for entry_id, fields in conn.xrange(STREAM, count=count)]
+
+
+def read_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> Entry:
+    """One stream entry; a malformed one (not written by `put`) comes back with the kind
+    "unreadable", which the drainer moves to the dead letters instead of failing on."""
+    try:
+        return Entry(
+            id=entry_id.decode(),
+            kind=fields[b"kind"].decode(),
+            body=fields[b"body"],
+            headers=json.loads(fields[b"headers"]),
         )
-    return result
+    except (KeyError, ValueError):
+        return Entry(
+            id=entry_id.decode(), kind="unreadable", body=fields.get(b"body", b""), headers={}
+        )
 
 
 def size(conn: redis.Redis) -> int:

@@ -26,6 +26,7 @@ COUNTERS = {
     "send_attempts": ("Provider calls by provider and outcome.", ("provider", "outcome")),
     "send_retries": ("Retries scheduled, by provider and error code.", ("provider", "code")),
     "rate_limiter_waits": ("Sends put back because the global send rate was spent.", ()),
+    "sweep_phase_failures": ("Sweeper phases that failed, by phase.", ("phase",)),
 }
 HISTOGRAMS = {
     "webhook_seconds": ("Webhook handling time.", ("endpoint",)),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from bot import claims, crm, dispatch
+from bot import claims, crm, dispatch, telemetry
 from bot.extensions import Services, services
 from bot.intake import APPLY_JOB, HANDLE_JOB, drain_spool
 from bot.models import InboundMessage, StatusEvent, db, utcnow
@@ -28,34 +29,71 @@ def sweep() -> dict:
 
 
 def sweep_once(svc: Services, now: datetime) -> dict:
-    """Drain the spool, re-enqueue stranded messages, and apply receipts and answer
-    customer messages whose jobs were lost."""
+    """Drain the spool, re-enqueue stranded messages, and apply receipts, answer customer
+    messages and deliver CRM events whose jobs were lost.
+
+    Each phase runs on its own: one that fails (a poison row, an outage) is logged,
+    counted in `dakiya_sweep_phase_failures_total{phase=...}` and named in the result's
+    `failed_phases`, and the others still run.
+    """
     grace = svc.settings.sweep_interval_seconds
-    with db.connection_context():
-        drained = drain_spool(svc, now)
-        stranded = claims.find_stranded_messages(now, grace)
-        cutoff = now - timedelta(seconds=grace)
-        receipts = left_undone(StatusEvent.applied, StatusEvent.received_at, cutoff)
-        unanswered = left_undone(InboundMessage.handled, InboundMessage.received_at, cutoff)
-        webhooks = crm.stranded_delivery_ids(cutoff)
+    cutoff = now - timedelta(seconds=grace)
+    result: dict = {}
+    failed = []
+    for name, phase in PHASES:
+        try:
+            with db.connection_context():
+                result.update(phase(svc, now, cutoff))
+        except Exception:
+            log.exception("sweep phase %s failed; the other phases go on", name)
+            telemetry.count(svc.redis, "sweep_phase_failures", {"phase": name})
+            failed.append(name)
+    if any(result.values()) or failed:
+        log.log(logging.ERROR if failed else logging.INFO, "sweep: %s failed: %s", result, failed)
+    return {**result, "failed_phases": failed}
+
+
+def drain_phase(svc: Services, now: datetime, cutoff: datetime) -> dict:
+    drained = drain_spool(svc, now)
+    return {"spool_drained": drained.stored, "spool_dead_lettered": drained.dead_lettered}
+
+
+def stranded_phase(svc: Services, now: datetime, cutoff: datetime) -> dict:
+    stranded = claims.find_stranded_messages(now, svc.settings.sweep_interval_seconds)
     # Kick even when a trigger key says a job is pending: that job may be lost.
     for queue in dict.fromkeys(q for _, q in stranded):
         dispatch.kick(svc.queues, queue, force=True)
+    return {"messages_requeued": len(stranded)}
+
+
+def receipts_phase(svc: Services, now: datetime, cutoff: datetime) -> dict:
+    receipts = left_undone(StatusEvent.applied, StatusEvent.received_at, cutoff)
     if receipts:
         svc.queues["statuses"].enqueue(APPLY_JOB, receipts, result_ttl=0)
+    return {"receipts_requeued": len(receipts)}
+
+
+def inbound_phase(svc: Services, now: datetime, cutoff: datetime) -> dict:
+    unanswered = left_undone(InboundMessage.handled, InboundMessage.received_at, cutoff)
     if unanswered:
         svc.queues["orders"].enqueue(HANDLE_JOB, unanswered, result_ttl=0)
+    return {"inbound_requeued": len(unanswered)}
+
+
+def crm_phase(svc: Services, now: datetime, cutoff: datetime) -> dict:
+    webhooks = crm.stranded_delivery_ids(cutoff)
     crm.enqueue(webhooks)
-    result = {
-        "spool_drained": drained,
-        "messages_requeued": len(stranded),
-        "receipts_requeued": len(receipts),
-        "inbound_requeued": len(unanswered),
-        "crm_webhooks_requeued": len(webhooks),
-    }
-    if any(result.values()):
-        log.info("sweep: %s", result)
-    return result
+    return {"crm_webhooks_requeued": len(webhooks)}
+
+
+#: The sweep's phases, in order; each is independent of the others.
+PHASES: tuple[tuple[str, Callable[[Services, datetime, datetime], dict]], ...] = (
+    ("spool", drain_phase),
+    ("stranded_messages", stranded_phase),
+    ("receipts", receipts_phase),
+    ("inbound", inbound_phase),
+    ("crm_webhooks", crm_phase),
+)
 
 
 def left_undone(done, received_at, older_than: datetime, limit: int = 5000) -> list[int]:

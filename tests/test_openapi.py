@@ -94,6 +94,9 @@ def test_the_generic_order_event_schema_is_published(document):
         document["components"]["schemas"]["GenericOrder"]["properties"]["currency"]["pattern"]
         == "^[A-Z]{3}$"
     )
+    assert (
+        "INR" in document["components"]["schemas"]["GenericOrder"]["properties"]["currency"]["enum"]
+    )
 
 
 def test_ids_past_64_bits_are_not_found_rather_than_overflowing(client):

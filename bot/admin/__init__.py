@@ -28,6 +28,7 @@ from bot.admin import (  # noqa: E402,F401  (registers the routes)
     crm,
     customers_csv,
     dashboard,
+    dead_letters,
     experiments,
     jobs,
     privacy,

@@ -15,16 +15,17 @@ Body (a JSON object; unknown fields are rejected at every level, optional fields
       "order": {                                   required
         "id":         string, 1..64 chars, required: your order id.
         "number":     string, up to 64 chars: the number the customer knows, e.g. "#1042".
-        "total":      decimal string or number, >= 0, e.g. "1299.00".
-        "currency":   3-letter upper-case ISO 4217 code, e.g. "INR".
+        "total":      decimal string or number, >= 0 and below 10^12, e.g. "1299.00".
+        "currency":   an upper-case ISO 4217 code, e.g. "INR" ("RUPEE" is refused).
         "status_url": http(s) URL of the customer's order page.
-        "tracking": { "url": http(s) URL, "number": string, "carrier": string }
+        "tracking": { "url": http(s) URL, "number": string up to 128 chars,
+                      "carrier": string (cut to 128 chars) }
       },
       "customer": {                                required
         "phone":    string, required: as you have it; "+91 98123 45678" and "09812345678"
                     are both fine when "country" is given.
-        "name":     string, up to 200 chars.
-        "language": language tag, e.g. "hi" or "en-IN".
+        "name":     string; a longer name than 200 chars is cut to 200, not refused.
+        "language": language tag up to 16 chars, e.g. "hi" or "en-IN".
         "country":  2-letter upper-case ISO 3166 code, e.g. "IN": the default region for
                     phone numbers without a country code.
         "marketing_consent": true / false / null: what the customer agreed to at your

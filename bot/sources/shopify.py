@@ -30,6 +30,7 @@ from bot.sources.schemas import (
     first_present,
     header,
     load_json_object,
+    optional_header,
     require_header,
     validate_payload,
 )
@@ -171,7 +172,7 @@ class ShopifySource(Source):
             kind=kind,
             order=order,
             customer=customer,
-            external_event_id=(header(headers, EVENT_ID_HEADER) or "").strip() or None,
+            external_event_id=optional_header(headers, EVENT_ID_HEADER),
             notification_key=key,
             payload=payload,
             # A checkout's own token, or the token of the checkout an order came from.

@@ -10,7 +10,7 @@ import hashlib
 import re
 from typing import Any
 
-from bot.models import EventKind
+from bot.models import EventKind, Order
 from bot.signing import verify_hmac
 from bot.sources.base import (
     CustomerFacts,
@@ -95,20 +95,28 @@ def kind_for(topic: str, status: str, payment_method: str | None) -> EventKind |
 def tracking_from_meta(meta_data: list[dict[str, Any]] | None) -> dict[str, str | None]:
     """Tracking of the newest shipment the Shipment Tracking plugin recorded, if any.
 
-    Plugin data is read leniently: a shape we do not know means no tracking, not a lost
-    order event (WooCommerce never redelivers).
+    Plugin data is read leniently: a shape we do not know (or a tracking number longer
+    than any carrier's) means no tracking, not a lost order event (WooCommerce never
+    redelivers); a long carrier name is cut to fit.
     """
     for entry in meta_data or []:
         if entry["key"] != TRACKING_META_KEY or not isinstance(entry["value"], list):
             continue
-        items = [i for i in entry["value"] if isinstance(i, dict) and _text(i, "tracking_number")]
+        items = [
+            i
+            for i in entry["value"]
+            if isinstance(i, dict)
+            and 0 < len(_text(i, "tracking_number") or "") <= Order.tracking_number.max_length
+        ]
         if items:
             newest = items[-1]  # the plugin appends each shipment
+            carrier = _text(newest, "custom_tracking_provider") or _text(
+                newest, "tracking_provider"
+            )
             return {
                 "tracking_number": _text(newest, "tracking_number"),
                 "tracking_url": _text(newest, "custom_tracking_link"),
-                "carrier": _text(newest, "custom_tracking_provider")
-                or _text(newest, "tracking_provider"),
+                "carrier": carrier[: Order.carrier.max_length] if carrier else None,
             }
     return {}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+from babel.numbers import list_currencies
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -175,7 +176,7 @@ VALID_GENERIC = st.fixed_dictionaries(
             optional={
                 "number": st.none() | SAFE_TEXT.filter(lambda s: len(s) <= 64),
                 "total": st.none() | st.decimals(min_value=0, max_value=10**9, places=2).map(str),
-                "currency": st.none() | st.from_regex(r"[A-Z]{3}", fullmatch=True),
+                "currency": st.none() | st.sampled_from(sorted(list_currencies())),
                 "status_url": st.none() | URLS,
                 "tracking": st.none()
                 | st.fixed_dictionaries(
