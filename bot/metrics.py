@@ -20,7 +20,15 @@ from bot import spool, telemetry
 from bot.auth import verify_password
 from bot.errors import error_response
 from bot.extensions import QUEUE_NAMES, Services, services
-from bot.models import ConsentEvent, InboundMessage, Message, OrderEvent, State, StatusEvent
+from bot.models import (
+    ConsentEvent,
+    InboundMessage,
+    Message,
+    OrderEvent,
+    State,
+    StatusEvent,
+    UnhandledUpdate,
+)
 
 bp = Blueprint("metrics", __name__)
 
@@ -86,6 +94,13 @@ class DakiyaCollector:
             "dakiya_inbound_messages",
             "Customer messages stored.",
             value=InboundMessage.select().count(),
+        )
+        yield grouped(
+            "dakiya_unhandled_updates",
+            "Parts of signed WhatsApp webhooks kept raw, not acted on, by provider and reason.",
+            UnhandledUpdate.select(),
+            [UnhandledUpdate.provider, UnhandledUpdate.reason],
+            ["provider", "reason"],
         )
         depth = GaugeMetricFamily(
             "dakiya_queue_depth", "Jobs waiting in each RQ queue.", labels=["queue"]

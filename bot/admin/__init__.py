@@ -31,4 +31,5 @@ from bot.admin import (  # noqa: E402,F401  (registers the routes)
     experiments,
     jobs,
     privacy,
+    unhandled,
 )
