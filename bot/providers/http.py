@@ -248,15 +248,6 @@ def optional(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], wh
     return value
 
 
-def items(obj: Mapping[str, Any], key: str, where: str) -> list[dict]:
-    """`obj[key]` as a list of objects; absent means empty; anything else is a ValueError."""
-    values = optional(obj, key, list, where) or []
-    for i, value in enumerate(values):
-        if not isinstance(value, dict):
-            raise ValueError(f"{where}.{key}[{i}]: expected object, got {type(value).__name__}")
-    return values
-
-
 def ensure_object(payload: object, where: str) -> dict:
     if not isinstance(payload, dict):
         raise ValueError(f"{where}: expected a JSON object, got {type(payload).__name__}")
