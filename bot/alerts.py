@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import redis
 from rq import Queue
 
-from bot import phones
+from bot import phones, unhandled
 from bot.models import Alert, Message, Reason, SpoolDeadLetter, State, write_transaction
 from bot.providers.base import AccountUpdate
 
@@ -50,6 +50,7 @@ class AlertRules:
     no_send: timedelta = timedelta(minutes=15)
     signature_failures: int = 20
     provider_event_ttl: timedelta = timedelta(hours=24)
+    unhandled_updates: int = 20  # within an hour (bot.unhandled.ALERT_WINDOW)
     cooldown: timedelta = timedelta(minutes=60)
 
 
@@ -65,6 +66,7 @@ def alert_rules_from_settings(settings) -> AlertRules:
         "alert_no_send_minutes",
         "alert_signature_failures",
         "alert_provider_event_hours",
+        "alert_unhandled_updates",
     )
     problems += [f"{name.upper()} must be 0 or more" for name in counts if getattr(s, name) < 0]
     if s.alert_window_minutes < 1:
@@ -97,6 +99,7 @@ def alert_rules_from_settings(settings) -> AlertRules:
         no_send=timedelta(minutes=s.alert_no_send_minutes),
         signature_failures=s.alert_signature_failures,
         provider_event_ttl=timedelta(hours=s.alert_provider_event_hours),
+        unhandled_updates=s.alert_unhandled_updates,
         cooldown=timedelta(minutes=s.alert_cooldown_minutes),
     )
 
@@ -127,6 +130,8 @@ class AlertFacts:
     signature_failures: dict[str, int] = field(default_factory=dict)  # webhook -> count
     provider_events: tuple[ProviderEvent, ...] = ()
     spool_dead_letters: int = 0  # spooled deliveries set aside, waiting for an admin
+    # provider -> reason -> unhandled updates received within the last hour
+    unhandled_updates: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -224,10 +229,28 @@ def evaluate(facts: AlertFacts, rules: AlertRules, now: datetime) -> list[Condit
                 "the dead letters: retry or discard them (GET /admin/api/spool/dead-letters)",
             )
         )
+    if rules.unhandled_updates > 0:
+        for provider, reasons in sorted(facts.unhandled_updates.items()):
+            total = sum(reasons.values())
+            if total >= rules.unhandled_updates:
+                most = ", ".join(f"{r} {n}" for r, n in sorted(reasons.items(), key=_larger))
+                found.append(
+                    Condition(
+                        f"unhandled_updates:{provider}",
+                        WARNING,
+                        f"{total} parts of {provider} webhooks in the last hour were kept "
+                        f"unhandled ({most}; threshold {rules.unhandled_updates}): see "
+                        "/admin/api/unhandled-updates",
+                    )
+                )
     for event in facts.provider_events:
         if now - event.received_at < rules.provider_event_ttl:
             found.append(Condition(f"provider:{event.subject}", event.severity, event.text))
     return found
+
+
+def _larger(item: tuple[str, int]) -> tuple[int, str]:
+    return -item[1], item[0]
 
 
 def _waited(since: datetime | None, now: datetime) -> timedelta | None:
@@ -479,6 +502,7 @@ def gather_facts(
         signature_failures=signature_failures(conn),
         provider_events=provider_events(conn, now, rules.provider_event_ttl),
         spool_dead_letters=SpoolDeadLetter.select().count(),
+        unhandled_updates=unhandled.recent_counts(now),
     )
 
 

@@ -132,6 +132,7 @@ class Settings:
     alert_no_send_minutes: int = 15
     alert_signature_failures: int = 20  # per 5 minutes, per webhook
     alert_provider_event_hours: int = 24
+    alert_unhandled_updates: int = 20  # per hour, per WhatsApp provider
     alert_cooldown_minutes: int = 60
 
     # CRM webhooks (bot/crm.py): message states, consent changes and customer messages,

@@ -14,12 +14,29 @@ import redis
 from peewee import IntegrityError
 from werkzeug.datastructures import Headers
 
-from bot import alerts, consent, crm, dead_letters, outbox, phones, spool, statuses, triggers
+from bot import (
+    alerts,
+    consent,
+    crm,
+    dead_letters,
+    outbox,
+    phones,
+    spool,
+    statuses,
+    triggers,
+    unhandled,
+)
 from bot.errors import is_outage, without_unstorable
 from bot.extensions import Services
 from bot.models import Customer, InboundMessage, db, fit, write_transaction
 from bot.outbox import Accepted
-from bot.providers.base import AccountUpdate, PreferenceUpdate, StatusUpdate, WebhookUpdate
+from bot.providers.base import (
+    AccountUpdate,
+    PreferenceUpdate,
+    StatusUpdate,
+    UnhandledItem,
+    WebhookUpdate,
+)
 from bot.providers.base import InboundMessage as Inbound
 from bot.sources.base import OrderEvent
 
@@ -70,16 +87,19 @@ def take_order_event(svc: Services, event: OrderEvent, now: datetime) -> Accepte
 
 
 def take_whatsapp_updates(svc: Services, updates: list[WebhookUpdate], now: datetime) -> int:
-    """Store receipts and customer messages, then enqueue applying and answering them."""
+    """Store receipts, customer messages and the parts Dakiya could not read (raw, with
+    the reason), then enqueue applying and answering them. How many rows were new."""
     receipts = [u for u in updates if isinstance(u, StatusUpdate)]
     inbound = [u for u in updates if isinstance(u, Inbound)]
     preferences = [u for u in updates if isinstance(u, PreferenceUpdate)]
     account = [u for u in updates if isinstance(u, AccountUpdate)]
+    kept_raw = [u for u in updates if isinstance(u, UnhandledItem)]
     with write_transaction():
         event_ids = statuses.record_updates(receipts, now)
         inbound_ids = store_inbound(inbound, now)
         for preference in preferences:
             record_preference(preference, now)
+        new_unhandled = unhandled.record(kept_raw, now)
     try:
         if event_ids:
             hand_over_receipts(svc, event_ids)
@@ -89,7 +109,7 @@ def take_whatsapp_updates(svc: Services, updates: list[WebhookUpdate], now: date
         alerts.record_account_updates(svc.redis, account, now)  # the next check alerts
     except redis.RedisError as exc:
         log.warning("enqueue after intake failed (%s); the sweeper picks it up", exc)
-    return len(event_ids) + len(inbound_ids) + len(preferences) + len(account)
+    return len(event_ids) + len(inbound_ids) + len(preferences) + len(account) + new_unhandled
 
 
 def hand_over_receipts(svc: Services, event_ids: list[int]) -> None:

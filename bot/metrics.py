@@ -28,6 +28,7 @@ from bot.models import (
     SpoolDeadLetter,
     State,
     StatusEvent,
+    UnhandledUpdate,
 )
 
 bp = Blueprint("metrics", __name__)
@@ -94,6 +95,13 @@ class DakiyaCollector:
             "dakiya_inbound_messages",
             "Customer messages stored.",
             value=InboundMessage.select().count(),
+        )
+        yield grouped(
+            "dakiya_unhandled_updates",
+            "Parts of signed WhatsApp webhooks kept raw, not acted on, by provider and reason.",
+            UnhandledUpdate.select(),
+            [UnhandledUpdate.provider, UnhandledUpdate.reason],
+            ["provider", "reason"],
         )
         depth = GaugeMetricFamily(
             "dakiya_queue_depth", "Jobs waiting in each RQ queue.", labels=["queue"]

@@ -470,6 +470,23 @@ class SpoolDeadLetter(BaseModel):
     failed_at = DateTimeField(index=True)
 
 
+class UnhandledUpdate(BaseModel):
+    """A part of a signed WhatsApp webhook Dakiya could not read or does not act on, kept
+    as it came with the reason (bot/unhandled.py), so that nothing a provider sent is lost
+    and an admin can see what Dakiya did not understand. `payload` holds personal data:
+    retention blanks it, an erasure deletes the row (bot/privacy.py)."""
+
+    provider = CharField(max_length=16)
+    kind = CharField(max_length=64)  # "message", "status", "change:<field>", "payload", ...
+    reason = CharField(max_length=32, index=True)  # a bot.providers.base.Unhandled value
+    detail = TextField()
+    location = CharField(max_length=255, default="")  # its place in the body
+    phone = CharField(max_length=20, null=True, index=True)  # the customer it names, if any
+    payload = JSONField(null=True)
+    dedupe_key = CharField(max_length=64, unique=True)  # a redelivery is stored once
+    received_at = DateTimeField(default=utcnow, index=True)
+
+
 ALL_MODELS = [
     Customer,
     ConsentEvent,
@@ -490,4 +507,5 @@ ALL_MODELS = [
     OutboundEvent,
     WebhookDelivery,
     SpoolDeadLetter,
+    UnhandledUpdate,
 ]

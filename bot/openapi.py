@@ -232,8 +232,16 @@ def hand_written_paths() -> dict[str, dict[str, Any]]:
     }
     stored = {
         "type": "object",
-        "required": ["received", "stored"],
-        "properties": {"received": {"type": "integer"}, "stored": {"type": "integer"}},
+        "required": ["received", "stored", "unhandled"],
+        "properties": {
+            "received": {"type": "integer", "description": "updates Dakiya acts on"},
+            "stored": {"type": "integer", "description": "rows new to the database"},
+            "unhandled": {
+                "type": "integer",
+                "description": "parts kept raw as unhandled updates (GET "
+                "/admin/api/unhandled-updates): not understood or not acted on",
+            },
+        },
     }
     order_errors = error_responses(400, 401, 404, 413, 500, 503)
     return {
@@ -410,8 +418,11 @@ def _whatsapp_post(
         "operationId": f"whatsapp_update_{provider}",
         "parameters": [signature],
         "requestBody": body,
+        "description": "Any JSON body with a valid signature is taken (200): what Dakiya "
+        "cannot read or does not act on is kept raw as unhandled updates and the rest is "
+        "stored. Only a bad signature (401) or a body that is not JSON (400) is refused.",
         "responses": {
-            "200": {"description": "stored", "content": _json(answer)},
+            "200": {"description": "taken", "content": _json(answer)},
             **error_responses(400, 401, 413, *more_errors),
         },
     }

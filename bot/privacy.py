@@ -7,7 +7,7 @@ import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from peewee import Model
+from peewee import Model, Value
 from playhouse.shortcuts import model_to_dict
 
 from bot.models import (
@@ -22,6 +22,7 @@ from bot.models import (
     State,
     StatusEvent,
     Suppression,
+    UnhandledUpdate,
     write_transaction,
 )
 from bot.signing import sign_hmac
@@ -32,6 +33,7 @@ REDACT_BATCH = 500
 IN_FLIGHT = (State.QUEUED, State.SENDING, State.DEFERRED)
 #: What an erasure deletes, children before parents.
 DELETION_ORDER = (
+    ("unhandled_updates", UnhandledUpdate),
     ("status_events", StatusEvent),
     ("inbound_messages", InboundMessage),
     ("messages", Message),
@@ -148,6 +150,12 @@ def redact_old_messages(now: datetime, retention_days: int) -> int:
             (StatusEvent.received_at < cutoff) & StatusEvent.payload.is_null(False),
             {StatusEvent.payload: None},
         ),
+        (
+            UnhandledUpdate,
+            (UnhandledUpdate.received_at < cutoff)
+            & (UnhandledUpdate.payload.is_null(False) | UnhandledUpdate.phone.is_null(False)),
+            {UnhandledUpdate.payload: None, UnhandledUpdate.phone: None},
+        ),
     )
     return sum(_redact(model, where, blank) for model, where, blank in redactions)
 
@@ -186,6 +194,7 @@ def _held_rows(phone: str) -> dict[str, list[Model]]:
         consent_events = list(customer.consent_events.order_by(ConsentEvent.id))
         order_ids |= {o.id for o in Order.select(Order.id).where(Order.customer == customer)}
     inbound_messages = list(InboundMessage.select().where(inbound).order_by(InboundMessage.id))
+    unhandled_updates = _unhandled_rows(phone)
 
     # Orders and events are theirs only if nobody else is their customer or recipient.
     others = Message.id.not_in(message_ids)
@@ -228,7 +237,20 @@ def _held_rows(phone: str) -> dict[str, list[Model]]:
         "messages": messages,
         "status_events": status_events,
         "inbound_messages": inbound_messages,
+        "unhandled_updates": unhandled_updates,
     }
+
+
+def _unhandled_rows(phone: str) -> list[Model]:
+    """Unhandled updates about `phone`: those that name it as their customer, and those
+    whose raw payload holds its digits anywhere (a shared contact card, a payload Dakiya
+    could not read at all). Digits only, so LIKE has no wildcard to escape."""
+    digits = re.sub(r"\D", "", phone)
+    about = UnhandledUpdate.phone == phone
+    if len(digits) >= 8:  # shorter strings would match unrelated numbers
+        # JSON is stored as text: match it as text, bypassing the field's JSON conversion.
+        about |= UnhandledUpdate.payload ** Value(f"%{digits}%", converter=False)
+    return list(UnhandledUpdate.select().where(about).order_by(UnhandledUpdate.id))
 
 
 def _plain(row: Model) -> dict:

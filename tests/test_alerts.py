@@ -214,7 +214,11 @@ def test_meta_account_webhook_alerts_and_resolves_when_meta_clears_it(
     alert_app, client, sign, time_machine, problem, cleared, key, words
 ):
     payloads = load_payload("meta/other")
-    assert post_meta(client, sign, payloads[problem]).json == {"received": 1, "stored": 1}
+    assert post_meta(client, sign, payloads[problem]).json == {
+        "received": 1,
+        "stored": 1,
+        "unhandled": 0,
+    }
 
     assert_fires_reminds_and_resolves(
         time_machine, key, lambda: post_meta(client, sign, payloads[cleared])
@@ -263,6 +267,36 @@ def test_a_provider_problem_without_an_all_clear_resolves_after_its_lifetime(
 # --- parsing and pure rules -------------------------------------------------------------
 
 
+def unknown_field_body(n: int) -> dict:
+    """A signed Meta delivery with one change of a field Dakiya does not act on."""
+    body = load_payload("meta/other")["phone_number_quality_flagged"]
+    change = body["entry"][0]["changes"][0]
+    change["field"] = "user_id_update"
+    change["value"] = {"n": n}
+    return body
+
+
+def test_unhandled_updates_alert_once_past_the_hourly_threshold_and_resolve_an_hour_later(
+    alert_app, client, sign, time_machine
+):
+    for n in range(19):
+        assert post_meta(client, sign, unknown_field_body(n)).status_code == 200
+    assert check() == []  # 19 in the hour: below the default threshold of 20
+    post_meta(client, sign, unknown_field_body(19))
+    assert check() == [("firing", "unhandled_updates:meta")]
+    assert Alert.get().text.startswith("20 parts of meta webhooks in the last hour were kept")
+    assert "unknown_field 20" in Alert.get().text
+    time_machine.shift(timedelta(minutes=61))
+    assert check() == [("resolved", "unhandled_updates:meta")]
+
+
+def test_unhandled_updates_alert_can_be_turned_off(make_app, settings, client, sign):
+    make_app(settings.replace(alert_unhandled_updates=0))
+    for n in range(25):
+        post_meta(client, sign, unknown_field_body(n))
+    assert check() == []
+
+
 def test_meta_account_fields_parse_into_account_updates():
     provider = MetaProvider(Settings())
     [update] = provider.parse_webhook(load_payload("meta/other")["template_paused"])
@@ -296,6 +330,17 @@ NOW = datetime(2025, 11, 24, 12, 0)
             ["queue_age:messages"],
         ),
         (AlertFacts(signature_failures={"whatsapp:meta": 19}), AlertRules(), []),
+        (
+            AlertFacts(unhandled_updates={"meta": {"malformed": 15, "bsuid_only": 5}}),
+            AlertRules(),
+            ["unhandled_updates:meta"],
+        ),
+        (AlertFacts(unhandled_updates={"interakt": {"unknown_type": 19}}), AlertRules(), []),
+        (
+            AlertFacts(unhandled_updates={"meta": {"malformed": 99}}),
+            AlertRules(unhandled_updates=0),
+            [],
+        ),
     ],
 )
 def test_rule_thresholds(facts, rules, keys):
@@ -318,6 +363,7 @@ def test_alert_text_carries_the_numbers():
         ({"alert_failure_rate": 1.5}, "ALERT_FAILURE_RATE"),
         ({"alert_cooldown_minutes": 0}, "ALERT_COOLDOWN_MINUTES"),
         ({"alert_slack_webhook_url": "hooks.slack.com/x"}, "ALERT_SLACK_WEBHOOK_URL"),
+        ({"alert_unhandled_updates": -1}, "ALERT_UNHANDLED_UPDATES"),
     ],
 )
 def test_bad_alert_settings_stop_start_up_naming_the_variable(settings, changes, named):

@@ -81,3 +81,20 @@ def test_retries_and_failure_codes_are_counted(make_app, meta_settings, fake_wha
     text = scrape(client)
     assert 'dakiya_send_retries_total{code="131000",provider="meta"} 1.0' in text
     assert 'dakiya_failures_by_code{code="131026"} 1.0' in text
+
+
+def test_unhandled_webhook_parts_are_counted_by_provider_and_reason(client, sign):
+    import json
+
+    from tests.conftest import SECRETS, load_payload
+
+    body = load_payload("meta/other")["user_preferences"]
+    body["entry"][0]["changes"][0]["value"]["user_preferences"][0]["value"] = "signup"
+    body["entry"][0]["changes"].append({"field": "user_id_update", "value": {}})
+    raw = json.dumps(body).encode()
+    headers = {"X-Hub-Signature-256": "sha256=" + sign(SECRETS["meta_app_secret"], raw)}
+    assert client.post("/webhooks/whatsapp/meta", data=raw, headers=headers).status_code == 200
+
+    text = scrape(client)
+    assert 'dakiya_unhandled_updates{provider="meta",reason="unknown_value"} 1.0' in text
+    assert 'dakiya_unhandled_updates{provider="meta",reason="unknown_field"} 1.0' in text

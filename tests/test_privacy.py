@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot import consent
+from bot import consent, unhandled
 from bot.config import ConfigError, Settings, validate
 from bot.models import (
     AuditLog,
@@ -21,6 +21,7 @@ from bot.models import (
     State,
     StatusEvent,
     Suppression,
+    UnhandledUpdate,
     db,
     utcnow,
 )
@@ -31,6 +32,7 @@ from bot.privacy import (
     redact_old_messages,
     suppression_hash,
 )
+from bot.providers.base import Unhandled, UnhandledItem
 from tests.factories import queued_message
 
 ASHA = "+919812345678"
@@ -43,6 +45,7 @@ KINDS = (
     "messages",
     "status_events",
     "inbound_messages",
+    "unhandled_updates",
 )
 
 
@@ -64,6 +67,16 @@ def customer_with_history(phone: str, order_id: str, run_jobs) -> Customer:
         handled=True,
     )
     consent.record_opt_in(customer, consent.MARKETING, "keyword", {"from": phone}, utcnow())
+    # A marketing preference Meta sent that Dakiya does not act on, kept raw.
+    preference = {"wa_id": phone.lstrip("+"), "value": "signup", "timestamp": "1764000300"}
+    unhandled.record(
+        [
+            UnhandledItem(
+                "meta", "user_preference", Unhandled.UNKNOWN_VALUE, "signup", preference, "x", phone
+            )
+        ],
+        utcnow(),
+    )
     return customer
 
 
@@ -205,6 +218,33 @@ def test_retention_blanks_only_old_texts_and_keeps_states_and_counts(two_custome
     assert Message.get(Message.customer == ravi).params is not None
     assert InboundMessage.get(InboundMessage.customer == ravi).text is not None
     assert redact_old_messages(utcnow(), 180) == 0  # idempotent
+
+
+def test_erasure_finds_an_unhandled_update_holding_the_number_anywhere_in_its_payload(
+    two_customers,
+):
+    # A payload Dakiya could not read at all names no customer, but holds Asha's number.
+    unreadable = {"object": "whatsapp_business_account", "entry": {"from": "919812345678"}}
+    unhandled.record(
+        [UnhandledItem("meta", "payload", Unhandled.MALFORMED, "payload.entry", unreadable)],
+        utcnow(),
+    )
+
+    assert len(export_customer(ASHA)["unhandled_updates"]) == 2
+    assert erase_customer(ASHA, SALT, "admin", utcnow())["erased"]["unhandled_updates"] == 2
+    assert [row.phone for row in UnhandledUpdate.select()] == [RAVI]
+
+
+def test_retention_blanks_old_unhandled_updates_and_keeps_their_reasons(two_customers):
+    UnhandledUpdate.update(received_at=utcnow() - timedelta(days=200)).where(
+        UnhandledUpdate.phone == ASHA
+    ).execute()
+
+    assert redact_old_messages(utcnow(), 180) == 1
+
+    asha, ravi = UnhandledUpdate.select().order_by(UnhandledUpdate.id)
+    assert (asha.payload, asha.phone, asha.reason) == (None, None, "unknown_value")
+    assert (ravi.payload["wa_id"], ravi.phone) == ("919876543210", RAVI)
 
 
 def test_retention_leaves_messages_still_on_their_way_alone(app):

@@ -32,4 +32,5 @@ from bot.admin import (  # noqa: E402,F401  (registers the routes)
     experiments,
     jobs,
     privacy,
+    unhandled,
 )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import requests
 
@@ -146,7 +146,34 @@ class AccountUpdate:
     occurred_at: datetime  # naive UTC
 
 
-WebhookUpdate = StatusUpdate | InboundMessage | PreferenceUpdate | AccountUpdate
+class Unhandled(StrEnum):
+    """Why a part of a signed webhook was kept raw instead of acted on: a small closed set
+    (it labels a metric), the details in words next to it."""
+
+    NOT_WHATSAPP = "not_whatsapp"  # JSON, but not the provider's webhook object
+    MALFORMED = "malformed"  # a part Dakiya needs is missing or of another type
+    UNKNOWN_FIELD = "unknown_field"  # a change field Dakiya does not act on
+    UNKNOWN_TYPE = "unknown_type"  # an Interakt webhook type Dakiya does not act on
+    UNKNOWN_VALUE = "unknown_value"  # e.g. a marketing preference other than stop/resume
+    BSUID_ONLY = "bsuid_only"  # a username user: no phone number, only a BSUID (§9.1)
+    PROVIDER_ERROR = "provider_error"  # the provider reports it could not deliver this item
+
+
+@dataclass(frozen=True, slots=True)
+class UnhandledItem:
+    """A part of a correctly signed webhook Dakiya could not read or does not act on,
+    kept as it came so that nothing the provider sent is lost (`bot.unhandled`)."""
+
+    provider: str
+    kind: str  # "message", "status", "user_preference", "change:<field>", "payload", ...
+    reason: Unhandled
+    detail: str  # what was wrong, naming the place (never a value that identifies anyone)
+    raw: Any  # the item as the provider sent it
+    where: str = ""  # its place in the body, e.g. "entry[0].changes[1].value.messages[0]"
+    phone: str | None = None  # E.164 when the item names a customer's number (erasure)
+
+
+WebhookUpdate = StatusUpdate | InboundMessage | PreferenceUpdate | AccountUpdate | UnhandledItem
 
 
 class Provider:
@@ -181,6 +208,7 @@ class Provider:
         """True when the webhook body carries this provider's valid signature."""
         raise NotImplementedError
 
-    def parse_webhook(self, payload: dict) -> list[WebhookUpdate]:
-        """Every status update and inbound message in one webhook body, in order."""
+    def parse_webhook(self, payload: Any) -> list[WebhookUpdate]:
+        """Every update in one verified webhook body, in order. Never raises for what the
+        body contains: a part it cannot read becomes an `UnhandledItem`, the rest is read."""
         raise NotImplementedError

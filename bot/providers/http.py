@@ -6,6 +6,7 @@ Kept apart from `base.py` so the interface stays free of transport details.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import Any
@@ -19,6 +20,9 @@ from bot.providers.base import (
     Provider,
     ProviderError,
     SendResult,
+    Unhandled,
+    UnhandledItem,
+    WebhookUpdate,
 )
 from bot.providers.concurrent import ConcurrentPoster, HttpAnswer, HttpRequest
 
@@ -155,8 +159,75 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
     return next((v for k, v in headers.items() if k.lower() == wanted), None)
 
 
-# Webhook bodies: the handler turns ValueError into a 400, so every structural problem
-# must surface as ValueError naming the field, never as KeyError or TypeError.
+# Webhook bodies: every structural problem surfaces as ValueError naming the field (never
+# KeyError or TypeError), and `read_part` turns it into an UnhandledItem for that part
+# alone, so one unreadable item never costs the rest of a signed delivery.
+
+#: The longest provider id the tables keep (`provider_message_id`): a longer one is not
+#: an id Dakiya can match, so its item is unreadable.
+MAX_PROVIDER_ID = 128
+#: A customer's number as providers send it: country code and number, digits only.
+_PHONE_DIGITS = re.compile(r"\+?([1-9]\d{5,14})")
+#: Column sizes (bot/models.py): free text from a provider is cut to fit, never refused.
+MAX_NAME, MAX_BUTTON_PAYLOAD, MAX_CALLBACK, MAX_CODE, MAX_TYPE = 200, 512, 512, 32, 32
+#: Details are words about a problem, not a copy of the payload.
+MAX_DETAIL = 500
+
+
+class NotActedOn(ValueError):
+    """A readable part Dakiya does not act on (`reason` says why): kept raw, not an error."""
+
+    def __init__(self, reason: Unhandled, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def read_part(
+    provider: str,
+    kind: str,
+    raw: Any,
+    where: str,
+    read: Callable[[Any, str], list[WebhookUpdate]],
+    phone: str | None = None,
+) -> list[WebhookUpdate]:
+    """`read(raw, where)`'s updates, or one UnhandledItem holding `raw` when this part
+    cannot be read (ValueError, TypeError) or is not acted on (`NotActedOn`)."""
+    try:
+        return read(raw, where)
+    except (ValueError, TypeError) as exc:
+        reason = exc.reason if isinstance(exc, NotActedOn) else Unhandled.MALFORMED
+        return [unhandled(provider, kind, reason, str(exc), raw, where, phone)]
+
+
+def unhandled(
+    provider: str,
+    kind: str,
+    reason: Unhandled,
+    detail: str,
+    raw: Any,
+    where: str = "",
+    phone: str | None = None,
+) -> UnhandledItem:
+    return UnhandledItem(provider, kind[:64], reason, detail[:MAX_DETAIL], raw, where, phone)
+
+
+def phone_number(value: object) -> str | None:
+    """`value` as E.164 when it is a provider's digits-only number (a leading + allowed)."""
+    match = _PHONE_DIGITS.fullmatch(value) if isinstance(value, str) else None
+    return f"+{match.group(1)}" if match else None
+
+
+def provider_id(obj: Mapping[str, Any], key: str, where: str) -> str:
+    """A provider's id for an item (what deduplicates it): a non-empty string that fits."""
+    value = require(obj, key, str, where)
+    if not value or len(value) > MAX_PROVIDER_ID:
+        raise ValueError(f"{where}.{key}: not an id of 1 to {MAX_PROVIDER_ID} characters")
+    return value
+
+
+def cut(value: str | None, limit: int) -> str | None:
+    """Free text (a name, a label) cut to the column that keeps it."""
+    return value[:limit] if value else value
 
 
 def require(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -175,15 +246,6 @@ def optional(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], wh
     if not isinstance(value, kind):
         raise ValueError(f"{where}.{key}: expected {_names(kind)}, got {type(value).__name__}")
     return value
-
-
-def items(obj: Mapping[str, Any], key: str, where: str) -> list[dict]:
-    """`obj[key]` as a list of objects; absent means empty; anything else is a ValueError."""
-    values = optional(obj, key, list, where) or []
-    for i, value in enumerate(values):
-        if not isinstance(value, dict):
-            raise ValueError(f"{where}.{key}[{i}]: expected object, got {type(value).__name__}")
-    return values
 
 
 def ensure_object(payload: object, where: str) -> dict:

@@ -17,18 +17,29 @@ from bot.providers.base import (
     SendResult,
     StatusUpdate,
     TemplateCall,
+    Unhandled,
     WebhookUpdate,
 )
 from bot.providers.concurrent import HttpRequest
 from bot.providers.http import (
+    MAX_BUTTON_PAYLOAD,
+    MAX_CALLBACK,
+    MAX_CODE,
+    MAX_NAME,
+    MAX_TYPE,
     Answer,
     HttpProvider,
-    ensure_object,
+    NotActedOn,
+    cut,
     header,
     json_body,
     optional,
     parse_retry_after,
+    phone_number,
+    provider_id,
+    read_part,
     require,
+    unhandled,
 )
 from bot.signing import verify_hmac
 
@@ -107,17 +118,33 @@ class InteraktProvider(HttpProvider):
         signature = header(headers, "Interakt-Signature") or header(headers, "X-Interakt-Signature")
         return verify_hmac(self.settings.interakt_webhook_secret, body, signature, prefix="sha256=")
 
-    def parse_webhook(self, payload: dict) -> list[WebhookUpdate]:
-        """One update per webhook: a delivery status, an inbound message, or nothing for
-        types we do not act on (clicks, tests, account alerts)."""
-        payload = ensure_object(payload, "payload")
-        kind = require(payload, "type", str, "payload")
-        if kind == "message_received":
-            return [_inbound_message(payload)]
-        match = _STATUS_TYPE.fullmatch(kind)
-        if match:
-            return [_status_update(payload, DeliveryStatus(match.group(1)))]
-        return []
+    def parse_webhook(self, payload: Any) -> list[WebhookUpdate]:
+        """One update per webhook: a delivery status or an inbound message. A type
+        Dakiya does not act on (clicks, tests, account alerts) or a body it cannot read
+        becomes an `UnhandledItem`, kept raw: Interakt never sends it again."""
+        if not isinstance(payload, dict):
+            detail = f"payload: expected a JSON object, got {type(payload).__name__}"
+            return [unhandled(self.name, "payload", Unhandled.NOT_WHATSAPP, detail, payload)]
+        kind = payload.get("type") if isinstance(payload.get("type"), str) else "payload"
+        return read_part(self.name, kind, payload, "payload", _updates, _phone_of(payload))
+
+
+def _updates(payload: dict, where: str) -> list[WebhookUpdate]:
+    kind = require(payload, "type", str, where)
+    if kind == "message_received":
+        return [_inbound_message(payload)]
+    match = _STATUS_TYPE.fullmatch(kind)
+    if match:
+        return [_status_update(payload, DeliveryStatus(match.group(1)))]
+    raise NotActedOn(Unhandled.UNKNOWN_TYPE, f"{where}.type: Dakiya does not act on {kind[:60]!r}")
+
+
+def _phone_of(payload: dict) -> str | None:
+    data = payload.get("data")
+    customer = data.get("customer") if isinstance(data, dict) else None
+    return (
+        phone_number(customer.get("channel_phone_number")) if isinstance(customer, dict) else None
+    )
 
 
 def message_body(message: OutboundMessage) -> dict:
@@ -164,16 +191,17 @@ def _status_update(payload: dict, status: DeliveryStatus) -> StatusUpdate:
     source_data = optional(meta_data, "source_data", dict, f"{where}.meta_data") or {}
     failed = status is DeliveryStatus.FAILED
     error_code = optional(message, "channel_error_code", (str, int), where) if failed else None
+    callback = optional(source_data, "callback_data", str, f"{where}.meta_data.source_data")
     time_field = _STATUS_TIME_FIELD.get(status)
     occurred_at = (time_field and _iso_time(message, time_field, where)) or _event_time(payload)
     return StatusUpdate(
         provider=InteraktProvider.name,
-        provider_message_id=require(message, "id", str, where),
+        provider_message_id=provider_id(message, "id", where),
         status=status,
         occurred_at=occurred_at,
         recipient=_customer_phone(data, required=False),
-        callback_data=optional(source_data, "callback_data", str, f"{where}.meta_data.source_data"),
-        error_code=str(error_code) if error_code is not None else None,
+        callback_data=cut(callback, MAX_CALLBACK),
+        error_code=cut(str(error_code), MAX_CODE) if error_code is not None else None,
         error_text=optional(message, "channel_failure_reason", str, where) if failed else None,
         raw=payload,
     )
@@ -185,17 +213,18 @@ def _inbound_message(payload: dict) -> InboundMessage:
     where = "payload.data.message"
     customer = require(data, "customer", dict, "payload.data")
     traits = optional(customer, "traits", dict, "payload.data.customer") or {}
+    name = traits.get("name")
     kind = optional(message, "message_content_type", str, where) or "text"
     text, button_payload = _reply_content(message, where)
     return InboundMessage(
         provider=InteraktProvider.name,
-        provider_message_id=require(message, "id", str, where),
+        provider_message_id=provider_id(message, "id", where),
         from_phone=_customer_phone(data, required=True),
-        type=kind.lower(),
+        type=kind.lower()[:MAX_TYPE],
         occurred_at=_iso_time(message, "received_at_utc", where) or _event_time(payload),
         text=text,
-        button_payload=button_payload,
-        profile_name=traits.get("name") if isinstance(traits.get("name"), str) else None,
+        button_payload=cut(button_payload, MAX_BUTTON_PAYLOAD),
+        profile_name=cut(name, MAX_NAME) if isinstance(name, str) else None,
         raw=payload,
     )
 
@@ -216,18 +245,19 @@ def _reply_content(message: dict, where: str) -> tuple[str | None, str | None]:
 
 
 def _customer_phone(data: dict, *, required: bool) -> str | None:
-    """`channel_phone_number` is country code + number without '+' (§2.5)."""
+    """`channel_phone_number` is country code + number without '+' (§2.5); a receipt
+    does not need it, a customer's message does."""
     customer = optional(data, "customer", dict, "payload.data") or {}
-    get = require if required else optional
-    digits = get(customer, "channel_phone_number", str, "payload.data.customer")
-    return f"+{digits.removeprefix('+')}" if digits else None
+    phone = phone_number(customer.get("channel_phone_number"))
+    if phone is None and required:
+        raise ValueError("payload.data.customer.channel_phone_number: no phone number")
+    return phone
 
 
 def _event_time(payload: dict) -> datetime:
+    """When Interakt sent the webhook; now when it left the time out."""
     occurred_at = _iso_time(payload, "timestamp", "payload")
-    if occurred_at is None:
-        raise ValueError("payload.timestamp: expected string, got NoneType")
-    return occurred_at
+    return occurred_at or datetime.now(UTC).replace(tzinfo=None)
 
 
 def _iso_time(obj: dict, key: str, where: str) -> datetime | None:
@@ -238,7 +268,7 @@ def _iso_time(obj: dict, key: str, where: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise ValueError(f"{where}.{key}: not an ISO 8601 time: {value!r}") from exc
+        raise ValueError(f"{where}.{key}: not an ISO 8601 time: {value[:40]!r}") from exc
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from bot.providers.base import (
@@ -18,19 +19,30 @@ from bot.providers.base import (
     SendResult,
     StatusUpdate,
     TemplateCall,
+    Unhandled,
     WebhookUpdate,
 )
 from bot.providers.concurrent import HttpRequest
 from bot.providers.http import (
+    MAX_BUTTON_PAYLOAD,
+    MAX_CALLBACK,
+    MAX_CODE,
+    MAX_NAME,
+    MAX_TYPE,
     Answer,
     HttpProvider,
+    NotActedOn,
+    cut,
     ensure_object,
     header,
-    items,
     json_body,
     optional,
     parse_retry_after,
+    phone_number,
+    provider_id,
+    read_part,
     require,
+    unhandled,
 )
 from bot.signing import verify_hmac
 
@@ -137,39 +149,90 @@ class MetaProvider(HttpProvider):
             prefix="sha256=",
         )
 
-    def parse_webhook(self, payload: dict) -> list[WebhookUpdate]:
+    def parse_webhook(self, payload: Any) -> list[WebhookUpdate]:
         """Statuses and inbound messages from every `messages` change, marketing
         stop/resume from `user_preferences` changes, and account news (quality, template
         status, account updates) for the alerts, in payload order (§1.7, §1.10).
 
-        Other change fields yield nothing here.
+        Every entry, change and item is read on its own: one Dakiya cannot read or does
+        not act on (another change field, a username user without a phone number, an
+        error Meta reports instead of the message) becomes an `UnhandledItem` and the
+        others are read as usual. Nothing Meta sends is required unless Meta promises it.
         """
-        payload = ensure_object(payload, "payload")
-        if payload.get("object") != "whatsapp_business_account":
-            raise ValueError(f"payload.object: not a WhatsApp webhook: {payload.get('object')!r}")
+        if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
+            detail = "payload.object: not a WhatsApp Business Account webhook"
+            return [unhandled(self.name, "payload", Unhandled.NOT_WHATSAPP, detail, payload)]
+        entries = payload.get("entry")
+        if not isinstance(entries, list):
+            detail = f"payload.entry: expected array, got {type(entries).__name__}"
+            return [unhandled(self.name, "payload", Unhandled.MALFORMED, detail, payload)]
         updates: list[WebhookUpdate] = []
-        for e, entry in enumerate(require(payload, "entry", list, "payload")):
-            where = f"entry[{e}]"
-            for c, change in enumerate(items(ensure_object(entry, where), "changes", where)):
-                where = f"entry[{e}].changes[{c}]"
-                field = require(change, "field", str, where)
-                if field in ACCOUNT_FIELDS:
-                    value = require(change, "value", dict, where)
-                    at = _entry_time(entry, f"entry[{e}]")
-                    updates.append(AccountUpdate(MetaProvider.name, field, value, at))
-                    continue
-                if field not in ("messages", "user_preferences"):
-                    continue
-                value = require(change, "value", dict, where)
-                where += ".value"
-                for i, pref in enumerate(items(value, "user_preferences", where)):
-                    updates.append(_preference_update(pref, f"{where}.user_preferences[{i}]"))
-                names = _profile_names(items(value, "contacts", where), where)
-                for i, status in enumerate(items(value, "statuses", where)):
-                    updates.append(_status_update(status, f"{where}.statuses[{i}]"))
-                for i, msg in enumerate(items(value, "messages", where)):
-                    updates.append(_inbound_message(msg, names, f"{where}.messages[{i}]"))
+        for e, entry in enumerate(entries):
+            updates += _read(entry, "entry", f"entry[{e}]", _entry_updates)
         return updates
+
+
+def _read(
+    raw: Any, kind: str, where: str, read: Callable[[Any, str], list[WebhookUpdate]]
+) -> list[WebhookUpdate]:
+    return read_part(MetaProvider.name, kind, raw, where, read, _phone_of(raw))
+
+
+def _entry_updates(entry: Any, where: str) -> list[WebhookUpdate]:
+    entry = ensure_object(entry, where)
+    updates: list[WebhookUpdate] = []
+    for c, change in enumerate(require(entry, "changes", list, where)):
+        at = f"{where}.changes[{c}]"
+        field = change.get("field") if isinstance(change, dict) else None
+        kind = f"change:{field}" if isinstance(field, str) else "change"
+        updates += _read(change, kind, at, partial(_change_updates, entry=entry))
+    return updates
+
+
+def _change_updates(change: Any, where: str, *, entry: dict) -> list[WebhookUpdate]:
+    change = ensure_object(change, where)
+    field = require(change, "field", str, where)
+    if field not in ACCOUNT_FIELDS | {"messages", "user_preferences"}:
+        detail = f"{where}.field: Dakiya does not act on {field[:60]!r}"
+        raise NotActedOn(Unhandled.UNKNOWN_FIELD, detail)
+    value = require(change, "value", dict, where)
+    if field in ACCOUNT_FIELDS:
+        at = _entry_time(entry, where.rpartition(".changes")[0])
+        return [AccountUpdate(MetaProvider.name, field, value, at)]
+    where += ".value"
+    # Contacts only lend names and numbers to messages; an unreadable one lends nothing.
+    listed = value.get("contacts")
+    contacts = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
+    names = _profile_names(contacts)
+    updates: list[WebhookUpdate] = []
+    for key, kind, read in (
+        ("user_preferences", "user_preference", _preference_update),
+        ("statuses", "status", _status_update),
+        ("messages", "message", partial(_inbound_message, contacts=contacts, names=names)),
+        ("errors", "error", _value_error),
+    ):
+        found = value.get(key)
+        if found is None:
+            continue
+        if not isinstance(found, list):
+            detail = f"{where}.{key}: expected array, got {type(found).__name__}"
+            updates.append(
+                unhandled(MetaProvider.name, kind, Unhandled.MALFORMED, detail, found, where)
+            )
+            continue
+        for i, item in enumerate(found):
+            updates += _read(item, kind, f"{where}.{key}[{i}]", read)
+    return updates
+
+
+def _phone_of(raw: Any) -> str | None:
+    """The customer's number an item names, if any (so an erasure finds the item)."""
+    if not isinstance(raw, dict):
+        return None
+    for key in ("from", "wa_id", "recipient_id"):
+        if phone := phone_number(raw.get(key)):
+            return phone
+    return None
 
 
 def message_body(message: OutboundMessage) -> dict:
@@ -224,83 +287,161 @@ def _template(call: TemplateCall) -> dict:
     return template
 
 
-def _status_update(status: dict, where: str) -> StatusUpdate:
-    errors = items(status, "errors", where)
+def _status_update(status: Any, where: str) -> list[WebhookUpdate]:
+    """A receipt, matched later by `id` (or our callback data); a username user's receipt
+    names no phone number (`recipient_user_id` instead, §9.1), which it does not need."""
+    status = ensure_object(status, where)
+    errors = [e for e in optional(status, "errors", list, where) or [] if isinstance(e, dict)]
     error = errors[0] if errors else {}
-    code = optional(error, "code", (int, str), f"{where}.errors[0]")
-    recipient = optional(status, "recipient_id", str, where)
-    return StatusUpdate(
+    code = error.get("code") if isinstance(error.get("code"), int | str) else None
+    callback = optional(status, "biz_opaque_callback_data", str, where)
+    update = StatusUpdate(
         provider=MetaProvider.name,
-        provider_message_id=require(status, "id", str, where),
+        provider_message_id=provider_id(status, "id", where),
         status=_delivery_status(require(status, "status", str, where)),
         occurred_at=_unix_time(status, where),
-        recipient=f"+{recipient}" if recipient else None,
-        callback_data=optional(status, "biz_opaque_callback_data", str, where),
-        error_code=str(code) if code is not None else None,
+        recipient=phone_number(status.get("recipient_id")),
+        callback_data=cut(callback, MAX_CALLBACK),
+        error_code=cut(str(code), MAX_CODE) if code is not None else None,
         error_text=_error_text(error) if error else None,
         raw=status,
     )
+    return [update]
 
 
-def _preference_update(pref: dict, where: str) -> PreferenceUpdate:
+def _preference_update(pref: Any, where: str) -> list[WebhookUpdate]:
+    """Marketing stop/resume; other values (Meta documents `signup`, §9.2) are not an
+    opt-out or an opt-in, so they are kept raw."""
+    pref = ensure_object(pref, where)
     value = require(pref, "value", str, where)
     if value not in ("stop", "resume"):
-        raise ValueError(f"{where}.value: expected stop or resume, got {value!r}")
-    return PreferenceUpdate(
+        raise NotActedOn(
+            Unhandled.UNKNOWN_VALUE,
+            f"{where}.value: {value[:40]!r} is neither stop nor resume (not a consent change)",
+        )
+    phone = phone_number(pref.get("wa_id"))
+    if phone is None:
+        _no_phone(pref, "wa_id", where)
+    update = PreferenceUpdate(
         provider=MetaProvider.name,
-        phone="+" + require(pref, "wa_id", str, where),
+        phone=phone,
         category="marketing",
         opted_in=value == "resume",
         occurred_at=_unix_time(pref, where),
         detail=optional(pref, "detail", str, where),
     )
+    return [update]
 
 
-def _inbound_message(msg: dict, profile_names: dict[str, str], where: str) -> InboundMessage:
-    sender = require(msg, "from", str, where)
+def _inbound_message(
+    msg: Any, where: str, *, contacts: list[dict], names: dict[str, str]
+) -> list[WebhookUpdate]:
+    """A customer's message. A username user's may carry no `from` (§9.1): their
+    number is then taken from the contact with the same BSUID when Meta gives it; with
+    a BSUID alone it is kept raw until customers can be known by BSUID (issue 14)."""
+    msg = ensure_object(msg, where)
+    message_id = provider_id(msg, "id", where)
     kind = require(msg, "type", str, where)
+    sender = phone_number(msg.get("from")) or _contact_phone(msg, contacts)
+    if sender is None:
+        _no_phone(msg, "from", where)
     text, button_payload = _reply_content(msg, kind, where)
-    return InboundMessage(
+    inbound = InboundMessage(
         provider=MetaProvider.name,
-        provider_message_id=require(msg, "id", str, where),
-        from_phone=f"+{sender}",
-        type=kind,
+        provider_message_id=message_id,
+        from_phone=sender,
+        type=kind[:MAX_TYPE],
         occurred_at=_unix_time(msg, where),
         text=text,
-        button_payload=button_payload,
-        profile_name=profile_names.get(sender),
+        button_payload=cut(button_payload, MAX_BUTTON_PAYLOAD),
+        profile_name=cut(
+            names.get(sender.removeprefix("+")) or names.get(msg.get("from_user_id") or ""),
+            MAX_NAME,
+        ),
         raw=msg,
     )
+    errors = msg.get("errors")
+    if not errors:
+        return [inbound]
+    # Meta could not pass the content on (e.g. 131051 unsupported type, or 131000 with an
+    # `interactive` message that has no `interactive` object, §9.2): the customer did
+    # write (their window opens), and what Meta says went wrong is kept.
+    detail = f"{where}.errors: Meta reports {_errors_text(errors)}"
+    problem = unhandled(
+        MetaProvider.name, "message", Unhandled.PROVIDER_ERROR, detail, msg, where, sender
+    )
+    return [inbound, problem]
+
+
+def _value_error(error: Any, where: str) -> list[WebhookUpdate]:
+    """A system-level error Meta reports for the number (`value.errors[]`, §1.9)."""
+    detail = f"{where}: Meta reports {_errors_text([error])}"
+    raise NotActedOn(Unhandled.PROVIDER_ERROR, detail)
+
+
+def _contact_phone(msg: dict, contacts: list[dict]) -> str | None:
+    """The number of the contact whose BSUID (`user_id`) sent `msg`, when Meta gives one."""
+    user_id = msg.get("from_user_id")
+    if not isinstance(user_id, str) or not user_id:
+        return None
+    for contact in contacts:
+        if contact.get("user_id") == user_id:
+            return phone_number(contact.get("wa_id"))
+    return None
+
+
+def _no_phone(item: dict, key: str, where: str) -> None:
+    """Raise: an item about a customer with no usable phone number."""
+    bsuid = item.get("from_user_id") or item.get("user_id")
+    if isinstance(bsuid, str) and bsuid:
+        raise NotActedOn(Unhandled.BSUID_ONLY, f"{where}: no phone number (BSUID only)")
+    raise ValueError(f"{where}.{key}: no phone number")
+
+
+def _errors_text(errors: object) -> str:
+    """ "131051 Message type unknown; ..." from Meta's error objects, for a person."""
+    parts = []
+    for error in errors if isinstance(errors, list) else [errors]:
+        if isinstance(error, dict):
+            code = error.get("code")
+            text = _error_text(error) or ""
+            parts.append(f"{code if isinstance(code, int | str) else '?'} {text}".strip())
+    return "; ".join(parts) or "an error"
 
 
 def _reply_content(msg: dict, kind: str, where: str) -> tuple[str | None, str | None]:
-    """(visible text, button payload) for the inbound types we act on (§1.8)."""
+    """(visible text, button payload) for the inbound types we act on (§1.8). Only the
+    object named by `type` is read, and only when Meta sent it (an errored message may
+    lack it)."""
     if kind == "text":
         return require(require(msg, "text", dict, where), "body", str, f"{where}.text"), None
     if kind == "button":  # quick reply on a template: payload is the one we set (§1.8 b2)
-        button = require(msg, "button", dict, where)
+        button = optional(msg, "button", dict, where) or {}
         return (
             optional(button, "text", str, f"{where}.button"),
             optional(button, "payload", str, f"{where}.button"),
         )
     if kind == "interactive":  # reply button or list pick on a session message (§1.8 b1)
-        interactive = require(msg, "interactive", dict, where)
+        interactive = optional(msg, "interactive", dict, where) or {}
         reply_type = optional(interactive, "type", str, f"{where}.interactive")
         if reply_type in ("button_reply", "list_reply"):
-            reply = require(interactive, reply_type, dict, f"{where}.interactive")
+            reply = optional(interactive, reply_type, dict, f"{where}.interactive") or {}
             inner = f"{where}.interactive.{reply_type}"
             return optional(reply, "title", str, inner), optional(reply, "id", str, inner)
     return None, None
 
 
-def _profile_names(contacts: list[dict], where: str) -> dict[str, str]:
+def _profile_names(contacts: list[dict]) -> dict[str, str]:
+    """Profile names by `wa_id` and by BSUID (`user_id`); unreadable contacts add none."""
     names = {}
-    for i, contact in enumerate(contacts):
-        wa_id = optional(contact, "wa_id", str, f"{where}.contacts[{i}]")
-        profile = optional(contact, "profile", dict, f"{where}.contacts[{i}]") or {}
-        name = optional(profile, "name", str, f"{where}.contacts[{i}].profile")
-        if wa_id and name:
-            names[wa_id] = name
+    for contact in contacts:
+        profile = contact.get("profile")
+        name = profile.get("name") if isinstance(profile, dict) else None
+        if not isinstance(name, str) or not name:
+            continue
+        for key in ("wa_id", "user_id"):
+            if isinstance(contact.get(key), str) and contact[key]:
+                names[contact[key]] = name
     return names
 
 
@@ -313,12 +454,15 @@ def _delivery_status(value: str) -> DeliveryStatus:
 
 
 def _unix_time(obj: dict, where: str) -> datetime:
-    """Meta timestamps are unix seconds as a string; we store naive UTC."""
-    value = require(obj, "timestamp", (str, int), where)
+    """Meta timestamps are unix seconds as a string; we store naive UTC (now, when an
+    item leaves it out)."""
+    value = optional(obj, "timestamp", (str, int), where)
+    if value is None:
+        return datetime.now(UTC).replace(tzinfo=None)
     try:
         return datetime.fromtimestamp(int(value), tz=UTC).replace(tzinfo=None)
     except (ValueError, OverflowError, OSError) as exc:
-        raise ValueError(f"{where}.timestamp: not unix seconds: {value!r}") from exc
+        raise ValueError(f"{where}.timestamp: not unix seconds: {str(value)[:40]!r}") from exc
 
 
 def _entry_time(entry: dict, where: str) -> datetime:

@@ -13,6 +13,7 @@ from bot.extensions import services
 from bot.intake import SPOOLED, take_durably, take_whatsapp_updates
 from bot.jsonbody import decode_json
 from bot.models import utcnow
+from bot.providers.base import UnhandledItem
 from bot.webhooks import bp
 
 WEBHOOK_PROVIDERS = frozenset({"meta", "interakt"})
@@ -44,15 +45,17 @@ def receive_whatsapp_update(provider_name: str):
         record_signature_failure(svc.redis, f"whatsapp:{provider_name}")
         raise ApiError(401, "bad_signature", "missing or invalid webhook signature")
     try:
-        updates = provider.parse_webhook(without_unstorable(decode_json(body)))
-    except (ValueError, TypeError) as exc:
-        raise ApiError(
-            400, "invalid_payload", f"not a {provider_name} webhook body: {exc}"
-        ) from exc
+        payload = decode_json(body)
+    except ValueError as exc:  # not JSON (or nested past any sender's depth): refused
+        raise ApiError(400, "invalid_payload", f"the body is not JSON: {exc}") from exc
+    # Whatever the JSON holds, a signed delivery is taken: what cannot be read is kept
+    # raw as unhandled updates (bot.unhandled) and the rest is processed.
+    updates = provider.parse_webhook(without_unstorable(payload))
+    kept_raw = sum(isinstance(u, UnhandledItem) for u in updates)
     spool_kind = f"whatsapp:{provider_name}" if provider_name in SPOOLED_PROVIDERS else None
     taken = take_durably(
         svc, spool_kind, body, {}, lambda: take_whatsapp_updates(svc, updates, utcnow())
     )
     if taken is SPOOLED:
         return jsonify(spooled=True), 200
-    return jsonify(received=len(updates), stored=taken), 200
+    return jsonify(received=len(updates) - kept_raw, stored=taken, unhandled=kept_raw), 200

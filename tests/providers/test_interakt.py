@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,8 @@ from bot.providers.base import (
     ProviderError,
     StatusUpdate,
     TemplateCall,
+    Unhandled,
+    UnhandledItem,
 )
 from bot.providers.interakt import InteraktProvider
 from bot.signing import sign_hmac
@@ -418,56 +421,93 @@ def test_button_reply_is_read_leniently_from_its_label(provider):
     )
 
 
-@pytest.mark.parametrize("name", ["api_clicked", "webhook_test"], ids=["click", "dashboard-test"])
-def test_types_we_do_not_act_on_yield_nothing(provider, name):
-    assert provider.parse_webhook(payload("webhooks")[name]) == []
+@pytest.mark.parametrize(
+    "name, kind",
+    [("api_clicked", "message_api_clicked"), ("webhook_test", "Webhook Test")],
+    ids=["click", "dashboard-test"],
+)
+def test_types_we_do_not_act_on_are_kept_raw(provider, name, kind):
+    webhook = payload("webhooks")[name]
+
+    [update] = provider.parse_webhook(webhook)
+
+    assert (update.kind, update.reason, update.raw) == (kind, Unhandled.UNKNOWN_TYPE, webhook)
 
 
-def test_account_alert_yields_nothing(provider):
+def test_account_alert_is_kept_raw(provider):
     alert = {"version": "1.0", "timestamp": "2022-06-03T05:00:00", "type": "account_alerts"}
 
-    assert provider.parse_webhook(alert) == []
+    [update] = provider.parse_webhook(alert)
+
+    assert (update.kind, update.reason) == ("account_alerts", Unhandled.UNKNOWN_TYPE)
 
 
-# --- webhook parsing: malformed bodies -------------------------------------------------
+# --- webhook parsing: what Dakiya cannot read is kept raw ------------------------------
 
-MALFORMED: dict[str, tuple[str, Callable[[dict], object]]] = {
-    "no-type": ("api_delivered", lambda w: w.pop("type")),
-    "type-not-string": ("api_delivered", lambda w: w.update(type=3)),
-    "no-data": ("api_delivered", lambda w: w.pop("data")),
-    "message-not-object": ("api_delivered", lambda w: w["data"].update(message="hi")),
-    "status-without-id": ("api_delivered", lambda w: w["data"]["message"].pop("id")),
+UNREADABLE: dict[str, tuple[str, Callable[[dict], object], str]] = {
+    "no-type": ("api_delivered", lambda w: w.pop("type"), r"payload\.type"),
+    "type-not-string": ("api_delivered", lambda w: w.update(type=3), r"payload\.type"),
+    "no-data": ("api_delivered", lambda w: w.pop("data"), r"payload\.data"),
+    "message-not-object": (
+        "api_delivered",
+        lambda w: w["data"].update(message="hi"),
+        r"payload\.data\.message",
+    ),
+    "status-without-id": (
+        "api_delivered",
+        lambda w: w["data"]["message"].pop("id"),
+        r"message\.id",
+    ),
     "meta-data-not-object": (
         "api_delivered",
         lambda w: w["data"]["message"].update(meta_data="x"),
+        r"message\.meta_data",
     ),
     "status-time-not-iso": (
         "api_delivered",
         lambda w: w["data"]["message"].update(delivered_at_utc="soon"),
+        r"message\.delivered_at_utc",
     ),
-    "sent-without-timestamp": ("api_sent", lambda w: w.pop("timestamp")),
-    "inbound-without-customer": ("received_text", lambda w: w["data"].pop("customer")),
+    "inbound-without-customer": (
+        "received_text",
+        lambda w: w["data"].pop("customer"),
+        r"payload\.data\.customer",
+    ),
     "inbound-without-phone": (
         "received_text",
         lambda w: w["data"]["customer"].pop("channel_phone_number"),
+        "channel_phone_number",
     ),
-    "inbound-phone-not-string": (
+    "inbound-phone-not-digits": (
         "received_text",
-        lambda w: w["data"]["customer"].update(channel_phone_number=917003705584),
+        lambda w: w["data"]["customer"].update(channel_phone_number="Asha"),
+        "channel_phone_number",
     ),
 }
 
 
-@pytest.mark.parametrize("name, break_it", MALFORMED.values(), ids=MALFORMED.keys())
-def test_structurally_wrong_webhook_raises_value_error(provider, name, break_it):
+@pytest.mark.parametrize("name, break_it, place", UNREADABLE.values(), ids=UNREADABLE.keys())
+def test_an_unreadable_webhook_is_kept_raw_with_the_place_named(provider, name, break_it, place):
     webhook = copy.deepcopy(payload("webhooks")[name])
     break_it(webhook)
 
-    with pytest.raises(ValueError):
-        provider.parse_webhook(webhook)
+    [update] = provider.parse_webhook(webhook)
+
+    assert isinstance(update, UnhandledItem)
+    assert (update.reason, update.raw) == (Unhandled.MALFORMED, webhook)
+    assert re.search(place, update.detail), update.detail
 
 
-@pytest.mark.parametrize("body", [[], "text", None])
-def test_webhook_that_is_not_an_object_raises_value_error(provider, body):
-    with pytest.raises(ValueError, match="expected a JSON object"):
-        provider.parse_webhook(body)
+def test_a_receipt_without_a_timestamp_is_still_read(provider):
+    webhook = payload("webhooks")["api_sent"]
+    del webhook["timestamp"]
+
+    [update] = provider.parse_webhook(webhook)
+
+    assert isinstance(update, StatusUpdate) and update.status is DeliveryStatus.SENT
+
+
+@pytest.mark.parametrize("body", [[], "text", None, 7])
+def test_json_that_is_not_an_object_is_kept_raw(provider, body):
+    [update] = provider.parse_webhook(body)
+    assert (update.kind, update.reason, update.raw) == ("payload", Unhandled.NOT_WHATSAPP, body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -28,6 +29,8 @@ from bot.providers.base import (
     ProviderError,
     StatusUpdate,
     TemplateCall,
+    Unhandled,
+    UnhandledItem,
 )
 from bot.providers.meta import META_ERROR_KINDS, MetaProvider
 from bot.signing import sign_hmac
@@ -642,17 +645,34 @@ def test_user_preferences_resume_is_a_marketing_opt_in(provider):
     assert update.opted_in is True
 
 
-def test_user_preferences_with_an_unknown_value_is_malformed(provider):
+def test_user_preferences_other_than_stop_or_resume_are_kept_raw_not_a_consent_change(provider):
     webhook = payload("other")["user_preferences"]
-    webhook["entry"][0]["changes"][0]["value"]["user_preferences"][0]["value"] = "maybe"
-    with pytest.raises(ValueError, match="value"):
-        provider.parse_webhook(webhook)
+    pref = webhook["entry"][0]["changes"][0]["value"]["user_preferences"][0]
+    pref["value"] = "signup"  # Meta documents it (PROVIDERS.md §9.2)
+
+    [update] = provider.parse_webhook(webhook)
+
+    assert isinstance(update, UnhandledItem)
+    assert (update.kind, update.reason, update.phone) == (
+        "user_preference",
+        Unhandled.UNKNOWN_VALUE,
+        "+919812345678",
+    )
+    assert update.raw == pref and "'signup'" in update.detail
 
 
-def test_other_change_fields_yield_nothing(provider):
+def test_other_change_fields_are_kept_raw_as_unknown_fields(provider):
     webhook = payload("other")["user_preferences"]
-    webhook["entry"][0]["changes"][0]["field"] = "business_capability_update"
-    assert provider.parse_webhook(webhook) == []
+    change = webhook["entry"][0]["changes"][0]
+    change["field"] = "business_capability_update"
+
+    [update] = provider.parse_webhook(webhook)
+
+    assert (update.kind, update.reason, update.raw) == (
+        "change:business_capability_update",
+        Unhandled.UNKNOWN_FIELD,
+        change,
+    )
 
 
 def test_account_change_fields_yield_account_updates_for_the_alerts(provider):
@@ -662,16 +682,23 @@ def test_account_change_fields_yield_account_updates_for_the_alerts(provider):
     assert update.occurred_at == datetime(2025, 11, 24, 16, 10)
 
 
-def test_change_with_only_system_errors_yields_nothing(provider):
+def test_system_errors_of_a_change_are_kept_raw_as_provider_errors(provider):
     webhook = payload("statuses")["sent"]
     value = webhook["entry"][0]["changes"][0]["value"]
     del value["statuses"]
     value["errors"] = [{"code": 130429, "title": "Rate limit hit"}]
 
-    assert provider.parse_webhook(webhook) == []
+    [update] = provider.parse_webhook(webhook)
+
+    assert (update.kind, update.reason, update.raw) == (
+        "error",
+        Unhandled.PROVIDER_ERROR,
+        value["errors"][0],
+    )
+    assert "130429 Rate limit hit" in update.detail
 
 
-# --- webhook parsing: malformed bodies -------------------------------------------------
+# --- webhook parsing: what Dakiya cannot read is kept raw, the rest is read ------------
 
 
 def value_of(webhook: dict) -> dict:
@@ -686,44 +713,197 @@ def first_message(webhook: dict) -> dict:
     return value_of(webhook)["messages"][0]
 
 
-MALFORMED: dict[str, tuple[str, Callable[[dict], object]]] = {
-    "wrong-object": ("statuses", lambda w: w.update(object="page")),
-    "no-entry": ("statuses", lambda w: w.pop("entry")),
-    "entry-not-list": ("statuses", lambda w: w.update(entry={"id": "1"})),
-    "entry-item-not-object": ("statuses", lambda w: w.update(entry=["oops"])),
-    "changes-not-list": ("statuses", lambda w: w["entry"][0].update(changes="x")),
-    "change-without-field": ("statuses", lambda w: w["entry"][0]["changes"][0].pop("field")),
-    "change-without-value": ("statuses", lambda w: w["entry"][0]["changes"][0].pop("value")),
-    "statuses-not-list": ("statuses", lambda w: value_of(w).update(statuses={})),
-    "status-without-id": ("statuses", lambda w: first_status(w).pop("id")),
-    "status-id-not-string": ("statuses", lambda w: first_status(w).update(id=42)),
-    "status-without-timestamp": ("statuses", lambda w: first_status(w).pop("timestamp")),
-    "timestamp-not-unix": ("statuses", lambda w: first_status(w).update(timestamp="yesterday")),
-    "errors-item-not-object": ("statuses", lambda w: first_status(w).update(errors=["boom"])),
-    "message-without-from": ("messages", lambda w: first_message(w).pop("from")),
-    "text-without-body": ("messages", lambda w: first_message(w).update(text={})),
-    "contacts-not-list": ("messages", lambda w: value_of(w).update(contacts="Asha")),
+#: A broken part of a body -> (the kind kept raw, its place named in the detail).
+UNREADABLE: dict[str, tuple[str, Callable[[dict], object], str, str]] = {
+    "no-entry": ("statuses", lambda w: w.pop("entry"), "payload", r"payload\.entry"),
+    "entry-not-list": ("statuses", lambda w: w.update(entry={"id": "1"}), "payload", "entry"),
+    "entry-item-not-object": ("statuses", lambda w: w["entry"].insert(0, "oops"), "entry", ""),
+    "changes-not-list": (
+        "statuses",
+        lambda w: w["entry"].insert(0, {"id": "1", "changes": "x"}),
+        "entry",
+        r"entry\[0\]\.changes",
+    ),
+    "change-without-field": (
+        "statuses",
+        lambda w: w["entry"][0]["changes"].insert(0, {"value": {}}),
+        "change",
+        r"changes\[0\]\.field",
+    ),
+    "change-without-value": (
+        "statuses",
+        lambda w: w["entry"][0]["changes"].insert(0, {"field": "messages"}),
+        "change:messages",
+        r"changes\[0\]\.value",
+    ),
+    "statuses-not-list": (
+        "statuses",
+        lambda w: value_of(w).update(messages={}),
+        "message",
+        r"value\.messages",
+    ),
+    "status-without-id": (
+        "statuses",
+        lambda w: value_of(w)["statuses"].insert(0, {"status": "sent", "timestamp": "1"}),
+        "status",
+        r"statuses\[0\]\.id",
+    ),
+    "status-id-not-string": (
+        "statuses",
+        lambda w: value_of(w)["statuses"].insert(0, {**first_status(w), "id": 42}),
+        "status",
+        r"statuses\[0\]\.id",
+    ),
+    "status-id-too-long": (
+        "statuses",
+        lambda w: value_of(w)["statuses"].insert(0, {**first_status(w), "id": "w" * 129}),
+        "status",
+        r"statuses\[0\]\.id",
+    ),
+    "timestamp-not-unix": (
+        "statuses",
+        lambda w: value_of(w)["statuses"].insert(0, {**first_status(w), "timestamp": "yesterday"}),
+        "status",
+        r"statuses\[0\]\.timestamp",
+    ),
+    "message-without-from-or-bsuid": (
+        "messages",
+        lambda w: value_of(w)["messages"].insert(
+            0, {k: v for k, v in first_message(w).items() if k != "from"} | {"id": "wamid.2"}
+        ),
+        "message",
+        r"messages\[0\]\.from",
+    ),
+    "text-without-body": (
+        "messages",
+        lambda w: value_of(w)["messages"].insert(
+            0, {**first_message(w), "id": "wamid.2", "text": {}}
+        ),
+        "message",
+        r"messages\[0\]\.text\.body",
+    ),
 }
 
 
-@pytest.mark.parametrize("family, break_it", MALFORMED.values(), ids=MALFORMED.keys())
-def test_structurally_wrong_webhook_raises_value_error(provider, family, break_it):
+@pytest.mark.parametrize(
+    "family, break_it, kind, place", UNREADABLE.values(), ids=UNREADABLE.keys()
+)
+def test_an_unreadable_part_is_kept_raw_and_the_rest_of_the_body_is_read(
+    provider, family, break_it, kind, place
+):
     webhook = copy.deepcopy(payload(family)["sent" if family == "statuses" else "text"])
+    good = provider.parse_webhook(copy.deepcopy(webhook))
     break_it(webhook)
 
-    with pytest.raises(ValueError):
-        provider.parse_webhook(webhook)
+    updates = provider.parse_webhook(webhook)
+
+    kept = [u for u in updates if isinstance(u, UnhandledItem)]
+    assert [(u.kind, u.reason) for u in kept] == [(kind, Unhandled.MALFORMED)]
+    assert re.search(place, kept[0].detail), kept[0].detail
+    if kind != "payload":  # the body itself was unreadable: nothing else to read
+        assert [u for u in updates if not isinstance(u, UnhandledItem)] == good
 
 
-@pytest.mark.parametrize("body", [[], "text", None, 7])
-def test_webhook_that_is_not_an_object_raises_value_error(provider, body):
-    with pytest.raises(ValueError, match="expected a JSON object"):
-        provider.parse_webhook(body)
+@pytest.mark.parametrize("body", [[], "text", None, 7, {"object": "page", "entry": []}])
+def test_json_that_is_not_a_whatsapp_webhook_is_kept_raw(provider, body):
+    [update] = provider.parse_webhook(body)
+    assert (update.kind, update.reason, update.raw) == ("payload", Unhandled.NOT_WHATSAPP, body)
 
 
-def test_value_error_names_the_broken_field(provider):
-    webhook = payload("statuses")["sent"]
-    first_status(webhook)["id"] = 42
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s: s.pop("timestamp"),  # Meta promises it, but a receipt is usable without
+        lambda s: s.update(errors=["boom"]),
+        lambda s: s.pop("recipient_id"),  # a username user's receipt (§9.1)
+    ],
+)
+def test_a_receipt_missing_what_it_can_do_without_is_still_read(provider, change):
+    webhook = payload("statuses")["failed"]
+    change(first_status(webhook))
 
-    with pytest.raises(ValueError, match=r"entry\[0\]\.changes\[0\]\.value\.statuses\[0\]\.id"):
-        provider.parse_webhook(webhook)
+    [update] = provider.parse_webhook(webhook)
+
+    assert isinstance(update, StatusUpdate) and update.provider_message_id
+
+
+def test_a_message_with_unreadable_contacts_is_read_without_a_name(provider):
+    webhook = payload("messages")["text"]
+    value_of(webhook)["contacts"] = "Asha"
+
+    [update] = provider.parse_webhook(webhook)
+
+    assert (update.from_phone, update.profile_name) == ("+919812345678", None)
+
+
+def test_a_username_users_message_without_from_takes_the_number_of_its_contact(provider):
+    webhook = payload("messages")["text"]
+    value_of(webhook)["contacts"][0]["user_id"] = "IN.13491208655302741918"
+    message = first_message(webhook)
+    del message["from"]
+    message["from_user_id"] = "IN.13491208655302741918"
+
+    [update] = provider.parse_webhook(webhook)
+
+    assert isinstance(update, InboundMessage)
+    assert (update.from_phone, update.profile_name) == ("+919812345678", "Asha")
+
+
+def test_a_username_users_message_with_only_a_bsuid_is_kept_raw(provider):
+    webhook = payload("messages")["text"]
+    value_of(webhook)["contacts"] = [
+        {"profile": {"name": "Asha", "username": "@asha"}, "user_id": "IN.1349120865530274"}
+    ]
+    message = first_message(webhook)
+    del message["from"]
+    message["from_user_id"] = "IN.1349120865530274"
+
+    [update] = provider.parse_webhook(webhook)
+
+    assert (update.kind, update.reason, update.raw, update.phone) == (
+        "message",
+        Unhandled.BSUID_ONLY,
+        message,
+        None,
+    )
+    assert "no phone number (BSUID only)" in update.detail
+    assert "IN.1349120865530274" not in update.detail  # a BSUID identifies a person
+
+
+def test_an_interactive_message_meta_could_not_pass_on_is_read_and_its_error_kept(provider):
+    webhook = payload("messages")["interactive"]
+    message = first_message(webhook)
+    del message["interactive"]
+    message["errors"] = [
+        {
+            "code": 131000,
+            "title": "Something went wrong",
+            "message": "Something went wrong",
+            "error_data": {"details": "Unsupported webhook payload"},
+        }
+    ]
+
+    inbound, kept = provider.parse_webhook(webhook)
+
+    assert isinstance(inbound, InboundMessage)
+    assert (inbound.type, inbound.text, inbound.from_phone) == (
+        "interactive",
+        None,
+        "+919812345678",
+    )
+    assert (kept.kind, kept.reason, kept.phone) == (
+        "message",
+        Unhandled.PROVIDER_ERROR,
+        "+919812345678",
+    )
+    assert "131000" in kept.detail
+
+
+def test_over_long_free_text_is_cut_to_fit_never_refused(provider):
+    webhook = payload("messages")["button"]
+    value_of(webhook)["contacts"][0]["profile"]["name"] = "A" * 1000
+    first_message(webhook)["button"]["payload"] = "P" * 1000
+
+    [update] = provider.parse_webhook(webhook)
+
+    assert (len(update.profile_name), len(update.button_payload)) == (200, 512)

@@ -8,7 +8,16 @@ import json
 
 import pytest
 
-from bot.models import InboundMessage, Message, Reason, State, StatusEvent
+from bot.models import (
+    ConsentEvent,
+    Customer,
+    InboundMessage,
+    Message,
+    Reason,
+    State,
+    StatusEvent,
+    UnhandledUpdate,
+)
 from tests.conftest import SECRETS, load_payload
 from tests.factories import queued_message
 
@@ -118,14 +127,166 @@ def test_meta_bad_signature_is_401_and_stores_nothing(client, sign):
     assert StatusEvent.select().count() == 0
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [b"{oops", b"[]", json.dumps({"object": "whatsapp_business_account", "entry": 5}).encode()],
-)
-def test_meta_malformed_body_is_400(client, sign, raw):
+@pytest.mark.parametrize("raw", [b"{oops", b"\xff\xfe{}", b""])
+def test_meta_body_that_is_not_json_is_the_one_content_refused(client, sign, raw):
     response = post_meta(client, sign, raw)
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_payload"
+    assert UnhandledUpdate.select().count() == 0
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        ([], "not_whatsapp"),
+        ("text", "not_whatsapp"),
+        ({"object": "page", "entry": []}, "not_whatsapp"),
+        ({"object": "whatsapp_business_account", "entry": 5}, "malformed"),
+    ],
+)
+def test_meta_signed_json_that_is_no_webhook_is_taken_and_kept_raw(client, sign, body, reason):
+    response = post_meta(client, sign, json.dumps(body).encode())
+
+    assert response.status_code == 200
+    assert response.get_json() == {"received": 0, "stored": 1, "unhandled": 1}
+    [row] = UnhandledUpdate.select()
+    assert (row.provider, row.kind, row.reason, row.payload) == ("meta", "payload", reason, body)
+
+
+# --- the findings: a signed delivery is never refused for what it contains ----------
+
+
+def with_good_receipt(body: dict, wamid: str = "wamid.GOOD1") -> dict:
+    """`body` with a readable receipt in another entry of the same POST."""
+    body["entry"] += meta_receipt("delivered", wamid)["entry"]
+    return body
+
+
+def username_message() -> dict:
+    """A username user's message with only a BSUID (PROVIDERS.md §9.1): no `from`, no
+    `wa_id`, `from_user_id` and the contact's `user_id` and `username` instead."""
+    body = load_payload("meta/messages")["text"]
+    value = body["entry"][0]["changes"][0]["value"]
+    value["contacts"] = [
+        {
+            "profile": {"name": "Asha", "username": "@asha.k"},
+            "user_id": "IN.13491208655302741918",
+            "parent_user_id": "IN.ENT.11815799212886844830",
+        }
+    ]
+    message = value["messages"][0]
+    del message["from"]
+    message["from_user_id"] = "IN.13491208655302741918"
+    return body
+
+
+def signup_preference() -> dict:
+    body = load_payload("meta/other")["user_preferences"]
+    pref = body["entry"][0]["changes"][0]["value"]["user_preferences"][0]
+    pref.update(value="signup", detail="User signed up for marketing messages")
+    return body
+
+
+def interactive_with_errors_only() -> dict:
+    """Meta could not pass the interactive content on: no `interactive` object (§9.2)."""
+    body = load_payload("meta/messages")["interactive"]
+    message = body["entry"][0]["changes"][0]["value"]["messages"][0]
+    del message["interactive"]
+    message["errors"] = [
+        {
+            "code": 131000,
+            "title": "Something went wrong",
+            "message": "Something went wrong",
+            "error_data": {"details": "Unsupported webhook payload"},
+        }
+    ]
+    return body
+
+
+def unknown_field() -> dict:
+    body = load_payload("meta/other")["phone_number_quality_flagged"]
+    change = body["entry"][0]["changes"][0]
+    change["field"] = "user_id_update"  # a new webhook (§9.1) Dakiya does not act on
+    change["value"] = {"wa_id": "919812345678", "user_id": {"previous": "IN.1", "current": "IN.2"}}
+    return body
+
+
+FINDINGS = {
+    "message-without-from": (username_message, "message", "bsuid_only", "BSUID only"),
+    "user-preferences-signup": (signup_preference, "user_preference", "unknown_value", "signup"),
+    "interactive-with-errors-only": (
+        interactive_with_errors_only,
+        "message",
+        "provider_error",
+        "131000",
+    ),
+    "unknown-change-field": (unknown_field, "change:user_id_update", "unknown_field", "user_id"),
+}
+
+
+@pytest.mark.parametrize("build, kind, reason, words", FINDINGS.values(), ids=FINDINGS.keys())
+def test_meta_finding_is_answered_200_the_rest_stored_and_the_part_kept_raw(
+    client, sign, run_jobs, build, kind, reason, words
+):
+    message = sent_message("wamid.GOOD1")
+    body = with_good_receipt(build())
+
+    response = post_meta(client, sign, body)
+
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["unhandled"] == 1
+    run_jobs()
+    assert Message.get_by_id(message.id).state == State.DELIVERED  # the good receipt
+    [row] = UnhandledUpdate.select()
+    assert (row.provider, row.kind, row.reason) == ("meta", kind, reason)
+    assert words in row.detail and row.location.startswith("entry[0]")
+    assert row.payload  # kept as Meta sent it
+
+
+def test_meta_interactive_message_with_errors_still_opens_the_service_window(client, sign):
+    post_meta(client, sign, interactive_with_errors_only())
+
+    [inbound] = InboundMessage.select()
+    assert (inbound.type, inbound.text, inbound.phone) == ("interactive", None, "+919812345678")
+    assert Customer.get(Customer.phone == "+919812345678").last_inbound_at is not None
+
+
+def test_meta_signup_preference_changes_no_consent(client, sign):
+    post_meta(client, sign, signup_preference())
+    assert ConsentEvent.select().count() == 0
+
+
+def test_meta_username_message_whose_contact_has_a_number_is_stored_as_theirs(client, sign):
+    body = username_message()
+    body["entry"][0]["changes"][0]["value"]["contacts"][0]["wa_id"] = "919812345678"
+
+    assert post_meta(client, sign, body).status_code == 200
+
+    [inbound] = InboundMessage.select()
+    assert (inbound.phone, inbound.text) == ("+919812345678", "mera order kab aayega?")
+    assert UnhandledUpdate.select().count() == 0
+
+
+def test_meta_redelivered_unhandled_part_is_kept_once(client, sign):
+    body = unknown_field()
+    post_meta(client, sign, body)
+    post_meta(client, sign, body)
+    assert UnhandledUpdate.select().count() == 1
+
+
+def test_interakt_type_dakiya_does_not_act_on_is_taken_and_kept_raw(client, sign):
+    body = load_payload("interakt/webhooks")["api_clicked"]
+
+    response = post_interakt(client, sign, body)
+
+    assert response.status_code == 200
+    [row] = UnhandledUpdate.select()
+    assert (row.provider, row.kind, row.reason) == (
+        "interakt",
+        "message_api_clicked",
+        "unknown_type",
+    )
+    assert row.payload == body and row.phone == "+917003705584"
 
 
 def test_meta_inbound_message_is_stored_once(client, sign):
