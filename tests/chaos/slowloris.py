@@ -6,6 +6,7 @@ as a slowloris attack does, until told to stop or its time runs out."""
 from __future__ import annotations
 
 import itertools
+import select
 import socket
 import threading
 import time
@@ -54,6 +55,7 @@ class SlowClients:
     rounds: int = 0  # trickle rounds done
     dropped: int = 0  # connections the server closed (each reopened)
     refused: int = 0  # connects that failed
+    answers: list[str] = field(default_factory=list)  # status lines the server sent
     _conns: list[_Conn] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -95,9 +97,13 @@ class SlowClients:
     def _run(self) -> None:
         deadline = time.monotonic() + self.seconds
         while not self._stop.wait(self.every) and time.monotonic() < deadline:
+            readable, _, _ = select.select([c.sock for c in self._conns], [], [], 0)
             kept = []
             for conn in self._conns:
                 try:
+                    if conn.sock in readable:  # an answer, or the server closed it
+                        self._record_answer(conn.sock)
+                        raise ConnectionResetError
                     conn.sock.sendall(next(conn.rest))
                     kept.append(conn)
                 except OSError:  # the server gave up on it: come back, as an attacker would
@@ -108,3 +114,8 @@ class SlowClients:
                         kept.append(again)
             self._conns = kept
             self.rounds += 1
+
+    def _record_answer(self, sock: socket.socket) -> None:
+        data = sock.recv(4096)
+        if data:
+            self.answers.append(data.split(b"\r\n", 1)[0].decode(errors="replace"))
