@@ -97,11 +97,14 @@ class SlowClients:
     def _run(self) -> None:
         deadline = time.monotonic() + self.seconds
         while not self._stop.wait(self.every) and time.monotonic() < deadline:
-            readable, _, _ = select.select([c.sock for c in self._conns], [], [], 0)
+            poll = select.poll()  # not select(): no limit on descriptor numbers
+            for conn in self._conns:
+                poll.register(conn.sock, select.POLLIN)
+            readable = {fd for fd, _ in poll.poll(0)}
             kept = []
             for conn in self._conns:
                 try:
-                    if conn.sock in readable:  # an answer, or the server closed it
+                    if conn.sock.fileno() in readable:  # an answer, or the server closed it
                         self._record_answer(conn.sock)
                         raise ConnectionResetError
                     conn.sock.sendall(next(conn.rest))
