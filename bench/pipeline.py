@@ -107,7 +107,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--gen-procs", type=int, default=2, help="load generator processes")
     add("--workers", type=int, default=2, help="send-path worker processes")
     add("--web-workers", type=int, default=2, help="gunicorn workers (WEB_CONCURRENCY)")
-    add("--web-threads", type=int, help="threads per gunicorn worker (gunicorn.conf.py's)")
+    add("--web-threads", type=int, help="requests at work per gunicorn worker (WEB_THREADS)")
     add("--latency", type=float, default=0.2, help="fake provider seconds per send")
     add("--errors", default="", help="fake provider faults, e.g. 429=0.01,500=0.01")
     add("--rate", type=int, default=1000, help="SEND_RATE_PER_SECOND")

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
-from bot import api, cli, errors, extensions, health, logs, openapi, security
-from bot.config import ConfigError, Settings, load_settings
+    from bot.config import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app: settings, extensions, blueprints and CLI commands — nothing else."""
+    # Imported here, not at the top: `import bot.<module>` must stay light, since
+    # gunicorn's master loads bot.redact before the gevent workers patch ssl.
+    from flask import Flask
+
+    from bot import api, cli, errors, extensions, health, logs, openapi, security
+    from bot.config import load_settings
+
     settings = settings or load_settings()
     logs.configure_logging(settings)
     app = Flask(__name__)
@@ -43,6 +51,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 def create_app_or_exit() -> Flask:
     """`create_app()` for process entry points: bad configuration ends the process with
     one line naming every variable at fault, not a traceback."""
+    from bot.config import ConfigError
+
     try:
         return create_app()
     except ConfigError as exc:

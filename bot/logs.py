@@ -22,37 +22,20 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from flask import Flask, Response, g, request
-from gunicorn.glogging import Logger as GunicornBaseLogger
 from rq.worker import HerokuWorker
 
 from bot.config import Settings
-from bot.phones import mask
+from bot.redact import STANDARD_ATTRIBUTES, RedactFilter
 
 LOG_FORMATS = ("text", "json")
 REQUEST_ID_HEADER = "X-Request-Id"
 HANDLER_NAME = "dakiya"
 #: What a caller's (or the PaaS router's) request id may look like to be kept as is.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", re.ASCII)
-#: E.164-like: 10-15 digits standing alone, with or without "+", and "+" numbers
-#: written with spaces, dots or dashes ("+91 98123-45678").
-_PHONE = re.compile(r"(?<![\d+])(?:\+\d(?:[ .-]?\d){9,14}|\+?\d{10,15})(?!\d)", re.ASCII)
-#: Attributes every LogRecord has; anything else was passed with `extra=`.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message",
-    "asctime",
-    "request_id",
-    "job_id",
-    "context",
-}
 _SHORTEST_SECRET = 6  # shorter values would blank ordinary words
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 job_id_var: ContextVar[str | None] = ContextVar("job_id", default=None)
-
-
-def mask_phones(text: str) -> str:
-    """`text` with every phone-number-like digit run masked as bot.phones.mask does."""
-    return _PHONE.sub(lambda m: mask(re.sub(r"\D", "", m.group())), text)
 
 
 class ContextFilter(logging.Filter):
@@ -64,39 +47,6 @@ class ContextFilter(logging.Filter):
         tags = [f"req={record.request_id}"] if record.request_id else []
         tags += [f"job={record.job_id}"] if record.job_id else []
         record.context = f" [{' '.join(tags)}]" if tags else ""
-        return True
-
-
-class RedactFilter(logging.Filter):
-    """Masks phone numbers and blanks known secret values everywhere in a record."""
-
-    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
-        super().__init__()
-        self.secrets = tuple(sorted((s for s in secrets if s), key=len, reverse=True))
-
-    def clean(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "[secret]")
-        return mask_phones(text)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "_dakiya_redacted", False):
-            return True  # another handler of ours already did it
-        try:
-            record.msg = self.clean(record.getMessage())
-        except Exception:  # a malformed call: let the handler report it, never the caller
-            return True
-        record.args = None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self.clean(record.exc_text)
-        if record.stack_info:
-            record.stack_info = self.clean(record.stack_info)
-        for key, value in list(vars(record).items()):
-            if key not in _STANDARD and isinstance(value, str):
-                setattr(record, key, self.clean(value))
-        record._dakiya_redacted = True
         return True
 
 
@@ -113,7 +63,7 @@ class JsonFormatter(logging.Formatter):
             "job_id": getattr(record, "job_id", None),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in STANDARD_ATTRIBUTES and not key.startswith("_"):
                 line[key] = value
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
@@ -195,15 +145,3 @@ class JobLogContext:
 
 class LoggingHerokuWorker(JobLogContext, HerokuWorker):
     """RQ's HerokuWorker (graceful stop on the dyno's SIGTERM) with job ids in the logs."""
-
-
-class GunicornLogger(GunicornBaseLogger):
-    """gunicorn's logger (`logger_class` in gunicorn.conf.py) with phone numbers masked in
-    its access log (paths, request lines, referrers) and its error log, which write
-    through their own handlers and so never pass the app's RedactFilter."""
-
-    def setup(self, cfg) -> None:
-        super().setup(cfg)
-        for logger in (self.error_log, self.access_log):
-            if not any(isinstance(f, RedactFilter) for f in logger.filters):
-                logger.addFilter(RedactFilter())

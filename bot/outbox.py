@@ -36,8 +36,6 @@ from bot.statements import Statement, columns, row_values
 
 log = logging.getLogger(__name__)
 
-SEND_JOB = "jobs.send.send_message"
-
 
 @dataclass(frozen=True)
 class Accepted:

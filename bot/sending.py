@@ -23,7 +23,6 @@ from bot.claims import claim_ids
 from bot.config import Settings
 from bot.counters import SendLedger, find_duplicates
 from bot.models import Customer, Message, Reason, State, db, write_transaction
-from bot.outbox import SEND_JOB
 from bot.providers.base import (
     ButtonParam,
     ErrorKind,
@@ -36,6 +35,9 @@ from bot.providers.base import (
 from bot.ratelimit import SendRateLimiter
 
 log = logging.getLogger(__name__)
+
+#: One message, sent on its own (an admin's retry); the batch sender is jobs.send.send_due.
+SEND_JOB = "jobs.send.send_message"
 
 #: The kind of the reply confirming a STOP: the one message an opted-out customer gets.
 OPT_OUT_CONFIRMATION = "opt_out_confirmation"

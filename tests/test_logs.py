@@ -15,8 +15,8 @@ from bot.logs import (
     JobLogContext,
     configure_logging,
     job_context,
-    mask_phones,
 )
+from bot.redact import mask_phones
 from tests.conftest import SECRETS
 
 log = logging.getLogger("tests.logs")
