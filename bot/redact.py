@@ -17,7 +17,13 @@ from bot.phones import mask
 
 #: E.164-like: 10-15 digits standing alone, with or without "+", and "+" numbers
 #: written with spaces, dots or dashes ("+91 98123-45678").
-_PHONE = re.compile(r"(?<![\d+])(?:\+\d(?:[ .-]?\d){9,14}|\+?\d{10,15})(?!\d)", re.ASCII)
+#: Not inside a word (an RQ job's UUID, a hex digest) and not a Redis stream id
+#: ("1764687000000-0"): those are ids an operator greps for, never numbers. A "+"
+#: percent-encoded in a path ("%2B91...") still starts one.
+_PHONE = re.compile(
+    r"(?:(?<=%2[Bb])|(?<![\dA-Za-z+]))(?:\+\d(?:[ .-]?\d){9,14}|\+?\d{10,15})(?![\dA-Za-z]|-\d)",
+    re.ASCII,
+)
 #: Attributes every LogRecord has; anything else was passed with `extra=`.
 STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",

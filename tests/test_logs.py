@@ -109,6 +109,11 @@ def test_secret_values_are_never_written(json_lines):
         ("order 1042 at 2026-11-25 11:40:02", "order 1042 at 2026-11-25 11:40:02"),
         ("shopify id 4500000000000000001", "shopify id 4500000000000000001"),  # 19 digits
         ("event 987654321", "event 987654321"),  # 9 digits: not a phone
+        ("job 3705f78e-a422-4461-b8cf-f5288183606a", "job 3705f78e-a422-4461-b8cf-f5288183606a"),
+        ("spool entry 1764687000000-0", "spool entry 1764687000000-0"),
+        ("phone=919812345678&x", "phone=+91********78&x"),
+        ("customer_919812345678", "customer_+91********78"),
+        ("/customers/+919812345678/export", "/customers/+91********78/export"),
     ],
 )
 def test_mask_phones(text, masked):
