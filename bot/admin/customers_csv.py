@@ -16,6 +16,10 @@ from bot.models import utcnow
 from bot.privacy import audit
 
 CSV_TYPES = ("text/csv", "application/csv")
+IMPORT_EXAMPLE = (
+    "phone,name,language,timezone,tags,marketing_consent\r\n"
+    "+919876543210,Ravi Kumar,hi,Asia/Kolkata,wholesale|repeat,yes\r\n"
+)
 
 
 class ImportQuery(Schema):
@@ -49,6 +53,10 @@ class ExportQuery(Schema):
     response=ImportReportSchema,
     errors=(400, 401, 413, 415),
     uploads=(*CSV_TYPES, "multipart/form-data"),
+    example={
+        **dict.fromkeys(CSV_TYPES, IMPORT_EXAMPLE),
+        "multipart/form-data": {"file": IMPORT_EXAMPLE},
+    },
 )
 def import_customers(query: dict):
     """Import customers and their consent from a CSV file (text/csv, or multipart `file`)."""
