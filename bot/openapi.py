@@ -111,6 +111,7 @@ def build_document(app: Flask) -> dict[str, Any]:
     )
     assert marshmallow_plugin.converter is not None  # made by APISpec's init_spec
     marshmallow_plugin.converter.add_attribute_function(decimal_as_string)
+    marshmallow_plugin.converter.add_parameter_attribute_function(example_on_parameter)
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.security_scheme(
         "adminBasic", {"type": "http", "scheme": "basic", "description": "an admin login"}
@@ -147,6 +148,13 @@ def decimal_as_string(self, field: fields.Field, ret: dict[str, Any], **kwargs) 
         "format": "decimal",
         "pattern": rf"^-?{digits}$",
     }
+
+
+def example_on_parameter(self, field: fields.Field, ret: dict[str, Any], **kwargs) -> dict:
+    """A query field's `example` metadata is its parameter's example (where OpenAPI and
+    its readers look), not its schema's."""
+    example = ret.get("schema", {}).pop("example", None)
+    return {} if example is None else {"example": example}
 
 
 def openapi_path(rule: Rule) -> tuple[str, list[dict[str, Any]]]:
