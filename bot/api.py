@@ -8,10 +8,11 @@ cannot drift from what the code accepts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
 from functools import wraps
+from typing import Any
 
 from flask import request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
@@ -37,6 +38,11 @@ class Contract:
     media_type: str = "application/json"  # of the success answer, e.g. "text/csv"
     #: Media types of a non-JSON body the view reads itself (e.g. a CSV upload).
     uploads: tuple[str, ...] = ()
+    #: A request the view accepts, documented for API users (and sent by the contract
+    #: test): the JSON body, or an upload's media type -> its example body.
+    example: Any = None
+    #: Path parameter -> a documented value (default: 1 for an id); see bot.openapi.
+    path_examples: Mapping[str, Any] = field(default_factory=dict)
 
 
 def endpoint(
@@ -50,6 +56,8 @@ def endpoint(
     errors: tuple[int, ...] = (),
     media_type: str = "application/json",
     uploads: tuple[str, ...] = (),
+    example: Any = None,
+    path_examples: Mapping[str, Any] | None = None,
 ) -> Callable:
     """Validate `query` (request.args) and `body` (JSON) and pass them to the view as
     the `query` and `body` keyword arguments; record the contract for OpenAPI."""
@@ -74,7 +82,18 @@ def endpoint(
             return view(*args, **kwargs)
 
         checked.contract = Contract(
-            summary, tag, query, body, response, many, status, errors, media_type, uploads
+            summary,
+            tag,
+            query,
+            body,
+            response,
+            many,
+            status,
+            errors,
+            media_type,
+            uploads,
+            example,
+            dict(path_examples or {}),
         )
         return checked
 

@@ -20,9 +20,11 @@ from flask import Blueprint, Flask, current_app, jsonify
 from marshmallow import Schema, fields
 from werkzeug.routing import Rule
 
+from bot import openapi_examples as examples
 from bot.api import MAX_ID, Contract
 from bot.auth import SAFE_METHODS
-from bot.sources.schemas import GenericEventSchema
+from bot.sources import shopify, woocommerce
+from bot.sources.schemas import MAX_HEADER_ID, GenericEventSchema
 
 OPENAPI_VERSION = "3.1.0"
 ADMIN_SECURITY = [{"adminBasic": []}]
@@ -37,7 +39,32 @@ CONVERTER_SCHEMAS: dict[str, dict[str, Any]] = {
     "default": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"},
     "string": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"},
 }
-_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
+#: What a webhook's signature headers look like (the real ones sign the exact body).
+SIGNATURE_EXAMPLE = "sha256=" + "0f" * 32
+BASE64_SIGNATURE_EXAMPLE = "Xr2Cj9nsQ4n0XqGH1z0mEsyBSwcJ6cVvK3l5yRpUk1A="
+#: WooCommerce's topics (bot.sources.woocommerce.is_core_topic).
+WOOCOMMERCE_TOPIC = (
+    "^(("
+    + "|".join(sorted(woocommerce.CORE_RESOURCES))
+    + ")[.]("
+    + "|".join(sorted(woocommerce.CORE_EVENTS))
+    + r")|action[.]\S(.*\S)?)$"
+)
+#: Shopify's topics Dakiya handles or ignores (bot.sources.shopify.parse).
+SHOPIFY_TOPIC = (
+    "^(("
+    + "|".join(sorted(shopify.ORDER_RESOURCES))
+    + ")/[a-z_]+|"
+    + "|".join(
+        sorted(
+            t for t in shopify.HANDLED_TOPICS if t.partition("/")[0] not in shopify.ORDER_RESOURCES
+        )
+    )
+    + ")$"
+)
+_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
+#: An id's documented value when the contract names none: a row any install has.
+ID_EXAMPLE = 1
 
 bp = Blueprint("openapi", __name__)
 
@@ -84,6 +111,7 @@ def build_document(app: Flask) -> dict[str, Any]:
     )
     assert marshmallow_plugin.converter is not None  # made by APISpec's init_spec
     marshmallow_plugin.converter.add_attribute_function(decimal_as_string)
+    marshmallow_plugin.converter.add_parameter_attribute_function(example_on_parameter)
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.security_scheme(
         "adminBasic", {"type": "http", "scheme": "basic", "description": "an admin login"}
@@ -122,16 +150,40 @@ def decimal_as_string(self, field: fields.Field, ret: dict[str, Any], **kwargs) 
     }
 
 
+def example_on_parameter(self, field: fields.Field, ret: dict[str, Any], **kwargs) -> dict:
+    """A query field's `example` metadata is its parameter's example (where OpenAPI and
+    its readers look), not its schema's."""
+    example = ret.get("schema", {}).pop("example", None)
+    return {} if example is None else {"example": example}
+
+
 def openapi_path(rule: Rule) -> tuple[str, list[dict[str, Any]]]:
-    """Flask's `/a/<int:id>` as OpenAPI's `/a/{id}`, with its path parameters."""
+    """Flask's `/a/<int:id>` as OpenAPI's `/a/{id}`, with its path parameters; an
+    `<any(a, b):name>` is an enum of its items, which routing alone enforces."""
     parameters = []
     for match in _ARGUMENT.finditer(rule.rule):
         converter = match["converter"] or "default"
-        schema = CONVERTER_SCHEMAS.get(converter, CONVERTER_SCHEMAS["default"])
-        parameters.append(
-            {"name": match["name"], "in": "path", "required": True, "schema": dict(schema)}
-        )
+        if converter == "any":
+            items = [item.strip().strip("'\"") for item in (match["args"] or "").split(",")]
+            schema: dict[str, Any] = {"type": "string", "enum": items}
+        else:
+            schema = dict(CONVERTER_SCHEMAS.get(converter, CONVERTER_SCHEMAS["default"]))
+        parameters.append({"name": match["name"], "in": "path", "required": True, "schema": schema})
     return _ARGUMENT.sub(r"{\g<name>}", rule.rule), parameters
+
+
+def with_examples(parameters: list[dict[str, Any]], examples: dict[str, Any]) -> list[dict]:
+    """Path parameters with a documented value each: the contract's, else an id's 1, else
+    an enum's first item."""
+    documented = []
+    for parameter in parameters:
+        schema, example = parameter["schema"], examples.get(parameter["name"])
+        if example is None and schema.get("type") == "integer":
+            example = ID_EXAMPLE
+        if example is None and "enum" in schema:
+            example = schema["enum"][0]
+        documented.append(parameter if example is None else {**parameter, "example": example})
+    return documented
 
 
 def contract_operation(
@@ -147,15 +199,23 @@ def contract_operation(
     operation: dict[str, Any] = {"summary": contract.summary, "tags": [contract.tag]}
     if description:
         operation["description"] = description
-    parameters = list(path_parameters)
+    parameters = with_examples(path_parameters, dict(contract.path_examples))
     if contract.query is not None:
         parameters.append({"in": "query", "schema": contract.query})
     if contract.body is not None:
-        operation["requestBody"] = {"required": True, "content": _json(contract.body)}
+        content = _json(contract.body)
+        if contract.example is not None:
+            content["application/json"]["example"] = contract.example
+        operation["requestBody"] = {"required": True, "content": content}
     elif contract.uploads:
+        examples = contract.example or {}
         operation["requestBody"] = {
             "required": True,
-            "content": {kind: {"schema": upload_schema(kind)} for kind in contract.uploads},
+            "content": {
+                kind: {"schema": upload_schema(kind)}
+                | ({"example": examples[kind]} if kind in examples else {})
+                for kind in contract.uploads
+            },
         }
     success: dict[str, Any] = {"description": _phrase(contract.status)}
     if contract.media_type != "application/json":
@@ -198,8 +258,11 @@ def write_guard_header(*, json_body: bool) -> dict[str, Any]:
             "X-Requested-With",
             "any value; needed only if the body is not sent as application/json",
             required=False,
+            example="dakiya-admin",
         )
-    return _header("X-Requested-With", "any value, e.g. dakiya-admin (the write guard)")
+    return _header(
+        "X-Requested-With", "any value, e.g. dakiya-admin (the write guard)", example="dakiya-admin"
+    )
 
 
 def error_responses(*statuses: int) -> dict[str, Any]:
@@ -222,14 +285,12 @@ def hand_written_paths() -> dict[str, dict[str, Any]]:
     }
     spooled = {"type": "object", "required": ["spooled"], "properties": {"spooled": _true()}}
     ignored = {"type": "object", "required": ["ignored"], "properties": {"ignored": _str()}}
-    shop_body = {
-        "required": True,
-        "content": _json({"type": "object", "description": "the shop's own payload"}),
-    }
-    whatsapp_body = {
-        "required": True,
-        "content": _json({"type": "object", "description": "the provider's own payload"}),
-    }
+
+    def payload(description: str, example: dict[str, Any]) -> dict[str, Any]:
+        content = _json({"type": "object", "description": description})
+        content["application/json"]["example"] = example
+        return {"required": True, "content": content}
+
     stored = {
         "type": "object",
         "required": ["received", "stored", "unhandled"],
@@ -254,9 +315,18 @@ def hand_written_paths() -> dict[str, dict[str, Any]]:
                     _header(
                         "X-Signature-256",
                         "sha256=<hex HMAC-SHA256 of the raw body> with ORDER_WEBHOOK_SECRET",
+                        example=SIGNATURE_EXAMPLE,
                     )
                 ],
-                "requestBody": {"required": True, "content": _json(GenericEventSchema)},
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": GenericEventSchema,
+                            "example": examples.GENERIC_ORDER_EVENT,
+                        }
+                    },
+                },
                 "responses": {
                     "202": {"description": "stored: the ids created", "content": _json(accepted)},
                     "200": {
@@ -272,13 +342,37 @@ def hand_written_paths() -> dict[str, dict[str, Any]]:
                 "summary": "Accept a Shopify order or fulfillment webhook",
                 "tags": ["order webhooks"],
                 "operationId": "order_event_shopify",
+                "description": "Handled topics: "
+                + ", ".join(sorted(shopify.HANDLED_TOPICS))
+                + ". Another topic of an order resource is answered 200 ignored; any other "
+                "topic is a 400.",
                 "parameters": [
-                    _header("X-Shopify-Hmac-Sha256", "base64 HMAC with SHOPIFY_WEBHOOK_SECRET"),
-                    _header("X-Shopify-Topic", "e.g. orders/create"),
-                    _header("X-Shopify-Webhook-Id", "the delivery's idempotency key"),
-                    _header("X-Shopify-Event-Id", "shared by copies of one event", False),
+                    _header(
+                        "X-Shopify-Hmac-Sha256",
+                        "base64 HMAC with SHOPIFY_WEBHOOK_SECRET",
+                        example=BASE64_SIGNATURE_EXAMPLE,
+                    ),
+                    _header(
+                        "X-Shopify-Topic",
+                        "the topic: an order resource's, e.g. orders/create",
+                        example="orders/create",
+                        pattern=SHOPIFY_TOPIC,
+                    ),
+                    _header(
+                        "X-Shopify-Webhook-Id",
+                        "the delivery's idempotency key",
+                        example="b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+                        maxLength=MAX_HEADER_ID,
+                    ),
+                    _header(
+                        "X-Shopify-Event-Id",
+                        "shared by copies of one event",
+                        False,
+                        example="98880550-7158-44d4-b7cd-2c97c8a091b5",
+                        maxLength=MAX_HEADER_ID,
+                    ),
                 ],
-                "requestBody": shop_body,
+                "requestBody": payload("an order, checkout or fulfillment", examples.SHOPIFY_ORDER),
                 "responses": {
                     "202": {"description": "stored", "content": _json(accepted)},
                     "200": {
@@ -294,16 +388,31 @@ def hand_written_paths() -> dict[str, dict[str, Any]]:
                 "summary": "Accept a WooCommerce order webhook (or its creation ping)",
                 "tags": ["order webhooks"],
                 "operationId": "order_event_woocommerce",
+                "description": "Handled topics: "
+                + ", ".join(sorted(woocommerce.HANDLED_TOPICS))
+                + ". Another core or action topic is answered 200 ignored. The one request "
+                "without these headers is WooCommerce's own creation ping, an unsigned "
+                "form-encoded `webhook_id=<n>`, answered 200 ignored.",
                 "parameters": [
                     _header(
                         "X-WC-Webhook-Signature",
-                        "base64 HMAC with WOOCOMMERCE_WEBHOOK_SECRET (absent on the ping)",
-                        False,
+                        "base64 HMAC with WOOCOMMERCE_WEBHOOK_SECRET",
+                        example=BASE64_SIGNATURE_EXAMPLE,
                     ),
-                    _header("X-WC-Webhook-Topic", "e.g. order.updated", False),
-                    _header("X-WC-Webhook-Delivery-ID", "the delivery's id", False),
+                    _header(
+                        "X-WC-Webhook-Topic",
+                        "<resource>.<event> of a core resource, or action.<hook>",
+                        example="order.created",
+                        pattern=WOOCOMMERCE_TOPIC,
+                    ),
+                    _header(
+                        "X-WC-Webhook-Delivery-ID",
+                        "the delivery's id",
+                        example="8f9a3c2e1b7d4f60a5e2c9b1d3f7a8e4",
+                        maxLength=MAX_HEADER_ID,
+                    ),
                 ],
-                "requestBody": shop_body,
+                "requestBody": payload("the order (REST API v3)", examples.WOOCOMMERCE_ORDER),
                 "responses": {
                     "202": {
                         "description": "stored (or spooled while the database is down)",
@@ -323,9 +432,9 @@ def hand_written_paths() -> dict[str, dict[str, Any]]:
                 "tags": ["whatsapp webhooks"],
                 "operationId": "meta_verify_subscription",
                 "parameters": [
-                    _query("hub.mode", "must be subscribe"),
-                    _query("hub.verify_token", "META_VERIFY_TOKEN"),
-                    _query("hub.challenge", "echoed back"),
+                    _query("hub.mode", "must be subscribe", "subscribe"),
+                    _query("hub.verify_token", "META_VERIFY_TOKEN", "the-verify-token"),
+                    _query("hub.challenge", "echoed back", "1158201444"),
                 ],
                 "responses": {
                     "200": {
@@ -337,8 +446,12 @@ def hand_written_paths() -> dict[str, dict[str, Any]]:
             },
             "post": _whatsapp_post(
                 "meta",
-                _header("X-Hub-Signature-256", "sha256=<hex HMAC> with META_APP_SECRET"),
-                whatsapp_body,
+                _header(
+                    "X-Hub-Signature-256",
+                    "sha256=<hex HMAC> with META_APP_SECRET",
+                    example=SIGNATURE_EXAMPLE,
+                ),
+                payload("Meta's own payload", examples.META_MESSAGE),
                 stored,
                 503,
             ),
@@ -346,8 +459,12 @@ def hand_written_paths() -> dict[str, dict[str, Any]]:
         "/webhooks/whatsapp/interakt": {
             "post": _whatsapp_post(
                 "interakt",
-                _header("Interakt-Signature", "sha256=<hex HMAC> with INTERAKT_WEBHOOK_SECRET"),
-                whatsapp_body,
+                _header(
+                    "Interakt-Signature",
+                    "sha256=<hex HMAC> with INTERAKT_WEBHOOK_SECRET",
+                    example=SIGNATURE_EXAMPLE,
+                ),
+                payload("Interakt's own payload", examples.INTERAKT_MESSAGE),
                 {"oneOf": [stored, spooled]},
             )
         },
@@ -451,23 +568,34 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": _json({"$ref": "#/components/schemas/Error"})}
 
 
-def _header(name: str, description: str, required: bool = True) -> dict[str, Any]:
-    return {
+def _header(
+    name: str,
+    description: str,
+    required: bool = True,
+    *,
+    example: str | None = None,
+    **schema: Any,
+) -> dict[str, Any]:
+    """A header parameter; `schema` narrows the value (a pattern, an enum)."""
+    header = {
         "name": name,
         "in": "header",
         "required": required,
         "description": description,
-        "schema": {"type": "string", "minLength": 1},  # an empty header counts as absent
+        # an empty header counts as absent
+        "schema": {"type": "string", "minLength": 1, **schema},
     }
+    return header if example is None else {**header, "example": example}
 
 
-def _query(name: str, description: str) -> dict[str, Any]:
+def _query(name: str, description: str, example: str) -> dict[str, Any]:
     return {
         "name": name,
         "in": "query",
         "required": False,
         "description": description,
         "schema": _str(),
+        "example": example,
     }
 
 

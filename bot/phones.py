@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import phonenumbers
 
+#: ISO 3166 alpha-2 regions a number can be read in (those with a calling code).
+REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
+
 
 def to_e164(raw: str | None, default_region: str | None) -> str | None:
     """The E.164 form of `raw`, or None when it is not a valid number.

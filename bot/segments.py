@@ -12,14 +12,12 @@ import phonenumbers
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 from peewee import fn
 
-from bot import search
+from bot import phones, search
 from bot.api import WholeNumber
 from bot.models import Customer, InboundMessage, Order
 
-
-def check_region(value: str) -> None:
-    if not phonenumbers.country_code_for_region(value):
-        raise ValidationError("not a country code such as IN or US")
+#: A country (ISO 3166 alpha-2) phone numbers can be read in: an enum in the document.
+REGION = validate.OneOf(phones.REGIONS, error="not a country code such as IN or US")
 
 
 class SegmentSchema(Schema):
@@ -35,7 +33,7 @@ class SegmentSchema(Schema):
         fields.String(validate=validate.Length(1, 16)), validate=validate.Length(1, 50)
     )
     countries = fields.List(
-        fields.String(validate=[validate.Regexp(r"^[A-Z]{2}$"), check_region]),
+        fields.String(validate=REGION),
         validate=validate.Length(1, 50),
         metadata={"description": "from the phone number's country calling code"},
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from peewee import PostgresqlDatabase
 from rq import Queue, SimpleWorker
 from rq.registry import ScheduledJobRegistry
 from werkzeug.security import generate_password_hash
@@ -110,8 +111,7 @@ def make_app(redis_conn):
             migrate_database()
             _postgres_migrated = _postgres_migrated or settings.database_url.startswith("postgres")
         if first and settings.database_url.startswith("postgres"):
-            tables = ", ".join(f'"{m._meta.table_name}"' for m in ALL_MODELS)
-            db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+            empty_database()
         return app
 
     yield build
@@ -121,6 +121,18 @@ def make_app(redis_conn):
         elif not db.is_closed():
             db.close()
         ctx.pop()
+
+
+def empty_database() -> None:
+    """Every table emptied and its ids restarting at 1, on PostgreSQL and on SQLite (whose
+    integer keys restart by themselves once a table is empty)."""
+    if isinstance(db.obj, PostgresqlDatabase):
+        tables = ", ".join(f'"{m._meta.table_name}"' for m in ALL_MODELS)
+        db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        return
+    with db.atomic():
+        for model in reversed(ALL_MODELS):  # dependants first
+            model.delete().execute()
 
 
 @pytest.fixture

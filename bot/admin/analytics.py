@@ -15,10 +15,14 @@ MAX_DAYS = 366
 
 class AnalyticsQuery(Schema):
     start = fields.Date(
-        required=True, data_key="from", metadata={"description": "first day (UTC), YYYY-MM-DD"}
+        required=True,
+        data_key="from",
+        metadata={"description": "first day (UTC), YYYY-MM-DD", "example": "2026-11-01"},
     )
     end = fields.Date(
-        required=True, data_key="to", metadata={"description": "last day (UTC), inclusive"}
+        required=True,
+        data_key="to",
+        metadata={"description": "last day (UTC), inclusive", "example": "2026-11-30"},
     )
     group_by = fields.String(load_default="day", validate=validate.OneOf(analytics.GROUP_BY))
 

@@ -34,6 +34,8 @@ from bot.sending import retry_failed_message
 
 RECENT = 20
 CANCELLABLE = (State.QUEUED, State.DEFERRED)
+#: `<event>` of the template routes: an order event kind, else the route is a 404.
+EVENT = f"<any({', '.join(EventKind)}):event>"
 
 
 def dump(schema: type, obj, many: bool = False):
@@ -91,7 +93,21 @@ def list_customers(query: dict):
 
 
 @bp.post("/api/customers")
-@endpoint(tag="customers", body=s.CustomerCreate, response=s.CustomerOut, status=201, errors=(409,))
+@endpoint(
+    tag="customers",
+    body=s.CustomerCreate,
+    response=s.CustomerOut,
+    status=201,
+    errors=(409,),
+    example={
+        "phone": "98765 43210",
+        "country": "IN",
+        "name": "Ravi Kumar",
+        "language": "hi",
+        "timezone": "Asia/Kolkata",
+        "tags": ["wholesale"],
+    },
+)
 def create_customer(body: dict):
     """Add a customer (consent is changed through the consent endpoint)."""
     phone = phones.to_e164(
@@ -122,7 +138,13 @@ def show_customer(customer_id: int):
 
 
 @bp.patch("/api/customers/<int:customer_id>")
-@endpoint(tag="customers", body=s.CustomerFields, response=s.CustomerOut, errors=(404,))
+@endpoint(
+    tag="customers",
+    body=s.CustomerFields,
+    response=s.CustomerOut,
+    errors=(404,),
+    example={"name": "Asha Rao", "language": "en-IN", "tags": ["vip", "repeat"]},
+)
 def update_customer(customer_id: int, body: dict):
     """Change a customer's name, language, time zone or tags."""
     now = utcnow()
@@ -153,7 +175,13 @@ def consent_history(customer_id: int):
 
 
 @bp.post("/api/customers/<int:customer_id>/consent")
-@endpoint(tag="customers", body=s.ConsentChange, response=s.CustomerOut, errors=(404,))
+@endpoint(
+    tag="customers",
+    body=s.ConsentChange,
+    response=s.CustomerOut,
+    errors=(404,),
+    example={"category": "marketing", "action": "opt_in", "note": "asked at the shop counter"},
+)
 def change_consent(customer_id: int, body: dict):
     """Record an opt-in or opt-out on the customer's behalf (source: admin)."""
     now = utcnow()
@@ -229,7 +257,13 @@ def cancel_message(message_id: int):
 
 
 @bp.post("/api/messages/<int:message_id>/retry")
-@endpoint(tag="messages", response=s.MessageOut, status=202, errors=(404, 409))
+@endpoint(
+    tag="messages",
+    response=s.MessageOut,
+    status=202,
+    errors=(404, 409),
+    path_examples={"message_id": 2},
+)
 def retry_message(message_id: int):
     """Send a failed or dead-lettered message again."""
     get_or_404(Message, message_id)
@@ -286,12 +320,23 @@ def list_templates():
     )
 
 
-@bp.put("/api/templates/<event>")
-@endpoint(tag="settings", body=s.TemplateMapping, response=s.TemplateList, errors=(404,))
+@bp.put(f"/api/templates/{EVENT}")
+@endpoint(
+    tag="settings",
+    body=s.TemplateMapping,
+    response=s.TemplateList,
+    errors=(404,),
+    example={
+        "template": "order_shipped_v2",
+        "languages": ["en", "hi"],
+        "category": "utility",
+        "body": ["customer_name", "order_number", "tracking_url"],
+        "buttons": [{"index": 0, "sub_type": "url", "value": "tracking_number"}],
+    },
+    path_examples={"event": EventKind.SHIPPED.value},
+)
 def edit_template(event: str, body: dict):
     """Change which template an order event sends (takes effect within seconds)."""
-    if event not in EventKind.__members__.values():
-        raise ApiError(404, "not_found", f"no order event {event!r}")
     svc, now = services(), utcnow()
     with write_transaction():
         data = runtime.notification_data(svc.settings)
@@ -319,7 +364,12 @@ def show_settings():
 
 
 @bp.patch("/api/settings")
-@endpoint(tag="settings", body=s.PolicySettings, response=s.PolicySettingsOut)
+@endpoint(
+    tag="settings",
+    body=s.PolicySettings,
+    response=s.PolicySettingsOut,
+    example={"quiet_hours_marketing": "21:00-09:00", "marketing_daily_cap": 1},
+)
 def change_settings(body: dict):
     """Change quiet hours, caps, the tier, the minimum gap or the send rate at run time."""
     svc = services()

@@ -9,7 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from bot import campaigns
 from bot.admin import bp
 from bot.admin.api import get_or_404, utc_naive
-from bot.admin.schemas import check_language
+from bot.admin.schemas import LanguageCode
 from bot.api import PageQuery, UtcDateTime, endpoint, page
 from bot.auth import actor
 from bot.errors import ApiError
@@ -42,9 +42,7 @@ class ScheduleSchema(Schema):
 class CampaignCreate(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 200))
     template = fields.String(required=True, validate=validate.Length(1, 128))
-    languages = fields.List(
-        fields.String(validate=check_language), required=True, validate=validate.Length(1, 20)
-    )
+    languages = fields.List(LanguageCode(), required=True, validate=validate.Length(1, 20))
     category = fields.String(
         load_default=Category.MARKETING,
         validate=validate.OneOf([Category.MARKETING, Category.UTILITY]),
@@ -117,14 +115,34 @@ def campaign_json(campaign: Campaign) -> dict:
 
 
 @bp.post("/api/segments/preview")
-@endpoint(tag="campaigns", body=SegmentSchema, response=PreviewOut)
+@endpoint(
+    tag="campaigns",
+    body=SegmentSchema,
+    response=PreviewOut,
+    example={"countries": ["IN"], "marketing_opt_in": True, "min_orders": 1},
+)
 def preview_segment(body: dict):
     """How many customers a segment selects right now (opted-out ones never count)."""
     return jsonify(count=preview(SegmentSchema().dump(body)))
 
 
 @bp.post("/api/campaigns")
-@endpoint(tag="campaigns", body=CampaignCreate, response=CampaignOut, status=201)
+@endpoint(
+    tag="campaigns",
+    body=CampaignCreate,
+    response=CampaignOut,
+    status=201,
+    example={
+        "name": "Diwali sale 2026",
+        "template": "diwali_sale",
+        "languages": ["en", "hi"],
+        "category": "marketing",
+        "params": ["customer_name"],
+        "fallbacks": {"customer_name": "there"},
+        "segment": {"countries": ["IN"], "marketing_opt_in": True},
+        "schedule": {"local_time": "10:00", "date": "2026-11-01"},
+    },
+)
 def create_campaign(body: dict):
     """A draft campaign: a template (per language) for a segment, now or scheduled."""
     now = utcnow()
@@ -189,14 +207,18 @@ def launch_campaign(campaign_id: int):
 
 
 @bp.post("/api/campaigns/<int:campaign_id>/pause")
-@endpoint(tag="campaigns", response=CampaignOut, errors=(404, 409))
+@endpoint(
+    tag="campaigns", response=CampaignOut, errors=(404, 409), path_examples={"campaign_id": 2}
+)
 def pause_campaign(campaign_id: int):
     """Stop creating batches; resume carries on where it stopped."""
     return change(campaign_id, "pause", campaigns.pause)
 
 
 @bp.post("/api/campaigns/<int:campaign_id>/resume")
-@endpoint(tag="campaigns", response=CampaignOut, errors=(404, 409))
+@endpoint(
+    tag="campaigns", response=CampaignOut, errors=(404, 409), path_examples={"campaign_id": 3}
+)
 def resume_campaign(campaign_id: int):
     """Carry on with a paused campaign; nobody already targeted is messaged again."""
     queues = services().queues

@@ -58,7 +58,18 @@ def as_csv_values(item: dict) -> dict:
 
 
 @bp.put("/api/customers/bulk")
-@endpoint(tag="customers", body=BulkUpsertSchema, response=BulkReportSchema, errors=(400, 401))
+@endpoint(
+    tag="customers",
+    body=BulkUpsertSchema,
+    response=BulkReportSchema,
+    errors=(400, 401),
+    example={
+        "customers": [
+            {"phone": "+919876543210", "name": "Ravi Kumar", "language": "hi", "tags": ["crm"]},
+            {"phone": "98123 45699", "country": "IN", "name": "Meera", "timezone": "Asia/Kolkata"},
+        ]
+    },
+)
 def upsert_customers(body: dict):
     """Create or update up to 1,000 customers; the same body twice changes nothing more."""
     now = utcnow()

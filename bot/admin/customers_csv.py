@@ -16,6 +16,10 @@ from bot.models import utcnow
 from bot.privacy import audit
 
 CSV_TYPES = ("text/csv", "application/csv")
+IMPORT_EXAMPLE = (
+    "phone,name,language,timezone,tags,marketing_consent\r\n"
+    "+919876543210,Ravi Kumar,hi,Asia/Kolkata,wholesale|repeat,yes\r\n"
+)
 
 
 class ImportQuery(Schema):
@@ -49,6 +53,7 @@ class ExportQuery(Schema):
     response=ImportReportSchema,
     errors=(400, 401, 413, 415),
     uploads=(*CSV_TYPES, "multipart/form-data"),
+    example={"text/csv": IMPORT_EXAMPLE, "multipart/form-data": {"file": IMPORT_EXAMPLE}},
 )
 def import_customers(query: dict):
     """Import customers and their consent from a CSV file (text/csv, or multipart `file`)."""
@@ -79,11 +84,14 @@ def export_customers(query: dict):
 
 
 def uploaded_file() -> bytes:
-    """The CSV: the whole body when it is text/csv, else the multipart form's `file`."""
+    """The CSV: the whole body when it is text/csv, else the multipart form's `file`,
+    sent as a file or, as the document's string field allows, as a plain form value."""
     if request.mimetype in CSV_TYPES:
         return request.get_data(cache=False)
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
+        if upload is None and "file" in request.form:
+            return request.form["file"].encode()
         if upload is None:
             raise ApiError(
                 400,

@@ -9,7 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from bot import experiments, phones
 from bot.admin import bp
 from bot.admin.api import dump, get_or_404, utc_naive
-from bot.admin.schemas import check_language
+from bot.admin.schemas import LanguageCode
 from bot.api import MAX_ID, PageQuery, UtcDateTime, WholeNumber, endpoint, page
 from bot.auth import actor
 from bot.errors import ApiError
@@ -33,7 +33,7 @@ class Variant(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 64))
     weight = WholeNumber(required=True, validate=validate.Range(1, 1000))
     template = fields.String(validate=validate.Length(1, 128))
-    languages = fields.List(fields.String(validate=check_language), validate=validate.Length(1, 20))
+    languages = fields.List(LanguageCode(), validate=validate.Length(1, 20))
     body = fields.List(fields.String(validate=validate.OneOf(sorted(PARAMETERS))))
 
 
@@ -141,7 +141,28 @@ def list_experiments(query: dict):
 
 @bp.post("/api/experiments")
 @endpoint(
-    tag="experiments", body=ExperimentCreate, response=ExperimentOut, status=201, errors=(409,)
+    tag="experiments",
+    body=ExperimentCreate,
+    response=ExperimentOut,
+    status=201,
+    errors=(409,),
+    example={
+        "name": "Shipped: tracking button or link",
+        "event_kind": "shipped",
+        "variants": [
+            {"name": "link", "weight": 1},
+            {
+                "name": "button",
+                "weight": 1,
+                "template": "order_shipped_button",
+                "languages": ["en", "hi"],
+                "body": ["customer_name", "order_number"],
+            },
+        ],
+        "goal": "read",
+        "conversion_days": 7,
+        "min_sample": 200,
+    },
 )
 def create_experiment(body: dict):
     """Define an A/B test (a draft until started)."""
@@ -174,14 +195,23 @@ def start_experiment(experiment_id: int):
 
 
 @bp.post("/api/experiments/<int:experiment_id>/stop")
-@endpoint(tag="experiments", response=ExperimentOut, errors=(404, 409))
+@endpoint(
+    tag="experiments", response=ExperimentOut, errors=(404, 409), path_examples={"experiment_id": 2}
+)
 def stop_experiment(experiment_id: int):
     """Stop the test: messages go back to the notification map's template."""
     return _move(experiment_id, Phase.RUNNING, Phase.STOPPED, "stop_experiment")
 
 
 @bp.post("/api/experiments/<int:experiment_id>/rollout")
-@endpoint(tag="experiments", body=RolloutBody, response=ExperimentOut, errors=(404, 409))
+@endpoint(
+    tag="experiments",
+    body=RolloutBody,
+    response=ExperimentOut,
+    errors=(404, 409),
+    example={"winner": "button"},
+    path_examples={"experiment_id": 2},
+)
 def roll_out_experiment(experiment_id: int, body: dict):
     """Send the winner's template to everyone from now on."""
     experiment = get_or_404(Experiment, experiment_id)
@@ -231,7 +261,18 @@ def _another_live(experiment: Experiment) -> bool:
 
 
 @bp.post("/api/conversions")
-@endpoint(tag="experiments", body=ConversionCreate, response=ConversionOut, status=201)
+@endpoint(
+    tag="experiments",
+    body=ConversionCreate,
+    response=ConversionOut,
+    status=201,
+    example={
+        "phone": "+919812345601",
+        "order_id": "SO-2026-004750",
+        "occurred_at": "2026-11-25T11:40:02+05:30",
+        "source": "shop",
+    },
+)
 def record_conversion(body: dict):
     """Record a conversion (an order) the shop counts toward experiments; idempotent
     per customer and order."""

@@ -50,9 +50,13 @@ class AuditPage(Schema):
     next_before = fields.Integer(allow_none=True)
 
 
+#: The documented `{phone}`: E.164, or as typed (URL-encoded).
+A_NUMBER = {"phone": "+919812345601"}
+
+
 @bp.get("/api/customers/<phone>/export")
 @may_export
-@endpoint(tag="privacy", response=DataExport, errors=(400, 404))
+@endpoint(tag="privacy", response=DataExport, errors=(400, 404), path_examples=A_NUMBER)
 def export_customer(phone: str):
     """Everything held about one number, as JSON (a subject access request; admins only)."""
     e164 = _e164(phone)
@@ -66,7 +70,7 @@ def export_customer(phone: str):
 
 
 @bp.delete("/api/customers/<phone>")
-@endpoint(tag="privacy", response=ErasureResult, errors=(400,))
+@endpoint(tag="privacy", response=ErasureResult, errors=(400,), path_examples=A_NUMBER)
 def erase_customer(phone: str):
     """Erase everything held about one number and never message it again."""
     e164 = _e164(phone)

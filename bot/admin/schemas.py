@@ -10,6 +10,8 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from bot.api import MAX_ID, PageQuery, UtcDateTime, WholeNumber
 from bot.models import Category, EventKind, Reason, State
+from bot.notifications import PARAMETERS
+from bot.segments import REGION
 
 NAME = validate.Length(1, 200)
 TAG = fields.String(validate=validate.Length(1, 64))
@@ -27,6 +29,31 @@ def check_timezone(value: str) -> None:
         raise ValidationError("not a time zone name such as Asia/Kolkata")
 
 
+#: The shape of every code Babel parses (en, hi, pt-BR, zh_Hant_TW): what the document
+#: can say of a language; Babel's own list is the rest of the check.
+LANGUAGE_SHAPE = r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*\Z"
+#: The shape of every IANA time zone name (UTC, Asia/Kolkata, Etc/GMT+5).
+TIME_ZONE_SHAPE = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*\Z"
+
+
+class LanguageCode(fields.String):
+    """A language code Babel (CLDR) knows; its shape is in the document."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(validate=[validate.Regexp(LANGUAGE_SHAPE), check_language], **kwargs)
+
+
+class TimeZoneName(fields.String):
+    """An IANA time zone name the server's zone database has; its shape is documented."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(validate=[validate.Regexp(TIME_ZONE_SHAPE), check_timezone], **kwargs)
+
+
+#: A template parameter's name (bot/notifications.py): the map refuses any other.
+TEMPLATE_PARAMETER = validate.OneOf(sorted(PARAMETERS))
+
+
 # --- customers ---------------------------------------------------------------------
 
 
@@ -41,15 +68,15 @@ class CustomerQuery(PageQuery):
 
 class CustomerFields(Schema):
     name = fields.String(allow_none=True, validate=NAME)
-    language = fields.String(allow_none=True, validate=check_language)
-    timezone = fields.String(allow_none=True, validate=check_timezone)
+    language = LanguageCode(allow_none=True)
+    timezone = TimeZoneName(allow_none=True)
     tags = fields.List(TAG, validate=validate.Length(max=50))
 
 
 class CustomerCreate(CustomerFields):
     phone = fields.String(required=True, validate=validate.Length(3, 32))
     country = fields.String(
-        validate=validate.Regexp(r"^[A-Z]{2}$"),
+        validate=REGION,
         metadata={"description": "region for numbers without +"},
     )
 
@@ -197,19 +224,17 @@ class OrderPage(Schema):
 class ButtonSchema(Schema):
     index = WholeNumber(required=True, validate=validate.Range(0, 9))
     sub_type = fields.String(required=True, validate=validate.OneOf(["url", "quick_reply"]))
-    value = fields.String(required=True)
+    value = fields.String(required=True, validate=TEMPLATE_PARAMETER)
 
 
 class TemplateMapping(Schema):
     template = fields.String(required=True, validate=validate.Length(1, 128))
-    languages = fields.List(
-        fields.String(validate=check_language), required=True, validate=validate.Length(1, 20)
-    )
+    languages = fields.List(LanguageCode(), required=True, validate=validate.Length(1, 20))
     category = fields.String(
         load_default="utility", validate=validate.OneOf([Category.UTILITY, Category.MARKETING])
     )
-    header = fields.List(fields.String(), load_default=list)
-    body = fields.List(fields.String(), load_default=list)
+    header = fields.List(fields.String(validate=TEMPLATE_PARAMETER), load_default=list)
+    body = fields.List(fields.String(validate=TEMPLATE_PARAMETER), load_default=list)
     buttons = fields.List(fields.Nested(ButtonSchema), load_default=list)
     enabled = fields.Boolean(load_default=True)
 
