@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 
 from bot import claims, crm, dispatch, telemetry
 from bot.extensions import Services, services
-from bot.intake import APPLY_JOB, HANDLE_JOB, drain_spool
+from bot.intake import HANDLE_JOB, drain_spool
 from bot.models import InboundMessage, StatusEvent, db, utcnow
+from bot.receipts import APPLY_JOB
 from bot.triggers import single_run
 
 log = logging.getLogger(__name__)
