@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import click
+
 from bot.alert_channels import configured_channels, send_everywhere
 from bot.alerts import LOCK_KEY, Notice, alert_rules_from_settings, check_once
 from bot.extensions import services
@@ -29,3 +31,23 @@ def check_alerts() -> list[dict]:
 
 def deliver(channels, notice: Notice) -> dict:
     return {"alert": notice.dedupe_id, "channels": send_everywhere(channels, notice)}
+
+
+@click.command("test-alert")
+def test_alert_command() -> None:
+    """Send a test alert through every configured alert channel."""
+    svc = services()
+    channels = configured_channels(svc.settings, svc.queues)
+    if not channels:
+        raise click.ClickException(
+            "no alert channel configured (ALERT_SLACK_WEBHOOK_URL, SMTP_URL, "
+            "ALERT_WHATSAPP_NUMBERS)"
+        )
+    now = utcnow()
+    text = f"a test alert from Dakiya at {now:%Y-%m-%d %H:%M} UTC; alerts reach you here"
+    with db.connection_context():
+        results = send_everywhere(channels, Notice("test", "test", "info", text, now))
+    for name, error in results.items():
+        click.echo(f"{name}: {'sent' if error is None else f'FAILED: {error}'}")
+    if any(results.values()):
+        raise SystemExit(1)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+import click
+
 from bot.analytics import rollup_recent
 from bot.extensions import services
 from bot.models import db, utcnow
@@ -27,3 +29,13 @@ def rollup() -> int:
             written = rollup_recent(utcnow())
     log.info("analytics: %d rollup rows written", written)
     return written
+
+
+@click.command("rollup")
+@click.option("--days", default=8, show_default=True, type=click.IntRange(1, 3660))
+def rollup_command(days: int) -> None:
+    """Recompute the analytics rollups of today and the days before it (the worker
+    does the last 8 every ten minutes)."""
+    with db.connection_context():
+        written = rollup_recent(utcnow(), days)
+    click.echo(f"wrote {written} rollup rows for {days} days")

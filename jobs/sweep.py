@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+
+import click
 
 from bot import claims, crm, dispatch, telemetry
 from bot.extensions import Services, services
@@ -105,3 +108,9 @@ def left_undone(done, received_at, older_than: datetime, limit: int = 5000) -> l
         .limit(limit)
     )
     return [row.id for row in query]
+
+
+@click.command("sweep")
+def sweep_command() -> None:
+    """Re-enqueue stranded messages, apply stray receipts and drain the spool, once."""
+    click.echo(json.dumps(sweep_once(services(), utcnow())))
