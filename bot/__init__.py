@@ -17,7 +17,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     # gunicorn's master loads bot.redact before the gevent workers patch ssl.
     from flask import Flask
 
-    from bot import api, cli, errors, extensions, health, logs, openapi, security
+    import jobs
+    from bot import api, auth, errors, extensions, health, logs, models, openapi, security
     from bot.config import load_settings
 
     settings = settings or load_settings()
@@ -44,7 +45,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     from bot.legal import bp as legal_bp
 
     app.register_blueprint(legal_bp)
-    cli.init_app(app)
+    # CLI commands (`flask --app wsgi ...`), each defined beside the code it serves.
+    app.cli.add_command(models.migrate_command)
+    auth.init_app(app)
+    jobs.init_app(app)
     return app
 
 

@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import wraps
 
+import click
 import redis
-from flask import current_app, request
+from flask import Flask, current_app, request
 from flask_httpauth import HTTPBasicAuth
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from bot.errors import ApiError, error_response
 from bot.extensions import services
-from bot.models import AdminUser
+from bot.models import AdminUser, db, utcnow
 
 auth = HTTPBasicAuth(realm="Dakiya admin")
 ADDRESS_FAILURES = "dakiya:login:address:{ip}"
@@ -288,3 +289,60 @@ def actor() -> str:
     """The logged-in user's name, for the audit log."""
     user = auth.current_user()
     return user.name if user else "system"
+
+
+# --- managing users: `flask --app wsgi users ...` and `hash-password` ---------------
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(users)
+    app.cli.add_command(hash_password_command)
+
+
+@click.command("hash-password")
+@click.password_option()
+def hash_password_command(password: str) -> None:
+    """Print the ADMIN_PASSWORD_HASH for a password."""
+    click.echo(generate_password_hash(password))
+
+
+users = click.Group("users", help="Admin API users (passwords are stored hashed).")
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "viewer"]), default="viewer", show_default=True)
+@click.password_option()
+def create_user_command(username: str, role: str, password: str) -> None:
+    """Create a user, or set an existing user's role and password (rotation)."""
+    with db.connection_context():
+        fields = {
+            "password_hash": generate_password_hash(password),
+            "role": role,
+            "disabled": False,
+        }
+        user, created = AdminUser.get_or_create(username=username, defaults=fields)
+        if not created:
+            AdminUser.update(updated_at=utcnow(), **fields).where(AdminUser.id == user.id).execute()
+    click.echo(f"{'created' if created else 'updated'} {username} ({role})")
+
+
+@users.command("disable")
+@click.argument("username")
+def disable_user_command(username: str) -> None:
+    """Stop a user from logging in."""
+    with db.connection_context():
+        done = (
+            AdminUser.update(disabled=True, updated_at=utcnow())
+            .where(AdminUser.username == username)
+            .execute()
+        )
+    click.echo("disabled" if done else f"no user {username}")
+
+
+@users.command("list")
+def list_users_command() -> None:
+    """List the database's users (ADMIN_USERS from the environment are not listed)."""
+    with db.connection_context():
+        for user in AdminUser.select().order_by(AdminUser.username):
+            click.echo(f"{user.username}\t{user.role}\t{'disabled' if user.disabled else 'active'}")

@@ -21,9 +21,9 @@ from bot import (
     dead_letters,
     outbox,
     phones,
+    receipts,
     spool,
     statuses,
-    triggers,
     unhandled,
 )
 from bot.errors import is_outage, without_unstorable
@@ -42,11 +42,6 @@ from bot.sources.base import OrderEvent
 
 log = logging.getLogger(__name__)
 
-APPLY_JOB = "jobs.statuses.apply_status_events"
-DRAIN_RECEIPTS_JOB = "jobs.statuses.apply_pending_receipts"
-#: Stored receipt ids waiting for the batch applier, and its deduplicated trigger.
-RECEIPTS_KEY = "dakiya:receipts:pending"
-RECEIPTS_KICK_KEY = "dakiya:receipts:kick"
 HANDLE_JOB = "jobs.inbound.handle_inbound_messages"
 
 T = TypeVar("T")
@@ -89,20 +84,20 @@ def take_order_event(svc: Services, event: OrderEvent, now: datetime) -> Accepte
 def take_whatsapp_updates(svc: Services, updates: list[WebhookUpdate], now: datetime) -> int:
     """Store receipts, customer messages and the parts Dakiya could not read (raw, with
     the reason), then enqueue applying and answering them. How many rows were new."""
-    receipts = [u for u in updates if isinstance(u, StatusUpdate)]
+    status_updates = [u for u in updates if isinstance(u, StatusUpdate)]
     inbound = [u for u in updates if isinstance(u, Inbound)]
     preferences = [u for u in updates if isinstance(u, PreferenceUpdate)]
     account = [u for u in updates if isinstance(u, AccountUpdate)]
     kept_raw = [u for u in updates if isinstance(u, UnhandledItem)]
     with write_transaction():
-        event_ids = statuses.record_updates(receipts, now)
+        event_ids = statuses.record_updates(status_updates, now)
         inbound_ids = store_inbound(inbound, now)
         for preference in preferences:
             record_preference(preference, now)
         new_unhandled = unhandled.record(kept_raw, now)
     try:
         if event_ids:
-            hand_over_receipts(svc, event_ids)
+            receipts.hand_over(svc.queues, event_ids)
         if inbound_ids:
             # Replies travel on the order queue: a customer never waits behind receipts.
             svc.queues["orders"].enqueue(HANDLE_JOB, inbound_ids, result_ttl=0)
@@ -110,25 +105,6 @@ def take_whatsapp_updates(svc: Services, updates: list[WebhookUpdate], now: date
     except redis.RedisError as exc:
         log.warning("enqueue after intake failed (%s); the sweeper picks it up", exc)
     return len(event_ids) + len(inbound_ids) + len(preferences) + len(account) + new_unhandled
-
-
-def hand_over_receipts(svc: Services, event_ids: list[int]) -> None:
-    """Queue stored receipts for the batch applier: their ids on a Redis list, and at
-    most one pending drain job however many webhooks arrive (one round trip when a job
-    is already pending). Ids lost with Redis stay unapplied rows: the sweeper's."""
-    triggers.ensure_pending(
-        svc.queues["statuses"],
-        RECEIPTS_KICK_KEY,
-        DRAIN_RECEIPTS_JOB,
-        also=lambda pipe: pipe.rpush(RECEIPTS_KEY, *event_ids),
-    )
-
-
-def kick_receipts(svc: Services, *, force: bool = False) -> None:
-    """Make sure a drain job is pending (`force`: enqueue one even if a trigger is set)."""
-    triggers.ensure_pending(
-        svc.queues["statuses"], RECEIPTS_KICK_KEY, DRAIN_RECEIPTS_JOB, force=force
-    )
 
 
 def store_inbound(messages: list[Inbound], now: datetime) -> list[int]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 
+import click
 from peewee import (
     BlobField,
     BooleanField,
@@ -25,8 +27,10 @@ from peewee import (
     SqliteDatabase,
     TextField,
 )
+from playhouse.migrations import Runner
 
 db = DatabaseProxy()
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 
 
 def write_transaction():
@@ -509,3 +513,16 @@ ALL_MODELS = [
     SpoolDeadLetter,
     UnhandledUpdate,
 ]
+
+
+def migrate_database() -> list[str]:
+    """Apply every pending migration; the names applied."""
+    with db.connection_context():
+        return Runner(db.obj, MIGRATIONS_DIR).up()
+
+
+@click.command("migrate")
+def migrate_command() -> None:
+    """Apply pending schema migrations (the Procfile's release phase)."""
+    applied = migrate_database()
+    click.echo(f"applied: {', '.join(applied)}" if applied else "schema is up to date")

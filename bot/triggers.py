@@ -5,14 +5,19 @@ set with NX next to the enqueue: whoever sets it enqueues the job; the job clear
 key first thing, so work handed over after that point triggers a fresh job and work
 handed over before it is picked up by the running one. A key whose job was lost (Redis
 flushed, job deleted) expires after TTL_SECONDS; the sweeper triggers with `force`.
+
+Its counterpart for periodic jobs, `single_run`: "make sure at most one job of this kind
+runs at a time" (the sweep, the alert check, the analytics rollup).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import redis
 from redis.client import Pipeline
+from redis.exceptions import LockNotOwnedError
 from rq import Queue
 
 #: A trigger older than this is taken as lost and no longer blocks new ones.
@@ -47,3 +52,26 @@ def clear(conn: redis.Redis, key: str) -> None:
         conn.delete(key)
     except redis.RedisError:
         pass
+
+
+@contextmanager
+def single_run(conn: redis.Redis, key: str, ttl_seconds: float) -> Iterator[bool]:
+    """Hold the lock `key` while the block runs, so one run at a time goes ahead across
+    all workers; yields False (holding nothing) when another run holds it.
+
+    Non-blocking: a skipped run is simply the next one's to do. The lock expires after
+    `ttl_seconds`, so a crashed run never blocks the ones after it; a run that outlasts
+    it releases only its own lock, never the one a later run took meanwhile (redis-py's
+    `Lock`: a token, and compare-and-delete).
+    """
+    lock = conn.lock(key, timeout=ttl_seconds, blocking=False)
+    if not lock.acquire():
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        try:
+            lock.release()
+        except LockNotOwnedError:
+            pass  # expired during the run: whoever holds the key now keeps it

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import logging
 
+import click
+
 from bot.analytics import rollup_recent
 from bot.extensions import services
 from bot.models import db, utcnow
+from bot.triggers import single_run
 
 log = logging.getLogger(__name__)
 
@@ -18,14 +21,21 @@ LOCK_KEY = "dakiya:analytics:lock"
 
 def rollup() -> int:
     """RQ entry point (every ten minutes, from the worker's cron): the rows written."""
-    redis = services().redis
     # One rollup at a time across workers: two would race to replace the same day's rows.
-    if not redis.set(LOCK_KEY, "1", nx=True, ex=TIMEOUT_SECONDS):
-        return 0
-    try:
+    with single_run(services().redis, LOCK_KEY, TIMEOUT_SECONDS) as ours:
+        if not ours:
+            return 0
         with db.connection_context():
             written = rollup_recent(utcnow())
-    finally:
-        redis.delete(LOCK_KEY)
     log.info("analytics: %d rollup rows written", written)
     return written
+
+
+@click.command("rollup")
+@click.option("--days", default=8, show_default=True, type=click.IntRange(1, 3660))
+def rollup_command(days: int) -> None:
+    """Recompute the analytics rollups of today and the days before it (the worker
+    does the last 8 every ten minutes)."""
+    with db.connection_context():
+        written = rollup_recent(utcnow(), days)
+    click.echo(f"wrote {written} rollup rows for {days} days")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import click
+
 from bot.extensions import services
 from bot.models import db, utcnow
 from bot.privacy import redact_old_messages
@@ -20,3 +22,12 @@ def redact_expired() -> int:
     if redacted:
         log.info("retention: redacted %d rows", redacted)
     return redacted
+
+
+@click.command("redact")
+def redact_command() -> None:
+    """Blank message texts and payloads older than RETENTION_DAYS now (the worker does
+    it hourly)."""
+    with db.connection_context():
+        redacted = redact_old_messages(utcnow(), services().settings.retention_days)
+    click.echo(f"redacted {redacted} rows")

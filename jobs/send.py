@@ -1,10 +1,17 @@
-"""Send jobs."""
+"""Send jobs, and the commands that retry a dead-lettered message and show the sandbox's
+sends."""
 
 from __future__ import annotations
+
+import json
+
+import click
 
 from bot import dispatch
 from bot.extensions import services
 from bot.models import db, utcnow
+from bot.providers.sandbox import recorded
+from bot.sending import retry_failed_message
 
 
 def send_due(queue: str = "orders") -> dict[str, int]:
@@ -19,3 +26,20 @@ def send_message(message_id: int) -> str:
     """RQ entry point: try to send one message once (a retry, or the naive path)."""
     with db.connection_context():
         return services().sender().send_one(message_id, utcnow())
+
+
+@click.command("retry-message")
+@click.argument("message_id", type=int)
+def retry_message_command(message_id: int) -> None:
+    """Send a dead-lettered (failed) message again."""
+    with db.connection_context():
+        ok = retry_failed_message(message_id, services().queues, utcnow())
+    click.echo("queued again" if ok else "not a failed message; nothing done")
+
+
+@click.command("sandbox-outbox")
+@click.option("--limit", default=20, show_default=True)
+def sandbox_outbox_command(limit: int) -> None:
+    """Show what the sandbox provider would have sent, newest first."""
+    for item in recorded(services().redis, limit):
+        click.echo(json.dumps(item, ensure_ascii=False))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
-from bot import intake, statuses, triggers
+from bot import receipts, statuses
 from bot.extensions import services
 from bot.intake import take_whatsapp_updates
 from bot.models import db, utcnow
@@ -15,24 +13,10 @@ DRAIN_BUDGET_SECONDS = 20.0
 
 
 def apply_pending_receipts() -> int:
-    """RQ entry point: apply the receipts webhooks handed over, a batch at a time, until
-    none are left (or the time budget is spent: then a fresh job carries on). How many
-    messages changed state.
-
-    The trigger key is cleared first, so a receipt handed over from now on kicks a new
-    job; one handed over before is popped by this one (bot.intake.hand_over_receipts).
-    """
-    svc = services()
-    triggers.clear(svc.redis, intake.RECEIPTS_KICK_KEY)
-    stop_at = time.monotonic() + DRAIN_BUDGET_SECONDS
-    changed = 0
+    """RQ entry point: apply the receipts webhooks handed over (bot/receipts.py); how
+    many messages changed state."""
     with db.connection_context():
-        while raw := svc.redis.lpop(intake.RECEIPTS_KEY, statuses.BATCH_SIZE):
-            changed += statuses.apply_status_events([int(i) for i in raw], utcnow())
-            if time.monotonic() >= stop_at:
-                intake.kick_receipts(svc, force=True)
-                break
-    return changed
+        return receipts.drain(services().queues, DRAIN_BUDGET_SECONDS)
 
 
 def apply_status_events(event_ids: list[int]) -> int:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import click
+
 from bot import claims, crm, dispatch, telemetry
 from bot.extensions import Services, services
-from bot.intake import APPLY_JOB, HANDLE_JOB, drain_spool
+from bot.intake import HANDLE_JOB, drain_spool
 from bot.models import InboundMessage, StatusEvent, db, utcnow
+from bot.receipts import APPLY_JOB
+from bot.triggers import single_run
 
 log = logging.getLogger(__name__)
 
@@ -19,13 +24,9 @@ LOCK_KEY = "dakiya:sweep:lock"
 def sweep() -> dict:
     """RQ entry point (run every SWEEP_INTERVAL_SECONDS by the worker's cron)."""
     svc = services()
-    # One sweep at a time across all workers; a crashed sweeper's lock simply expires.
-    if not svc.redis.set(LOCK_KEY, "1", nx=True, ex=max(svc.settings.sweep_interval_seconds, 5)):
-        return {"skipped": True}
-    try:
-        return sweep_once(svc, utcnow())
-    finally:
-        svc.redis.delete(LOCK_KEY)
+    # One sweep at a time across all workers.
+    with single_run(svc.redis, LOCK_KEY, max(svc.settings.sweep_interval_seconds, 5)) as ours:
+        return sweep_once(svc, utcnow()) if ours else {"skipped": True}
 
 
 def sweep_once(svc: Services, now: datetime) -> dict:
@@ -107,3 +108,9 @@ def left_undone(done, received_at, older_than: datetime, limit: int = 5000) -> l
         .limit(limit)
     )
     return [row.id for row in query]
+
+
+@click.command("sweep")
+def sweep_command() -> None:
+    """Re-enqueue stranded messages, apply stray receipts and drain the spool, once."""
+    click.echo(json.dumps(sweep_once(services(), utcnow())))

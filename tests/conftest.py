@@ -18,10 +18,9 @@ from rq.registry import ScheduledJobRegistry
 from werkzeug.security import generate_password_hash
 
 from bot import create_app
-from bot.cli import migrate_database
 from bot.config import Settings
 from bot.extensions import QUEUE_NAMES
-from bot.models import ALL_MODELS, db
+from bot.models import ALL_MODELS, db, migrate_database
 from bot.signing import sign_hmac
 from tests.fakes.redis_server import free_port, private_redis
 

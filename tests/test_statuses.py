@@ -163,6 +163,31 @@ def test_receipts_from_many_webhooks_are_applied_by_one_drain_job(
     assert StatusEvent.select().where(StatusEvent.applied == False).count() == 0  # noqa: E712
 
 
+def test_a_drain_job_out_of_time_hands_the_rest_to_a_fresh_job(
+    app, redis_conn, run_jobs, monkeypatch
+):
+    from rq import Queue
+
+    from bot import receipts
+    from bot.extensions import services
+
+    messages = [
+        sent(queued_message(event_id=f"e{i}", order_id=f"O{i}"), f"wamid.T{i}") for i in range(3)
+    ]
+    queues = services().queues
+    receipts.hand_over(
+        queues, statuses.record_updates([receipt(m, D.DELIVERED) for m in messages], utcnow())
+    )
+    statuses_queue = Queue("statuses", connection=redis_conn)
+    statuses_queue.empty()  # the drain job below is the one that was pending
+    monkeypatch.setattr(statuses, "BATCH_SIZE", 2)
+    assert receipts.drain(queues, budget_seconds=0) == 2  # one batch, then out of time
+    assert [Message.get_by_id(m.id).state for m in messages] == [State.DELIVERED] * 2 + [State.SENT]
+    assert statuses_queue.count == 1  # a fresh drain job carries on
+    run_jobs()
+    assert {Message.get_by_id(m.id).state for m in messages} == {State.DELIVERED}
+
+
 def test_a_batch_mixing_failures_and_progress_applies_each_message_its_own_way(app):
     ok, failing = (
         sent(queued_message(event_id=f"e{i}", order_id=f"O{i}"), f"wamid.M{i}") for i in range(2)
