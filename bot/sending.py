@@ -24,6 +24,7 @@ from bot.claims import claim_ids
 from bot.config import Settings
 from bot.counters import SendLedger, find_duplicates
 from bot.models import Customer, Message, Reason, State, db, write_transaction
+from bot.privacy import audit
 from bot.providers.base import (
     ButtonParam,
     ErrorKind,
@@ -546,6 +547,24 @@ def record_provider_id(message: Message, provider: str, provider_message_id: str
             provider_message_id,
         )
         Message.update(**fields).where(Message.id == message.id).execute()
+
+
+#: A message not sent yet, which an admin may still cancel.
+CANCELLABLE = (State.QUEUED, State.DEFERRED)
+
+
+def cancel_message(message_id: int, actor: str, now: datetime) -> bool:
+    """An admin's cancel: a message not sent yet becomes suppressed/cancelled, audited as
+    `actor`; False (nothing written) when it is being sent or already settled."""
+    with write_transaction():
+        cancelled = (
+            Message.update(state=State.SUPPRESSED, reason=Reason.CANCELLED, updated_at=now)
+            .where((Message.id == message_id) & Message.state.in_(CANCELLABLE))
+            .execute()
+        )
+        if cancelled:
+            audit(actor, "cancel_message", str(message_id), {"after": "suppressed/cancelled"}, now)
+    return cancelled == 1
 
 
 def retry_failed_message(message_id: int, queues: dict[str, Queue], now: datetime) -> bool:
