@@ -20,11 +20,11 @@ from rq import Queue
 
 from bot import phones, unhandled
 from bot.models import Alert, Message, Reason, SpoolDeadLetter, State, write_transaction
-from bot.providers.base import AccountUpdate
+from bot.providers.base import AccountNews, News, Severity
 
 log = logging.getLogger(__name__)
 
-WARNING, CRITICAL = "warning", "critical"
+WARNING, CRITICAL = Severity.WARNING, Severity.CRITICAL
 FIRING, RESOLVED = "firing", "resolved"  # Alert.state
 
 #: Signature failures are counted per webhook in buckets of this many seconds.
@@ -109,7 +109,7 @@ def alert_rules_from_settings(settings) -> AlertRules:
 
 @dataclass(frozen=True)
 class ProviderEvent:
-    """A problem the provider told us about, still standing (see `judge_account_update`)."""
+    """A problem the provider told us about, still standing (`record_account_news`)."""
 
     subject: str
     severity: str
@@ -336,98 +336,27 @@ def plan(
 # --- Provider account events ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """What an account update means: a problem (`text`), or that `subject` is fine again
-    (`text` None)."""
-
-    subject: str
-    severity: str
-    text: str | None
-
-
-QUALITY_PROBLEMS = frozenset({"FLAGGED", "DOWNGRADE"})
-QUALITY_CLEARED = frozenset({"UNFLAGGED", "UPGRADE"})
-TEMPLATE_PROBLEMS = frozenset({"PAUSED", "DISABLED", "REJECTED", "FLAGGED", "LOCKED"})
-TEMPLATE_CLEARED = frozenset({"APPROVED", "REINSTATED", "UNLOCKED", "DELETED", "ARCHIVED"})
-ACCOUNT_PROBLEMS = frozenset({"ACCOUNT_VIOLATION", "ACCOUNT_RESTRICTION", "ACCOUNT_DELETED"})
-BAN_PROBLEMS = frozenset({"DISABLE", "SCHEDULE_FOR_DISABLE"})
-
-
-def judge_account_update(update: AccountUpdate) -> Verdict | None:
-    """The verdict on one account update, or None when it says nothing either way
-    (a throughput upgrade, a partner added, ...)."""
-    detail = update.detail
-    event = str(detail.get("event") or "").upper()
-    if update.kind == "phone_number_quality_update":
-        subject = f"quality:{detail.get('display_phone_number') or 'number'}"
-        if event in QUALITY_PROBLEMS:
-            limit = detail.get("max_daily_conversations_per_business")
-            limit = detail.get("current_limit") or limit
-            text = f"Meta {event} the WhatsApp number {detail.get('display_phone_number')}"
-            text += f" for low quality (messaging limit now {limit})" if limit else ""
-            return Verdict(subject, CRITICAL, text)
-        return Verdict(subject, WARNING, None) if event in QUALITY_CLEARED else None
-    if update.kind == "message_template_status_update":
-        name = detail.get("message_template_name") or detail.get("message_template_id")
-        language = detail.get("message_template_language") or ""
-        subject = f"template:{name}:{language}"
-        if event in TEMPLATE_PROBLEMS:
-            why = _template_reason(detail)
-            text = f"template {name} ({language}) is {event}" + (f": {why}" if why else "")
-            return Verdict(subject, WARNING, text)
-        return Verdict(subject, WARNING, None) if event in TEMPLATE_CLEARED else None
-    if update.kind == "account_update":
-        ban_info = detail.get("ban_info")
-        ban = (
-            str(ban_info.get("waba_ban_state") or "").upper() if isinstance(ban_info, dict) else ""
-        )
-        if event in ACCOUNT_PROBLEMS:
-            info = detail.get("violation_info") or detail.get("restriction_info") or ""
-            text = f"WhatsApp Business Account: {event}" + (f" {json.dumps(info)}" if info else "")
-            return Verdict("account", CRITICAL, text)
-        if event == "DISABLED_UPDATE" and ban in BAN_PROBLEMS:
-            return Verdict("account", CRITICAL, f"WhatsApp Business Account ban state {ban}")
-        if event == "DISABLED_UPDATE" and ban == "REINSTATE":
-            return Verdict("account", CRITICAL, None)
-    return None
-
-
-def _template_reason(detail: dict) -> str:
-    for value in (
-        (detail.get("other_info") or {}).get("description"),
-        (detail.get("rejection_info") or {}).get("reason"),
-        detail.get("reason"),
-    ):
-        if isinstance(value, str) and value and value.upper() != "NONE":
-            return value
-    return ""
-
-
-def record_account_updates(
-    conn: redis.Redis, updates: Iterable[AccountUpdate], now: datetime
-) -> int:
-    """Keep the latest verdict per subject for the next check; an older (redelivered)
-    update never overwrites a newer one. Returns how many verdicts were stored."""
+def record_account_news(conn: redis.Redis, news: Iterable[AccountNews], now: datetime) -> int:
+    """Keep the latest problem or all-clear per subject for the next check; an older
+    (redelivered) one never overwrites a newer one. Returns how many were stored."""
     stored = 0
-    for update in updates:
-        verdict = judge_account_update(update)
-        if verdict is None:
+    for item in news:
+        if item.kind is News.NEUTRAL:
             continue
-        previous = conn.hget(PROVIDER_EVENTS_KEY, verdict.subject)
-        occurred = update.occurred_at.isoformat()
+        previous = conn.hget(PROVIDER_EVENTS_KEY, item.subject)
+        occurred = item.occurred_at.isoformat()
         if previous and json.loads(previous)["occurred_at"] > occurred:
             continue
         entry = {
-            "severity": verdict.severity,
-            "text": verdict.text,
+            "severity": item.severity,
+            "text": item.text if item.kind is News.PROBLEM else None,
             "occurred_at": occurred,
             "received_at": now.isoformat(),
         }
-        conn.hset(PROVIDER_EVENTS_KEY, verdict.subject, json.dumps(entry))
+        conn.hset(PROVIDER_EVENTS_KEY, item.subject, json.dumps(entry))
         stored += 1
-        if verdict.text:
-            log.warning("provider account event: %s", verdict.text)
+        if entry["text"]:
+            log.warning("provider account event: %s", entry["text"])
     return stored
 
 

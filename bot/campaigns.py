@@ -37,6 +37,7 @@ from bot.notifications import (
     format_money,
     render_params,
 )
+from bot.privacy import audit
 
 #: What a campaign's template may say: the order parameters (of the customer's latest
 #: order) and facts about the customer.
@@ -65,7 +66,38 @@ class NotAllowed(Exception):
     """The campaign is not in a state that allows this change."""
 
 
-# --- state changes -------------------------------------------------------------------
+# --- creation and state changes ---------------------------------------------------------
+
+
+def create(draft: dict, actor: str, now: datetime) -> Campaign:
+    """A draft campaign from `draft`'s fields (name, template, languages, category,
+    params, fallbacks, segment, schedule), audited as `actor`."""
+    with write_transaction():
+        campaign = Campaign.create(
+            name=draft["name"],
+            template=draft["template"],
+            languages=draft["languages"],
+            category=draft["category"],
+            params=draft["params"],
+            fallbacks=draft["fallbacks"],
+            segment=draft["segment"],
+            schedule=stored_schedule(draft["schedule"]),
+            created_by=actor,
+            created_at=now,
+            updated_at=now,
+        )
+        audit(actor, "create_campaign", str(campaign.id), {"name": campaign.name}, now)
+    return campaign
+
+
+def stored_schedule(schedule: dict | None) -> dict | None:
+    """A schedule as the row keeps it (JSON): one moment for everyone (`at`, naive UTC),
+    or a wall-clock `local_time` on a `date` in each customer's own zone."""
+    if not schedule:
+        return schedule
+    if "at" in schedule:
+        return {"at": schedule["at"].isoformat()}
+    return {"local_time": schedule["local_time"], "date": schedule["date"].isoformat()}
 
 
 def transition(campaign: Campaign, allowed: tuple, to: CampaignState, now: datetime, **fields):

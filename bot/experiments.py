@@ -27,6 +27,7 @@ from statistics import NormalDist
 
 from bot.models import (
     ConversionEvent,
+    Customer,
     Experiment,
     InboundMessage,
     Message,
@@ -211,6 +212,32 @@ def check_rollouts(now: datetime | None = None) -> list[dict]:
         if winner and roll_out(experiment, winner, "system", now):
             rolled.append({"experiment": experiment.id, "winner": winner})
     return rolled
+
+
+# --- conversions (writes the database) ----------------------------------------------
+
+
+def record_conversion(
+    customer: Customer,
+    order_ref: str,
+    occurred_at: datetime,
+    source: str,
+    actor: str,
+    now: datetime,
+) -> ConversionEvent:
+    """Record an order the shop counts toward the "conversion" goal (`occurred_at` naive
+    UTC). Idempotent per customer and order: the first record stands, and only it is
+    audited, as `actor`."""
+    with write_transaction():
+        conversion, created = ConversionEvent.get_or_create(
+            customer=customer,
+            order_ref=order_ref,
+            defaults={"occurred_at": occurred_at, "source": source, "created_at": now},
+        )
+        if created:
+            details = {"after": {"order_ref": conversion.order_ref, "source": conversion.source}}
+            audit(actor, "record_conversion", str(customer.id), details, now)
+    return conversion
 
 
 # --- results (reads the database) --------------------------------------------------

@@ -31,7 +31,7 @@ from bot.extensions import Services
 from bot.models import Customer, InboundMessage, db, fit, write_transaction
 from bot.outbox import Accepted
 from bot.providers.base import (
-    AccountUpdate,
+    AccountNews,
     PreferenceUpdate,
     StatusUpdate,
     UnhandledItem,
@@ -87,7 +87,7 @@ def take_whatsapp_updates(svc: Services, updates: list[WebhookUpdate], now: date
     status_updates = [u for u in updates if isinstance(u, StatusUpdate)]
     inbound = [u for u in updates if isinstance(u, Inbound)]
     preferences = [u for u in updates if isinstance(u, PreferenceUpdate)]
-    account = [u for u in updates if isinstance(u, AccountUpdate)]
+    account = [u for u in updates if isinstance(u, AccountNews)]
     kept_raw = [u for u in updates if isinstance(u, UnhandledItem)]
     with write_transaction():
         event_ids = statuses.record_updates(status_updates, now)
@@ -101,7 +101,7 @@ def take_whatsapp_updates(svc: Services, updates: list[WebhookUpdate], now: date
         if inbound_ids:
             # Replies travel on the order queue: a customer never waits behind receipts.
             svc.queues["orders"].enqueue(HANDLE_JOB, inbound_ids, result_ttl=0)
-        alerts.record_account_updates(svc.redis, account, now)  # the next check alerts
+        alerts.record_account_news(svc.redis, account, now)  # the next check alerts
     except redis.RedisError as exc:
         log.warning("enqueue after intake failed (%s); the sweeper picks it up", exc)
     return len(event_ids) + len(inbound_ids) + len(preferences) + len(account) + new_unhandled

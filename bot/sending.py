@@ -1,5 +1,6 @@
-"""Sending one message: claim it, ask the policy, take a rate slot, call the provider,
-record the outcome. The retry and backoff rules for every provider live here.
+"""Sending claimed messages in batches: ask the policy for each, take rate slots a chunk
+at a time, hand the chunks to the provider, record every outcome. The retry and backoff
+rules for every provider live here, in terms of Dakiya's own error kinds and facts.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from bot.claims import claim_ids
 from bot.config import Settings
 from bot.counters import SendLedger, find_duplicates
 from bot.models import Customer, Message, Reason, State, db, write_transaction
+from bot.privacy import audit
 from bot.providers.base import (
     ButtonParam,
     ErrorKind,
+    Fact,
     OutboundMessage,
     Provider,
     ProviderError,
@@ -41,12 +44,8 @@ SEND_JOB = "jobs.send.send_message"
 
 #: The kind of the reply confirming a STOP: the one message an opted-out customer gets.
 OPT_OUT_CONFIRMATION = "opt_out_confirmation"
-#: Meta's "re-engagement" errors: free-form text outside the 24-hour window (§1.11).
-WINDOW_CLOSED_CODES = frozenset({"131047", "470"})
 #: Rate slots are taken this many at a time, each chunk just before it goes out.
 RATE_CHUNK = 50
-#: Pair rate (Meta 131056): slow down for this recipient only, not for everyone.
-PER_RECIPIENT_LIMITS = frozenset({"131056"})
 
 
 class Outcome(StrEnum):
@@ -92,8 +91,8 @@ def next_step_after_error(
     jitter: float,
 ) -> Retry | Fail | Hold:
     """What to do after a failed send: the one retry policy for every provider."""
-    if error.code == statuses.MARKETING_CAP:
-        # Meta's per-user marketing cap: not an opt-out, try again a day later at most
+    if error.fact is Fact.MARKETING_CAP:
+        # The customer's marketing cap: not an opt-out, try again a day later at most
         # (PROVIDERS.md §1.11, §1.12), within the usual attempt budget.
         if attempts >= settings.max_send_attempts:
             return Fail(Reason.RETRIES_EXHAUSTED)
@@ -418,14 +417,14 @@ class Sender:
             "error_text": error.text,
             "provider": self.provider.name,
         }
-        if error.kind is ErrorKind.RATE_LIMITED and error.code not in PER_RECIPIENT_LIMITS:
-            self.limiter.slow_down()  # every worker backs off together
-        if error.code in WINDOW_CLOSED_CODES and message.customer_id:
-            # Meta says the service window is closed: believe it over our own clock.
+        if error.kind is ErrorKind.RATE_LIMITED and error.fact is not Fact.PAIR_RATE_LIMITED:
+            self.limiter.slow_down()  # every worker backs off together; a pair rate does not
+        if error.fact is Fact.WINDOW_CLOSED and message.customer_id:
+            # The provider says the service window is closed: believe it over our clock.
             Customer.update(last_inbound_at=None).where(
                 Customer.id == message.customer_id
             ).execute()
-        if error.code == statuses.MARKETING_STOPPED and message.customer_id:
+        if error.fact is Fact.MARKETING_STOPPED and message.customer_id:
             consent.record_opt_out(
                 message.customer,
                 consent.MARKETING,
@@ -548,6 +547,24 @@ def record_provider_id(message: Message, provider: str, provider_message_id: str
             provider_message_id,
         )
         Message.update(**fields).where(Message.id == message.id).execute()
+
+
+#: A message not sent yet, which an admin may still cancel.
+CANCELLABLE = (State.QUEUED, State.DEFERRED)
+
+
+def cancel_message(message_id: int, actor: str, now: datetime) -> bool:
+    """An admin's cancel: a message not sent yet becomes suppressed/cancelled, audited as
+    `actor`; False (nothing written) when it is being sent or already settled."""
+    with write_transaction():
+        cancelled = (
+            Message.update(state=State.SUPPRESSED, reason=Reason.CANCELLED, updated_at=now)
+            .where((Message.id == message_id) & Message.state.in_(CANCELLABLE))
+            .execute()
+        )
+        if cancelled:
+            audit(actor, "cancel_message", str(message_id), {"after": "suppressed/cancelled"}, now)
+    return cancelled == 1
 
 
 def retry_failed_message(message_id: int, queues: dict[str, Queue], now: datetime) -> bool:

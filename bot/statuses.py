@@ -15,15 +15,13 @@ from peewee import Case, fn
 from bot import consent, crm
 from bot.models import Message, State, StatusEvent, write_transaction
 from bot.models import Reason as R
-from bot.providers.base import DeliveryStatus, StatusUpdate
+from bot.providers import fact_of
+from bot.providers.base import DeliveryStatus, Fact, StatusUpdate
 
 log = logging.getLogger(__name__)
 
-#: Meta codes that mean more than "failed", on receipts and send answers alike
-#: (PROVIDERS.md §1.11): a per-user marketing cap is a delay, not an opt-out; 131050
-#: means the user stopped marketing messages, which is one.
-MARKETING_CAP = "131049"
-MARKETING_STOPPED = "131050"
+#: A customer's marketing cap (on a receipt or a send's answer) is a delay, not an
+#: opt-out: the message is tried again this much later (PROVIDERS.md §1.11).
 MARKETING_CAP_DELAY = timedelta(hours=24)
 
 RANK = {State.SENT: 1, State.DELIVERED: 2, State.READ: 3}
@@ -136,12 +134,9 @@ def _transition(message: Message, event: StatusEvent, now: datetime) -> State | 
     if message.provider_message_id is None:
         # Reconciled through our callback data: the send's answer was lost or is late.
         fields.update(provider_message_id=event.provider_message_id, provider=event.provider)
-    if (
-        target == State.FAILED
-        and event.error_code == MARKETING_CAP
-        and message.category == "marketing"
-    ):
-        # Meta's per-user marketing cap: try again in a day; it is not an opt-out.
+    fact = fact_of(event.provider, event.error_code) if target == State.FAILED else None
+    if fact is Fact.MARKETING_CAP and message.category == "marketing":
+        # The customer's marketing cap: try again in a day; it is not an opt-out.
         target = State.DEFERRED
         fields.update(
             state=target,
@@ -152,7 +147,7 @@ def _transition(message: Message, event: StatusEvent, now: datetime) -> State | 
             lease_until=None,
         )
     elif target == State.FAILED:
-        if event.error_code == MARKETING_STOPPED and message.customer_id:
+        if fact is Fact.MARKETING_STOPPED and message.customer_id:
             consent.record_opt_out(
                 message.customer,
                 consent.MARKETING,

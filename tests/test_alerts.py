@@ -19,7 +19,7 @@ from bot.alerts import (
 from bot.config import ConfigError, Settings, validate
 from bot.extensions import services
 from bot.models import Alert, Category, Message, Reason, State, utcnow
-from bot.providers.base import AccountUpdate
+from bot.providers.base import AccountNews, News, Severity
 from bot.providers.meta import MetaProvider
 from tests.conftest import SECRETS, load_payload
 
@@ -297,16 +297,18 @@ def test_unhandled_updates_alert_can_be_turned_off(make_app, settings, client, s
     assert check() == []
 
 
-def test_meta_account_fields_parse_into_account_updates():
+def test_meta_account_fields_parse_into_account_news():
     provider = MetaProvider(Settings())
-    [update] = provider.parse_webhook(load_payload("meta/other")["template_paused"])
-    assert update == AccountUpdate(
+    [news] = provider.parse_webhook(load_payload("meta/other")["template_paused"])
+    assert news == AccountNews(
         provider="meta",
-        kind="message_template_status_update",
-        detail=update.detail,
+        kind=News.PROBLEM,
+        subject="template:order_shipped:en",
+        severity=Severity.WARNING,
+        text=news.text,
         occurred_at=datetime(2025, 11, 24, 16, 10),
     )
-    assert update.detail["message_template_name"] == "order_shipped"
+    assert news.text.startswith("template order_shipped (en) is PAUSED")
 
 
 NOW = datetime(2025, 11, 24, 12, 0)

@@ -4,7 +4,7 @@ admin API."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -323,3 +323,18 @@ def test_a_campaign_experiment_splits_customers_stably_across_a_restart(app, day
             assert (m.template_name, m.params["body"]) == ("diwali_sale", ["Asha"])
         else:
             assert (m.template_name, m.params["body"]) == ("diwali_sale_v2", [])
+
+
+@pytest.mark.parametrize(
+    ("schedule", "stored"),
+    [
+        (None, None),
+        ({"at": datetime(2030, 1, 10, 6, 0)}, {"at": "2030-01-10T06:00:00"}),
+        (
+            {"local_time": "10:00", "date": date(2030, 1, 10)},
+            {"local_time": "10:00", "date": "2030-01-10"},
+        ),
+    ],
+)
+def test_a_campaign_keeps_its_schedule_as_json(schedule, stored):
+    assert campaigns.stored_schedule(schedule) == stored

@@ -217,6 +217,17 @@ def test_provider_throttling_slows_every_sender(
     assert SendRateLimiter(redis_conn, 80).current_rate() < 80
 
 
+def test_a_pair_rate_limit_slows_that_customer_only_not_every_sender(
+    make_app, meta_settings, fake_whatsapp, run_jobs, redis_conn
+):
+    make_app(meta_settings)
+    fake_whatsapp.script((429, {"error": {"message": "pair rate limit hit", "code": 131056}}))
+    message = queued_message()
+    run_jobs()
+    assert Message.get_by_id(message.id).error_code == "131056"
+    assert SendRateLimiter(redis_conn, 80).current_rate() == 80
+
+
 def test_meta_131047_closes_the_service_window(make_app, meta_settings, fake_whatsapp, run_jobs):
     from bot.models import Category
 

@@ -12,7 +12,7 @@ import pytest
 from bot import consent, customers_csv
 from bot.customers_csv import export_customers, import_customers, read_csv, validate_row
 from bot.errors import ApiError
-from bot.models import AuditLog, ConsentEvent, Customer, Message, Reason, State
+from bot.models import AuditLog, ConsentEvent, Customer, Message, Reason, State, utcnow
 from tests.factories import queued_message
 
 NOW = datetime(2026, 11, 25, 6, 0)
@@ -354,3 +354,18 @@ def test_export_tag_filter_takes_tags_with_like_wildcards_and_quotes_literally(a
     Customer.create(phone=ASHA, tags=[tag])
     Customer.create(phone=RAVI, tags=["vip", "500", "say hi"])
     assert [r["phone"] for r in exported(tag=tag)] == [ASHA]
+
+
+def test_a_bulk_upsert_is_checked_by_the_import_rules_and_audited(app):
+    items = [
+        {"phone": "+919812345678", "name": "Asha", "tags": ["vip", "diwali"], "language": None},
+        {"phone": "12"},
+    ]
+    report = customers_csv.upsert_customers(items, "IN", "crm", utcnow())
+
+    assert (report.created, report.updated) == (1, 0)
+    assert [(row.row, list(row.errors)) for row in report.rejected] == [(1, ["phone"])]
+    customer = Customer.get()
+    assert (customer.name, customer.tags, customer.language) == ("Asha", ["vip", "diwali"], None)
+    [entry] = AuditLog.select()
+    assert (entry.action, entry.actor, entry.details["rejected"]) == ("upsert_customers", "crm", 1)

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -238,6 +238,18 @@ def test_a_shop_conversion_is_recorded_once(client):
         "/admin/api/conversions", json={**body, "phone": "+919800000000"}, headers=ADMIN
     )
     assert unknown.status_code == 400
+
+
+def test_a_conversion_is_recorded_once_per_customer_and_order_and_audited_once(app):
+    customer = Customer.create(phone="+919812345678")
+    at = datetime(2025, 1, 2, 10, 0)
+    first = experiments.record_conversion(customer, "1043", at, "shop", "admin", utcnow())
+    later = at + timedelta(hours=1)
+    again = experiments.record_conversion(customer, "1043", later, "crm", "crm", utcnow())
+    assert again.id == first.id
+    assert (again.occurred_at, again.source) == (at, "shop")  # the first record stands
+    [entry] = AuditLog.select().where(AuditLog.action == "record_conversion")
+    assert (entry.actor, entry.subject) == ("admin", str(customer.id))
 
 
 # --- automatic roll-out --------------------------------------------------------------

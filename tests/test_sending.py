@@ -11,7 +11,7 @@ import pytest
 from bot import sending
 from bot.claims import claim_message
 from bot.extensions import services
-from bot.models import Customer, Message, Reason, State, utcnow
+from bot.models import AuditLog, Customer, Message, Reason, State, utcnow
 from bot.providers.base import ErrorKind, ProviderError
 from bot.sending import Fail, Hold, Retry, backoff_seconds
 from tests.factories import queued_message
@@ -261,3 +261,19 @@ def test_interakt_send_goes_through_its_public_api(make_app, settings, fake_what
     assert request.json["template"]["name"] == "order_shipped"
     message = Message.get_by_id(message.id)
     assert (message.state, message.provider) == (State.SENT, "interakt")
+
+
+def test_an_admin_cancels_a_message_only_while_it_waits_to_be_sent(app):
+    waiting = queued_message()
+    sending_now = queued_message(event_id="evt-2", order_id="1044")
+    Message.update(state=State.SENDING).where(Message.id == sending_now.id).execute()
+
+    assert sending.cancel_message(waiting.id, "admin", utcnow()) is True
+    assert sending.cancel_message(waiting.id, "admin", utcnow()) is False  # settled now
+    assert sending.cancel_message(sending_now.id, "admin", utcnow()) is False
+
+    waiting = Message.get_by_id(waiting.id)
+    assert (waiting.state, waiting.reason) == (State.SUPPRESSED, Reason.CANCELLED)
+    assert Message.get_by_id(sending_now.id).state == State.SENDING
+    [entry] = AuditLog.select().where(AuditLog.action == "cancel_message")
+    assert (entry.actor, entry.subject) == ("admin", str(waiting.id))

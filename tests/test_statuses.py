@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import statuses
-from bot.models import Message, Reason, State, StatusEvent, utcnow
+from bot.models import ConsentEvent, Customer, Message, Reason, State, StatusEvent, utcnow
 from bot.providers.base import DeliveryStatus as D
 from bot.providers.base import StatusUpdate
-from tests.factories import queued_message
+from tests.factories import marketing_message, queued_message
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_callback_data_names_our_message(data, expected):
 
 def receipt(message: Message, status: D, at: datetime | None = None, **kw) -> StatusUpdate:
     return StatusUpdate(
-        provider="meta",
+        provider=kw.pop("provider", "meta"),
         provider_message_id=kw.pop(
             "provider_message_id", message.provider_message_id or "wamid.X1"
         ),
@@ -110,6 +110,42 @@ def test_failed_receipt_records_the_providers_code(app):
         "131049",
     )
     assert message.failed_at is not None
+
+
+@pytest.mark.parametrize("provider", ["meta", "interakt"])  # Interakt passes the code on
+def test_a_marketing_cap_receipt_defers_a_marketing_message_a_day(app, provider):
+    message = sent(marketing_message())
+    at = datetime(2026, 11, 24, 10, 0)
+    apply(receipt(message, D.FAILED, at, provider=provider, error_code="131049"))
+    message = Message.get_by_id(message.id)
+    assert (message.state, message.reason, message.error_code) == (
+        State.DEFERRED,
+        Reason.PROVIDER_MARKETING_LIMIT,
+        "131049",
+    )
+    assert message.next_attempt_at == datetime(2026, 11, 25, 10, 0)
+    assert Customer.get().marketing_opt_in is True
+
+
+def test_a_marketing_cap_receipt_on_an_order_update_is_a_failure(app):
+    message = sent(queued_message())
+    apply(receipt(message, D.FAILED, error_code="131049"))
+    assert Message.get_by_id(message.id).state == State.FAILED
+
+
+@pytest.mark.parametrize("provider", ["meta", "interakt"])
+def test_a_marketing_stopped_receipt_records_a_marketing_opt_out(app, provider):
+    message = sent(marketing_message())
+    apply(receipt(message, D.FAILED, provider=provider, error_code="131050"))
+    message = Message.get_by_id(message.id)
+    assert (message.state, message.reason) == (State.FAILED, Reason.DELIVERY_FAILED)
+    assert Customer.get().marketing_opt_in is False
+    [event] = ConsentEvent.select()
+    assert (event.category, event.action, event.source) == (
+        "marketing",
+        "opt_out",
+        "provider_error",
+    )
 
 
 def test_receipt_before_the_send_answer_is_matched_by_callback_data(app):

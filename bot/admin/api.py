@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from flask import jsonify
 
-from bot import consent, phones, runtime, search
+from bot import consent, phones, runtime, search, sending
 from bot.admin import bp
 from bot.admin import schemas as s
 from bot.api import endpoint, page
@@ -22,18 +22,14 @@ from bot.models import (
     InboundMessage,
     Message,
     Order,
-    Reason,
-    State,
     StatusEvent,
     utcnow,
     write_transaction,
 )
 from bot.notifications import parse_notification_map
 from bot.privacy import audit
-from bot.sending import retry_failed_message
 
 RECENT = 20
-CANCELLABLE = (State.QUEUED, State.DEFERRED)
 #: `<event>` of the template routes: an order event kind, else the route is a 404.
 EVENT = f"<any({', '.join(EventKind)}):event>"
 
@@ -240,19 +236,9 @@ def show_message(message_id: int):
 @endpoint(tag="messages", response=s.MessageOut, errors=(404, 409))
 def cancel_message(message_id: int):
     """Stop a message that has not been sent yet (queued or deferred)."""
-    now = utcnow()
-    with write_transaction():
-        get_or_404(Message, message_id)
-        cancelled = (
-            Message.update(state=State.SUPPRESSED, reason=Reason.CANCELLED, updated_at=now)
-            .where((Message.id == message_id) & Message.state.in_(CANCELLABLE))
-            .execute()
-        )
-        if not cancelled:
-            raise ApiError(
-                409, "not_cancellable", "only queued or deferred messages can be cancelled"
-            )
-        audit(actor(), "cancel_message", str(message_id), {"after": "suppressed/cancelled"}, now)
+    get_or_404(Message, message_id)
+    if not sending.cancel_message(message_id, actor(), utcnow()):
+        raise ApiError(409, "not_cancellable", "only queued or deferred messages can be cancelled")
     return jsonify(dump(s.MessageOut, Message.get_by_id(message_id)))
 
 
@@ -267,7 +253,7 @@ def cancel_message(message_id: int):
 def retry_message(message_id: int):
     """Send a failed or dead-lettered message again."""
     get_or_404(Message, message_id)
-    if not retry_failed_message(message_id, services().queues, utcnow()):
+    if not sending.retry_failed_message(message_id, services().queues, utcnow()):
         raise ApiError(409, "not_failed", f"message {message_id} is not a failed message")
     audit(actor(), "retry_message", str(message_id), {"after": "queued"}, utcnow())
     return jsonify(dump(s.MessageOut, Message.get_by_id(message_id))), 202

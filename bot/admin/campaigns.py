@@ -8,13 +8,13 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from bot import campaigns
 from bot.admin import bp
-from bot.admin.api import get_or_404, utc_naive
+from bot.admin.api import get_or_404
 from bot.admin.schemas import LanguageCode
 from bot.api import PageQuery, UtcDateTime, endpoint, page
 from bot.auth import actor
 from bot.errors import ApiError
 from bot.extensions import services
-from bot.models import Campaign, Category, utcnow, write_transaction
+from bot.models import Campaign, Category, utcnow
 from bot.privacy import audit
 from bot.segments import SegmentSchema, preview
 
@@ -145,27 +145,8 @@ def preview_segment(body: dict):
 )
 def create_campaign(body: dict):
     """A draft campaign: a template (per language) for a segment, now or scheduled."""
-    now = utcnow()
-    schedule = body["schedule"]
-    if schedule and "at" in schedule:
-        schedule = {"at": utc_naive(schedule["at"]).isoformat()}
-    elif schedule:
-        schedule = {"local_time": schedule["local_time"], "date": schedule["date"].isoformat()}
-    with write_transaction():
-        campaign = Campaign.create(
-            name=body["name"],
-            template=body["template"],
-            languages=body["languages"],
-            category=body["category"],
-            params=body["params"],
-            fallbacks=body["fallbacks"],
-            segment=SegmentSchema().dump(body["segment"]),
-            schedule=schedule,
-            created_by=actor(),
-            created_at=now,
-            updated_at=now,
-        )
-        audit(actor(), "create_campaign", str(campaign.id), {"name": campaign.name}, now)
+    draft = {**body, "segment": SegmentSchema().dump(body["segment"])}
+    campaign = campaigns.create(draft, actor(), utcnow())
     return jsonify(campaign_json(campaign)), 201
 
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from flask import jsonify
 from marshmallow import Schema, fields, validate
 
@@ -13,8 +11,7 @@ from bot.admin import bp
 from bot.api import endpoint
 from bot.auth import actor
 from bot.extensions import services
-from bot.models import utcnow, write_transaction
-from bot.privacy import audit
+from bot.models import utcnow
 
 MAX_ITEMS = 1000
 
@@ -49,14 +46,6 @@ class BulkReportSchema(Schema):
     rejected = fields.List(fields.Nested(RejectedItemSchema))
 
 
-def as_csv_values(item: dict) -> dict:
-    """An item in the CSV import's terms, so both are checked by the same rules."""
-    values = {k: v for k, v in item.items() if v is not None and k != "tags"}
-    if item.get("tags") is not None:
-        values["tags"] = "|".join(item["tags"])
-    return values
-
-
 @bp.put("/api/customers/bulk")
 @endpoint(
     tag="customers",
@@ -72,15 +61,9 @@ def as_csv_values(item: dict) -> dict:
 )
 def upsert_customers(body: dict):
     """Create or update up to 1,000 customers; the same body twice changes nothing more."""
-    now = utcnow()
-    items = [(index, as_csv_values(item)) for index, item in enumerate(body["customers"])]
-    rows = customers_csv.validate_rows(items, services().settings.default_region)
-    report = customers_csv.ImportReport(import_id=str(uuid.uuid4()), dry_run=False)
-    report.rows = len(rows)
-    report.rejected = [row for row in rows if row.errors]
-    with write_transaction():
-        customers_csv._import_batch([row for row in rows if not row.errors], report, now)
-    audit(actor(), "upsert_customers", report.import_id, report.counts(), now)
+    report = customers_csv.upsert_customers(
+        body["customers"], services().settings.default_region, actor(), utcnow()
+    )
     return jsonify(
         {
             "upserted": report.imported,

@@ -8,7 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from bot import experiments, phones
 from bot.admin import bp
-from bot.admin.api import dump, get_or_404, utc_naive
+from bot.admin.api import dump, get_or_404
 from bot.admin.schemas import LanguageCode
 from bot.api import MAX_ID, PageQuery, UtcDateTime, WholeNumber, endpoint, page
 from bot.auth import actor
@@ -16,7 +16,6 @@ from bot.errors import ApiError
 from bot.experiments import Phase
 from bot.extensions import services
 from bot.models import (
-    ConversionEvent,
     Customer,
     EventKind,
     Experiment,
@@ -276,6 +275,19 @@ def _another_live(experiment: Experiment) -> bool:
 def record_conversion(body: dict):
     """Record a conversion (an order) the shop counts toward experiments; idempotent
     per customer and order."""
+    conversion = experiments.record_conversion(
+        conversion_customer(body),
+        body["order_id"],
+        body["occurred_at"],  # naive UTC already (UtcDateTime)
+        body["source"],
+        actor(),
+        utcnow(),
+    )
+    return jsonify(dump(ConversionOut, conversion)), 201
+
+
+def conversion_customer(body: dict) -> Customer:
+    """The customer a conversion names, by id or by phone number; 400 if none."""
     if "customer_id" in body:
         customer = Customer.get_or_none(Customer.id == body["customer_id"])
     else:
@@ -284,18 +296,4 @@ def record_conversion(body: dict):
     if customer is None:
         field = "customer_id" if "customer_id" in body else "phone"
         raise ApiError(400, "invalid_body", "invalid body", {field: ["no such customer"]})
-    now = utcnow()
-    with write_transaction():
-        conversion, created = ConversionEvent.get_or_create(
-            customer=customer,
-            order_ref=body["order_id"],
-            defaults={
-                "occurred_at": utc_naive(body["occurred_at"]),
-                "source": body["source"],
-                "created_at": now,
-            },
-        )
-        if created:
-            details = {"after": {"order_ref": conversion.order_ref, "source": conversion.source}}
-            audit(actor(), "record_conversion", str(customer.id), details, now)
-    return jsonify(dump(ConversionOut, conversion)), 201
+    return customer

@@ -25,8 +25,22 @@ class ErrorKind(StrEnum):
     AMBIGUOUS = "ambiguous"  # the request may have gone through: reconcile, do not resend
 
 
+class Fact(StrEnum):
+    """What a provider's error code tells Dakiya beyond "failed", in Dakiya's words.
+
+    Each provider translates its own codes (`Provider.fact_of`), so the sender and the
+    receipts act on these without knowing any provider's numbers.
+    """
+
+    WINDOW_CLOSED = "window_closed"  # free-form text outside the 24-hour service window
+    PAIR_RATE_LIMITED = "pair_rate_limited"  # too many messages to this one customer
+    MARKETING_CAP = "marketing_cap"  # the customer's marketing cap: a delay, not an opt-out
+    MARKETING_STOPPED = "marketing_stopped"  # the customer stopped marketing messages
+
+
 class ProviderError(Exception):
-    """A send failed. `code` and `text` are the provider's own, stored on the message."""
+    """A send failed. `code` and `text` are the provider's own, stored on the message;
+    `fact` is what the code means to Dakiya, if anything."""
 
     def __init__(
         self,
@@ -35,12 +49,14 @@ class ProviderError(Exception):
         kind: ErrorKind,
         code: str | None = None,
         retry_after: float | None = None,
+        fact: Fact | None = None,
     ) -> None:
         super().__init__(text)
         self.text = text
         self.kind = kind
         self.code = code
         self.retry_after = retry_after
+        self.fact = fact
 
     @property
     def retryable(self) -> bool:
@@ -134,16 +150,36 @@ class PreferenceUpdate:
     detail: str | None = None
 
 
+class News(StrEnum):
+    """What an account update says about its subject."""
+
+    PROBLEM = "problem"  # something is wrong: admins hear of it until it clears
+    CLEARED = "cleared"  # the subject is fine again
+    NEUTRAL = "neutral"  # neither (a throughput upgrade, a partner added, ...)
+
+
+class Severity(StrEnum):
+    """How loudly admins hear of a problem (also the alerts' own two levels)."""
+
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
 @dataclass(frozen=True, slots=True)
-class AccountUpdate:
-    """News about the business account itself: the number's quality or messaging limit,
-    a template's status, a policy violation (Meta's `phone_number_quality_update`,
-    `message_template_status_update`, `account_update`). `bot.alerts` judges it."""
+class AccountNews:
+    """News about the business account itself (the number's quality or messaging limit,
+    a template's status, a policy violation or ban), judged by the provider that knows
+    its own vocabulary. `bot.alerts` keeps the latest per subject."""
 
     provider: str
-    kind: str  # the provider's webhook field name, e.g. "phone_number_quality_update"
-    detail: dict
+    kind: News
+    #: Stable while the news is about the same thing: "account", "quality:<number>",
+    #: "template:<name>:<language>".
+    subject: str
+    severity: Severity
+    text: str | None  # the problem in words, for admins; None unless kind is PROBLEM
     occurred_at: datetime  # naive UTC
+    raw: dict = field(default_factory=dict, compare=False)
 
 
 class Unhandled(StrEnum):
@@ -173,7 +209,7 @@ class UnhandledItem:
     phone: str | None = None  # E.164 when the item names a customer's number (erasure)
 
 
-WebhookUpdate = StatusUpdate | InboundMessage | PreferenceUpdate | AccountUpdate | UnhandledItem
+WebhookUpdate = StatusUpdate | InboundMessage | PreferenceUpdate | AccountNews | UnhandledItem
 
 
 class Provider:
@@ -185,6 +221,12 @@ class Provider:
         self.settings = settings
         self.session = session or requests.Session()
         self.timeout = settings.provider_timeout_seconds
+
+    @staticmethod
+    def fact_of(code: str | None) -> Fact | None:
+        """What one of this provider's error codes (on a send's answer or a receipt)
+        means to Dakiya; None when it means just "failed"."""
+        return None
 
     def send(self, message: OutboundMessage) -> SendResult:
         """Hand one message to the provider; raise `ProviderError` if it was not accepted."""

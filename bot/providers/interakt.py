@@ -41,6 +41,7 @@ from bot.providers.http import (
     require,
     unhandled,
 )
+from bot.providers.meta import meta_fact
 from bot.signing import verify_hmac
 
 #: Interakt exposes no reliable error codes on the send call, so the HTTP status is the
@@ -83,6 +84,9 @@ class InteraktProvider(HttpProvider):
     """Interakt public API, authenticated with the dashboard's ready-made Basic key."""
 
     name = "interakt"
+    #: A receipt's `channel_error_code` is the WhatsApp code Interakt passes on (§2.5),
+    #: read with Meta's table; its send answers carry only an HTTP status: no fact.
+    fact_of = staticmethod(meta_fact)
 
     def request_for(self, message: OutboundMessage) -> HttpRequest:
         return HttpRequest(

@@ -9,9 +9,9 @@ from functools import partial
 from typing import Any
 
 from bot.providers.base import (
-    AccountUpdate,
     DeliveryStatus,
     ErrorKind,
+    Fact,
     InboundMessage,
     OutboundMessage,
     PreferenceUpdate,
@@ -44,6 +44,7 @@ from bot.providers.http import (
     require,
     unhandled,
 )
+from bot.providers.meta_account import ACCOUNT_FIELDS, account_news
 from bot.signing import verify_hmac
 
 #: Graph error code -> how the sender reacts (PROVIDERS.md §1.11). Codes not listed fall
@@ -62,10 +63,17 @@ META_ERROR_KINDS: dict[int, ErrorKind] = {
     **dict.fromkeys(range(200, 300), ErrorKind.PERMANENT),  # missing permission (§1.11)
 }
 
-#: Change fields about the account rather than a message: they feed the alerts.
-ACCOUNT_FIELDS = frozenset(
-    {"account_update", "phone_number_quality_update", "message_template_status_update"}
-)
+#: Codes that mean more than "failed", on send answers and receipts alike (§1.11): the
+#: "re-engagement" errors (free-form text outside the 24-hour window), the pair rate
+#: (slow down for this recipient only), the per-user marketing cap (a delay, not an
+#: opt-out) and 131050, the user stopped marketing messages (an opt-out).
+META_FACTS: dict[str, Fact] = {
+    "131047": Fact.WINDOW_CLOSED,
+    "470": Fact.WINDOW_CLOSED,
+    "131056": Fact.PAIR_RATE_LIMITED,
+    "131049": Fact.MARKETING_CAP,
+    "131050": Fact.MARKETING_STOPPED,
+}
 
 # Template button parameters differ by sub_type: a URL suffix is text, a quick reply
 # carries the payload echoed back on the tap (§1.2, §1.8 b2).
@@ -73,6 +81,11 @@ _BUTTON_PARAMETER: dict[str, Callable[[str], dict]] = {
     "url": lambda value: {"type": "text", "text": value},
     "quick_reply": lambda value: {"type": "payload", "payload": value},
 }
+
+
+def meta_fact(code: str | None) -> Fact | None:
+    """What a Graph error code means to Dakiya, if more than "failed"."""
+    return META_FACTS.get(code) if code is not None else None
 
 
 def meta_error_kind(code: int | None, http_status: int) -> ErrorKind:
@@ -104,11 +117,13 @@ def raise_for_response(response: Answer) -> None:
     code = error.get("code") if isinstance(error.get("code"), int) else None
     error_data = error.get("error_data")
     details = error_data.get("details") if isinstance(error_data, dict) else None
+    stored_code = str(code) if code is not None else f"http_{response.status_code}"
     raise ProviderError(
         _join(error.get("message"), details) or f"HTTP {response.status_code}",
         kind=meta_error_kind(code, response.status_code),
-        code=str(code) if code is not None else f"http_{response.status_code}",
+        code=stored_code,
         retry_after=parse_retry_after(response),
+        fact=meta_fact(stored_code),
     )
 
 
@@ -116,6 +131,7 @@ class MetaProvider(HttpProvider):
     """WhatsApp Cloud API, called directly with a system-user access token."""
 
     name = "meta"
+    fact_of = staticmethod(meta_fact)
 
     def request_for(self, message: OutboundMessage) -> HttpRequest:
         s = self.settings
@@ -198,7 +214,7 @@ def _change_updates(change: Any, where: str, *, entry: dict) -> list[WebhookUpda
     value = require(change, "value", dict, where)
     if field in ACCOUNT_FIELDS:
         at = _entry_time(entry, where.rpartition(".changes")[0])
-        return [AccountUpdate(MetaProvider.name, field, value, at)]
+        return [account_news(MetaProvider.name, field, value, at)]
     where += ".value"
     # Contacts only lend names and numbers to messages; an unreadable one lends nothing.
     listed = value.get("contacts")

@@ -19,14 +19,17 @@ from responses import matchers
 
 from bot.config import Settings
 from bot.providers.base import (
-    AccountUpdate,
+    AccountNews,
     ButtonParam,
     DeliveryStatus,
     ErrorKind,
+    Fact,
     InboundMessage,
+    News,
     OutboundMessage,
     PreferenceUpdate,
     ProviderError,
+    Severity,
     StatusUpdate,
     TemplateCall,
     Unhandled,
@@ -675,11 +678,70 @@ def test_other_change_fields_are_kept_raw_as_unknown_fields(provider):
     )
 
 
-def test_account_change_fields_yield_account_updates_for_the_alerts(provider):
-    [update] = provider.parse_webhook(payload("other")["phone_number_quality_flagged"])
-    assert isinstance(update, AccountUpdate)
-    assert (update.kind, update.detail["event"]) == ("phone_number_quality_update", "FLAGGED")
-    assert update.occurred_at == datetime(2025, 11, 24, 16, 10)
+def test_account_change_fields_yield_account_news_for_the_alerts(provider):
+    [news] = provider.parse_webhook(payload("other")["phone_number_quality_flagged"])
+    assert isinstance(news, AccountNews)
+    assert (news.kind, news.subject, news.severity) == (
+        News.PROBLEM,
+        "quality:15550783881",
+        Severity.CRITICAL,
+    )
+    assert news.text == (
+        "Meta FLAGGED the WhatsApp number 15550783881 for low quality (messaging limit now "
+        "TIER_10K)"
+    )
+    assert news.occurred_at == datetime(2025, 11, 24, 16, 10)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "subject"),
+    [
+        ("template_approved", News.CLEARED, "template:order_shipped:en"),
+        ("phone_number_quality_unflagged", News.CLEARED, "quality:15550783881"),
+        ("account_reinstated", News.CLEARED, "account"),
+        ("phone_number_throughput_upgrade", News.NEUTRAL, "quality:15550783881"),
+        ("account_partner_added", News.NEUTRAL, "account"),
+    ],
+)
+def test_account_news_says_when_a_subject_is_fine_again_or_nothing_either_way(
+    provider, name, kind, subject
+):
+    [news] = provider.parse_webhook(payload("other")[name])
+    assert (news.kind, news.subject, news.text) == (kind, subject, None)
+
+
+def test_an_account_change_in_an_unexpected_shape_still_yields_news(provider):
+    webhook = payload("other")["template_rejected"]
+    value = webhook["entry"][0]["changes"][0]["value"]
+    value["other_info"] = "not an object"
+    value["rejection_info"] = ["nor this"]
+    value["reason"] = "NONE"
+
+    [news] = provider.parse_webhook(webhook)
+
+    assert (news.kind, news.subject) == (News.PROBLEM, "template:order_placed:hi")
+    assert news.text == "template order_placed (hi) is REJECTED"
+
+
+@pytest.mark.parametrize(
+    ("code", "fact"),
+    [
+        (131047, Fact.WINDOW_CLOSED),
+        (470, Fact.WINDOW_CLOSED),
+        (131056, Fact.PAIR_RATE_LIMITED),
+        (131049, Fact.MARKETING_CAP),
+        (131050, Fact.MARKETING_STOPPED),
+        (131026, None),
+        (130429, None),
+    ],
+)
+def test_codes_that_mean_more_than_failed_come_with_dakiyas_fact(provider, api, code, fact):
+    expect_error(api, 400, json={"error": {"message": "x", "code": code}})
+
+    error = send_error(provider)
+
+    assert (error.code, error.fact) == (str(code), fact)
+    assert MetaProvider.fact_of(str(code)) is fact  # the same words for a receipt's code
 
 
 def test_system_errors_of_a_change_are_kept_raw_as_provider_errors(provider):
