@@ -2,7 +2,8 @@
 
 An OutboundEvent is written in the same transaction as the change it reports; each
 configured URL gets a WebhookDelivery row, sent by `jobs.crm.deliver`, signed with the
-one HMAC helper and retried with the sender's backoff. Every attempt is its own row.
+one HMAC helper and retried with the one backoff (bot/backoff.py). Every attempt is its
+own row.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import redis
 import requests
 from flask import has_app_context
 
-from bot import sending  # the one backoff; imported as a module (sending imports consent)
+from bot.backoff import backoff_seconds
 from bot.config import Settings
 from bot.models import (
     Customer,
@@ -192,7 +193,7 @@ def deliver_once(settings: Settings, delivery_id: int, now: datetime) -> str:
     if answer.status_code is not None and 200 <= answer.status_code < 300:
         fields.update(state=DELIVERED, delivered_at=now)
     elif is_retryable(answer.status_code) and delivery.attempt < MAX_ATTEMPTS:
-        delay = sending.backoff_seconds(
+        delay = backoff_seconds(
             delivery.attempt,
             settings.retry_base_seconds,
             settings.retry_max_seconds,

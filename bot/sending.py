@@ -1,5 +1,6 @@
 """Sending one message: claim it, ask the policy, take a rate slot, call the provider,
-record the outcome. The retry and backoff rules for every provider live here.
+record the outcome. The retry rules for every provider live here (the delay between
+attempts: bot/backoff.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from peewee import Case, IntegrityError, fn
 from rq import Queue
 
 from bot import consent, phones, policy, statuses, telemetry
+from bot.backoff import backoff_seconds
 from bot.claims import claim_ids
 from bot.config import Settings
 from bot.counters import SendLedger, find_duplicates
@@ -76,12 +78,6 @@ class Hold:
     """The provider may have accepted the message: wait for its receipt, do not resend."""
 
     until: datetime
-
-
-def backoff_seconds(attempt: int, base: float, cap: float, jitter: float) -> float:
-    """Exponential backoff with "equal jitter": half fixed, half random (`jitter` in [0, 1))."""
-    ceiling = min(cap, base * 2 ** max(attempt - 1, 0))
-    return ceiling / 2 + jitter * ceiling / 2
 
 
 def next_step_after_error(
