@@ -21,10 +21,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot import dispatch, runtime
 from bot.config import Settings
+from bot.config_rules import rules_from_settings
 from bot.counters import SendLedger
 from bot.models import db
 from bot.notifications import NotificationMap, load_notification_map
-from bot.policy import rules_from_settings
 from bot.privacy import suppressed_among
 from bot.providers import provider_class
 from bot.providers.base import Provider
