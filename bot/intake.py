@@ -17,7 +17,6 @@ from werkzeug.datastructures import Headers
 from bot import (
     alerts,
     consent,
-    crm,
     dead_letters,
     outbox,
     phones,
@@ -27,6 +26,7 @@ from bot import (
     unhandled,
 )
 from bot.errors import is_outage, without_unstorable
+from bot.events import MessageReceived, publish
 from bot.extensions import Services
 from bot.models import Customer, InboundMessage, db, fit, write_transaction
 from bot.outbox import Accepted
@@ -158,7 +158,7 @@ def store_inbound(messages: list[Inbound], now: datetime) -> list[int]:
                     occurred_at=message.occurred_at,
                     received_at=now,
                 )
-                crm.record_event(crm.MESSAGE_RECEIVED, crm.inbound_payload(row), now)
+                publish(MessageReceived(row), now)
         except IntegrityError:
             continue
         stored.append(row.id)
