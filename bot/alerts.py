@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 import redis
 from rq import Queue
 
-from bot import phones, unhandled
+from bot import unhandled
+from bot.config_rules import AlertRules
 from bot.models import Alert, Message, Reason, SpoolDeadLetter, State, write_transaction
 from bot.providers.base import AccountNews, News, Severity
 
@@ -36,72 +37,6 @@ LOCK_KEY = "dakiya:alerts:lock"
 #: Messages created longer ago than this are not looked at (keeps the queries on the
 #: created_at index; a message finishing days after it was created is not news).
 LOOKBACK = timedelta(days=2)
-
-
-@dataclass(frozen=True)
-class AlertRules:
-    """The thresholds of every rule; a threshold of 0 turns its rule off."""
-
-    window: timedelta = timedelta(minutes=15)
-    failure_rate: float = 0.2
-    min_volume: int = 20
-    dead_letters: int = 1
-    queue_age_seconds: int = 300
-    no_send: timedelta = timedelta(minutes=15)
-    signature_failures: int = 20
-    provider_event_ttl: timedelta = timedelta(hours=24)
-    unhandled_updates: int = 20  # within an hour (bot.unhandled.ALERT_WINDOW)
-    cooldown: timedelta = timedelta(minutes=60)
-
-
-def alert_rules_from_settings(settings) -> AlertRules:
-    """The rules for `settings`; ValueError names every ALERT_* / SMTP_URL setting at fault."""
-    s = settings
-    problems = []
-    counts = (
-        "alert_window_minutes",
-        "alert_min_volume",
-        "alert_dead_letters",
-        "alert_queue_age_seconds",
-        "alert_no_send_minutes",
-        "alert_signature_failures",
-        "alert_provider_event_hours",
-        "alert_unhandled_updates",
-    )
-    problems += [f"{name.upper()} must be 0 or more" for name in counts if getattr(s, name) < 0]
-    if s.alert_window_minutes < 1:
-        problems.append("ALERT_WINDOW_MINUTES must be at least 1")
-    if s.alert_cooldown_minutes < 1:
-        problems.append("ALERT_COOLDOWN_MINUTES must be at least 1")
-    if not 0 <= s.alert_failure_rate <= 1:
-        problems.append("ALERT_FAILURE_RATE must be between 0 and 1 (0: off)")
-    if s.alert_slack_webhook_url and not s.alert_slack_webhook_url.startswith(
-        ("https://", "http://")
-    ):
-        problems.append("ALERT_SLACK_WEBHOOK_URL must start with https://")
-    if s.smtp_url and not s.smtp_url.startswith(("smtp://", "smtps://")):
-        problems.append("SMTP_URL must start with smtp:// or smtps://")
-    if s.smtp_url and not s.alert_email_to:
-        problems.append("ALERT_EMAIL_TO is required with SMTP_URL")
-    if s.alert_whatsapp_numbers and not s.alert_whatsapp_template:
-        problems.append("ALERT_WHATSAPP_TEMPLATE is required with ALERT_WHATSAPP_NUMBERS")
-    bad = [n for n in s.alert_whatsapp_numbers if not phones.to_e164(n, s.default_region)]
-    if bad:
-        problems.append(f"ALERT_WHATSAPP_NUMBERS has unusable numbers: {', '.join(bad)}")
-    if problems:
-        raise ValueError("; ".join(problems))
-    return AlertRules(
-        window=timedelta(minutes=s.alert_window_minutes),
-        failure_rate=s.alert_failure_rate,
-        min_volume=s.alert_min_volume,
-        dead_letters=s.alert_dead_letters,
-        queue_age_seconds=s.alert_queue_age_seconds,
-        no_send=timedelta(minutes=s.alert_no_send_minutes),
-        signature_failures=s.alert_signature_failures,
-        provider_event_ttl=timedelta(hours=s.alert_provider_event_hours),
-        unhandled_updates=s.alert_unhandled_updates,
-        cooldown=timedelta(minutes=s.alert_cooldown_minutes),
-    )
 
 
 # --- Facts and rules (pure) -----------------------------------------------------------

@@ -14,7 +14,6 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import wraps
 
 import click
@@ -23,6 +22,7 @@ from flask import Flask, current_app, request
 from flask_httpauth import HTTPBasicAuth
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from bot.config_rules import Role, parse_admin_users
 from bot.errors import ApiError, error_response
 from bot.extensions import services
 from bot.models import AdminUser, db, utcnow
@@ -34,18 +34,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: How long a login this process verified is recognised without hashing it again.
 VERIFIED_SECONDS = 300
 VERIFIED_MAX = 1024
-#: The weakest stored hashes accepted: werkzeug's scrypt default (N=2^15, r=8, p=1, what
-#: `flask --app wsgi hash-password` makes) and PBKDF2 at OWASP's 2023 iteration counts.
-MIN_SCRYPT = (2**15, 8, 1)
-MIN_PBKDF2_ITERATIONS = {"sha256": 600_000, "sha512": 210_000}
 # Checked when the user does not exist, so that a wrong user name costs as much time
 # as a wrong password and names cannot be probed.
 _DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
-
-
-class Role(StrEnum):
-    ADMIN = "admin"  # everything, including exports of personal data
-    VIEWER = "viewer"  # read only, and no bulk or per-customer exports
 
 
 #: Roles that may take personal data out of Dakiya in bulk or per customer.
@@ -56,58 +47,6 @@ EXPORT_ROLES = frozenset({Role.ADMIN})
 class User:
     name: str
     role: Role
-
-
-def parse_admin_users(value: str) -> dict[str, tuple[Role, str]]:
-    """ADMIN_USERS: "name:role:hash,..." -> {name: (role, hash)}; ValueError names the
-    entry at fault. Hashes are werkzeug's (`flask --app wsgi hash-password`)."""
-    users = {}
-    for entry in filter(None, (part.strip() for part in value.split(","))):
-        name, _, rest = entry.partition(":")
-        role, _, password_hash = rest.partition(":")
-        if not name or role not in Role.__members__.values() or "$" not in password_hash:
-            raise ValueError(
-                f"ADMIN_USERS entry for {name or '?'!r} must be name:admin|viewer:<password hash>"
-            )
-        users[name] = (Role(role), password_hash)
-    return users
-
-
-def weak_hash_problems(value: str) -> list[str]:
-    """What is wrong with each ADMIN_USERS hash too weak to keep (or not a hash at all),
-    naming the user; empty when every hash is strong enough."""
-    problems = []
-    for name, (_role, password_hash) in parse_admin_users(value).items():
-        reason = hash_weakness(password_hash)
-        if reason:
-            problems.append(
-                f"ADMIN_USERS entry for {name!r}: {reason}; make a new hash with "
-                "`flask --app wsgi hash-password`"
-            )
-    return problems
-
-
-def hash_weakness(password_hash: str) -> str | None:
-    """Why werkzeug hash `password_hash` is too weak, or None when it is strong enough."""
-    method, *rest = password_hash.split("$")
-    kind, *params = method.split(":")
-    if len(rest) != 2 or kind not in ("scrypt", "pbkdf2"):
-        return "not a werkzeug scrypt or pbkdf2 hash (plain text is never accepted)"
-    if kind == "scrypt":
-        if not params:
-            return None  # werkzeug's default cost
-        if len(params) != 3 or not all(p.isdigit() for p in params):
-            return f"{method} is not a werkzeug scrypt hash"
-        if any(int(p) < least for p, least in zip(params, MIN_SCRYPT, strict=True)):
-            return f"{method} is weaker than scrypt:{':'.join(map(str, MIN_SCRYPT))}"
-        return None
-    algorithm = params[0] if params else "sha256"
-    if algorithm not in MIN_PBKDF2_ITERATIONS or len(params) > 2:
-        return f"{method} is not accepted (use scrypt, or pbkdf2 with sha256 or sha512)"
-    least = MIN_PBKDF2_ITERATIONS[algorithm]
-    if len(params) == 2 and not (params[1].isdigit() and int(params[1]) >= least):
-        return f"{method} has too few iterations (at least {least:,})"
-    return None  # given, or werkzeug's default count, which is above the minimum
 
 
 def find_user(name: str) -> tuple[Role, str] | None:

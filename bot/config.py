@@ -14,6 +14,13 @@ from pathlib import Path
 from dotenv import dotenv_values
 from environs import Env, EnvError
 
+from bot.config_rules import (
+    alert_rules_from_settings,
+    parse_admin_users,
+    rules_from_settings,
+    weak_hash_problems,
+)
+
 PROVIDERS = ("sandbox", "meta", "interakt")
 SOURCES = ("generic", "shopify", "woocommerce")
 
@@ -186,10 +193,6 @@ def validate(settings: Settings) -> Settings:
         problems.append("PUBLIC_BASE_URL must start with https:// (or http://)")
     if not Path(settings.notifications_file).is_file():
         problems.append(f"NOTIFICATIONS_FILE does not exist: {settings.notifications_file}")
-    from bot.alerts import alert_rules_from_settings
-    from bot.auth import parse_admin_users  # each module owns what its settings mean
-    from bot.policy import rules_from_settings
-
     checks = (
         rules_from_settings,
         lambda s: parse_admin_users(s.admin_users),
@@ -244,8 +247,6 @@ def refuse_weak_password_hashes(settings: Settings) -> Settings:
     Only here, not in `validate`: the hashes cannot change at run time, and tests build
     their settings with cheap hashes on purpose.
     """
-    from bot.auth import weak_hash_problems
-
     problems = weak_hash_problems(settings.admin_users)
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot import crm
+from bot.events import ConsentChanged, publish
 from bot.models import Category, ConsentEvent, Customer, Message, Reason, State
 
 ALL = "all"  # every business-initiated message
@@ -61,6 +61,4 @@ def _append(
         evidence=evidence,
         created_at=now,
     )
-    crm.record_event(
-        crm.CONSENT_CHANGED, crm.consent_payload(customer, category, action, source, now), now
-    )
+    publish(ConsentChanged(customer, category, action, source), now)

@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 import redis
 from redis.lock import Lock
 
+from bot.config_rules import Rules
 from bot.models import Message, State
-from bot.policy import WEEK, Counters, Rules, local_midnight
+from bot.policy import WEEK, Counters, local_midnight
 
 HISTORY = "dakiya:sent:{customer_id}"
 TIER = "dakiya:tier"

@@ -1,8 +1,10 @@
 """Outbound CRM webhooks: what changed for a shop's customers, POSTed to its own system.
 
-An OutboundEvent is written in the same transaction as the change it reports; each
+A subscriber to the domain events (`bot.events`, subscribed by `bot.extensions`): an
+OutboundEvent is written in the same transaction as the change it reports; each
 configured URL gets a WebhookDelivery row, sent by `jobs.crm.deliver`, signed with the
-one HMAC helper and retried with the sender's backoff. Every attempt is its own row.
+one HMAC helper and retried with the one backoff (bot/backoff.py). Every attempt is its
+own row.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from datetime import datetime, timedelta
 
 import redis
 import requests
-from flask import has_app_context
+from rq import Queue
 
-from bot import sending  # the one backoff; imported as a module (sending imports consent)
+from bot.backoff import backoff_seconds
 from bot.config import Settings
+from bot.events import ConsentChanged, Event, MessageReceived, MessageStateChanged
 from bot.models import (
     Customer,
     InboundMessage,
@@ -52,28 +55,34 @@ PENDING, SENDING, DELIVERED, RETRIED, FAILED = (
 )
 
 
-def _settings() -> Settings | None:
-    if not has_app_context():
+def on_event(
+    settings: Settings, queues: dict[str, Queue], event: Event, now: datetime
+) -> OutboundEvent | None:
+    """The subscriber: record what the shop's CRM hears about `event` (in the publisher's
+    transaction). Nothing is built or written when no CRM URL is configured."""
+    if not settings.crm_webhook_urls:
         return None
-    from bot.extensions import services  # bot.extensions imports this module's importers
-
-    return services().settings
-
-
-def enabled() -> bool:
-    """True when a CRM URL is configured: callers may skip building payloads otherwise."""
-    settings = _settings()
-    return bool(settings and settings.crm_webhook_urls)
+    type_, payload = describe(event, now)
+    return record_event(settings, queues, type_, payload, now)
 
 
-def record_event(type_: str, payload: dict, now: datetime) -> OutboundEvent | None:
+def describe(event: Event, now: datetime) -> tuple[str, dict]:
+    """The CRM event type and payload that report a domain event."""
+    match event:
+        case MessageStateChanged(message, state):
+            return MESSAGE_STATUS, message_status_payload(message, state, now)
+        case ConsentChanged(customer, category, action, source):
+            return CONSENT_CHANGED, consent_payload(customer, category, action, source, now)
+        case MessageReceived(row):
+            return MESSAGE_RECEIVED, inbound_payload(row)
+    raise TypeError(f"not a domain event: {event!r}")
+
+
+def record_event(
+    settings: Settings, queues: dict[str, Queue], type_: str, payload: dict, now: datetime
+) -> OutboundEvent:
     """Write the event and one delivery per configured URL (call inside the caller's
-    transaction), then enqueue the deliveries; a lost enqueue is the sweeper's to redo.
-
-    Nothing is written when no CRM URL is configured."""
-    settings = _settings()
-    if settings is None or not settings.crm_webhook_urls:
-        return None
+    transaction), then enqueue the deliveries; a lost enqueue is the sweeper's to redo."""
     event = OutboundEvent.create(type=type_, payload=payload, created_at=now)
     ids = [
         WebhookDelivery.create(event=event, url=url, next_attempt_at=now, created_at=now).id
@@ -81,14 +90,12 @@ def record_event(type_: str, payload: dict, now: datetime) -> OutboundEvent | No
     ]
     # A job that runs before the commit finds no row and does nothing; the sweeper
     # re-enqueues the delivery after its grace period.
-    enqueue(ids)
+    enqueue(queues, ids)
     return event
 
 
-def enqueue(delivery_ids: list[int], at: datetime | None = None) -> None:
-    from bot.extensions import services
-
-    queue = services().queues[QUEUE]
+def enqueue(queues: dict[str, Queue], delivery_ids: list[int], at: datetime | None = None) -> None:
+    queue = queues[QUEUE]
     try:
         for delivery_id in delivery_ids:
             if at is None:
@@ -169,7 +176,9 @@ def post(url: str, body: bytes, headers: dict, timeout: float) -> Answer:
     return Answer(response.status_code, None if ok else response.text[:500] or None)
 
 
-def deliver_once(settings: Settings, delivery_id: int, now: datetime) -> str:
+def deliver_once(
+    settings: Settings, queues: dict[str, Queue], delivery_id: int, now: datetime
+) -> str:
     """Make one attempt; log it on its row; schedule the next attempt as a new row."""
     claimed = (
         WebhookDelivery.update(state=SENDING, attempted_at=now)
@@ -192,7 +201,7 @@ def deliver_once(settings: Settings, delivery_id: int, now: datetime) -> str:
     if answer.status_code is not None and 200 <= answer.status_code < 300:
         fields.update(state=DELIVERED, delivered_at=now)
     elif is_retryable(answer.status_code) and delivery.attempt < MAX_ATTEMPTS:
-        delay = sending.backoff_seconds(
+        delay = backoff_seconds(
             delivery.attempt,
             settings.retry_base_seconds,
             settings.retry_max_seconds,
@@ -209,7 +218,7 @@ def deliver_once(settings: Settings, delivery_id: int, now: datetime) -> str:
                 created_at=now,
             ).id
             WebhookDelivery.update(**fields).where(WebhookDelivery.id == delivery_id).execute()
-        enqueue([retry_id], at)
+        enqueue(queues, [retry_id], at)
         return RETRIED
     else:
         fields.update(state=FAILED)

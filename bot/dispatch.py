@@ -18,6 +18,7 @@ import math
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,7 @@ from bot.claims import claim_due
 from bot.models import utcnow
 
 if TYPE_CHECKING:
-    from bot.extensions import Services
+    from bot.sending import Sender
 
 SEND_DUE_JOB = "jobs.send.send_due"
 KICK_KEY = "dakiya:send-due:{queue}"
@@ -55,13 +56,20 @@ def kick_at(queues: dict[str, Queue], queue: str, at: datetime) -> None:
         rq_queue.enqueue_at(when, SEND_DUE_JOB, queue, result_ttl=0, failure_ttl=3600)
 
 
-def drain(svc: Services, queue: str, budget_seconds: float) -> dict[str, int]:
+def drain(
+    make_sender: Callable[[], Sender],
+    queues: dict[str, Queue],
+    queue: str,
+    budget_seconds: float,
+) -> dict[str, int]:
     """Claim and send due messages batch after batch; what happened to them, by outcome.
 
-    If the process dies in between, its claimed messages keep their leases and are
-    taken again when those run out (sent ones are reconciled by their receipts)."""
-    triggers.clear(svc.redis, KICK_KEY.format(queue=queue))
-    sender = svc.sender()
+    The trigger is cleared first thing, then the sender is made (`make_sender` may read
+    the run-time settings). If the process dies in between, its claimed messages keep
+    their leases and are taken again when those run out (sent ones are reconciled by
+    their receipts)."""
+    triggers.clear(queues[queue].connection, KICK_KEY.format(queue=queue))
+    sender = make_sender()
     # No more than one go at the send rate: a bigger batch would only be put back.
     size = min(sender.settings.send_batch_size, sender.limiter.current_rate())
     stop_at = time.monotonic() + budget_seconds
@@ -74,7 +82,7 @@ def drain(svc: Services, queue: str, budget_seconds: float) -> dict[str, int]:
             break
         out_of_time = time.monotonic() >= stop_at or stop_requested.is_set()
         if len(batch) == size or out_of_time:
-            kick(svc.queues, queue)  # more is waiting: let another worker (or our next job) help
+            kick(queues, queue)  # more is waiting: let another worker (or our next job) help
         # Two batches overlap: this one is decided and sent while the last one's
         # provider calls are still in flight; then the last one is recorded.
         try:

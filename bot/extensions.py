@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property, partial
 from pathlib import Path
 
 import redis
-from flask import Flask, current_app, request
+from flask import Flask, current_app, has_app_context, request
 from flask_limiter import Limiter
 from peewee import Database
 from playhouse.db_url import connect
 from rq import Queue
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from bot import dispatch, runtime
+from bot import crm, dispatch, events, runtime
 from bot.config import Settings
+from bot.config_rules import rules_from_settings
 from bot.counters import SendLedger
 from bot.models import db
 from bot.notifications import NotificationMap, load_notification_map
-from bot.policy import rules_from_settings
 from bot.privacy import suppressed_among
 from bot.providers import provider_class
 from bot.providers.base import Provider
@@ -150,14 +151,24 @@ def client_address() -> str:
 limiter = Limiter(key_func=client_address, headers_enabled=True, strategy="moving-window")
 
 
+def tell_crm(event: events.Event, now: datetime) -> None:
+    """The CRM integration's subscription to the domain events: for the app whose context
+    is active (as the CRM was called before it subscribed), nothing outside one."""
+    if has_app_context():
+        svc = services()
+        crm.on_event(svc.settings, svc.queues, event, now)
+
+
 def init_app(app: Flask, settings: Settings) -> None:
-    """Bind the database and Redis for this app; each request closes its DB connection."""
+    """Bind the database and Redis for this app, subscribe the CRM to the domain events;
+    each request closes its DB connection."""
     db.initialize(open_database(settings.database_url))
     conn, url = open_redis(settings.redis_url)
     load_notification_map(settings.notifications_file)  # a bad file stops start-up
     svc = Services(settings=settings, redis=conn, redis_url=url)
     svc.queues = {name: Queue(name, connection=conn) for name in QUEUE_NAMES}
     app.extensions["dakiya"] = svc
+    events.subscribe(tell_crm)
     if settings.trusted_proxy_hops:
         # The PaaS router sets X-Forwarded-For; without this every client would share
         # the router's address (and its rate limit).

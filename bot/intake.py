@@ -8,16 +8,16 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 import redis
 from peewee import IntegrityError
+from rq import Queue
 from werkzeug.datastructures import Headers
 
 from bot import (
     alerts,
     consent,
-    crm,
     dead_letters,
     outbox,
     phones,
@@ -26,30 +26,50 @@ from bot import (
     statuses,
     unhandled,
 )
+from bot.config import Settings
 from bot.errors import is_outage, without_unstorable
-from bot.extensions import Services
+from bot.events import MessageReceived, publish
 from bot.models import Customer, InboundMessage, db, fit, write_transaction
+from bot.notifications import NotificationMap
 from bot.outbox import Accepted
 from bot.providers.base import (
     AccountNews,
     PreferenceUpdate,
+    Provider,
     StatusUpdate,
     UnhandledItem,
     WebhookUpdate,
 )
 from bot.providers.base import InboundMessage as Inbound
-from bot.sources.base import OrderEvent
+from bot.sources.base import OrderEvent, Source
 
 log = logging.getLogger(__name__)
 
 HANDLE_JOB = "jobs.inbound.handle_inbound_messages"
+
+
+class IntakeServices(Protocol):
+    """What intake needs of the process's services (`bot.extensions.Services`, which the
+    web handlers, jobs and the sweeper pass in): described here, so that intake does not
+    import the composition above it."""
+
+    settings: Settings
+    redis: redis.Redis
+    queues: dict[str, Queue]
+
+    def current_notifications(self) -> NotificationMap: ...
+
+    def source(self, name: str) -> Source | None: ...
+
+    def webhook_provider(self, name: str) -> Provider: ...
+
 
 T = TypeVar("T")
 SPOOLED = object()  # what `take_durably` returns when the delivery waits in the spool
 
 
 def take_durably(
-    svc: Services, spool_kind: str | None, body: bytes, headers: dict, take: Callable[[], T]
+    svc: IntakeServices, spool_kind: str | None, body: bytes, headers: dict, take: Callable[[], T]
 ) -> T | object:
     """Run `take`; for a sender that never redelivers (`spool_kind` set), spool the raw
     delivery first so that no failure loses it.
@@ -72,7 +92,7 @@ def take_durably(
     return result
 
 
-def take_order_event(svc: Services, event: OrderEvent, now: datetime) -> Accepted:
+def take_order_event(svc: IntakeServices, event: OrderEvent, now: datetime) -> Accepted:
     """Store the event and its message, then enqueue the send after commit."""
     accepted = outbox.accept_order_event(
         event, settings=svc.settings, notifications=svc.current_notifications(), now=now
@@ -81,7 +101,7 @@ def take_order_event(svc: Services, event: OrderEvent, now: datetime) -> Accepte
     return accepted
 
 
-def take_whatsapp_updates(svc: Services, updates: list[WebhookUpdate], now: datetime) -> int:
+def take_whatsapp_updates(svc: IntakeServices, updates: list[WebhookUpdate], now: datetime) -> int:
     """Store receipts, customer messages and the parts Dakiya could not read (raw, with
     the reason), then enqueue applying and answering them. How many rows were new."""
     status_updates = [u for u in updates if isinstance(u, StatusUpdate)]
@@ -134,7 +154,7 @@ def store_inbound(messages: list[Inbound], now: datetime) -> list[int]:
                     occurred_at=message.occurred_at,
                     received_at=now,
                 )
-                crm.record_event(crm.MESSAGE_RECEIVED, crm.inbound_payload(row), now)
+                publish(MessageReceived(row), now)
         except IntegrityError:
             continue
         stored.append(row.id)
@@ -181,7 +201,7 @@ class UnknownSpoolKind(LookupError):
     """A spooled delivery for a source or provider no longer enabled."""
 
 
-def take_spooled(svc: Services, entry: spool.Entry, now: datetime) -> None:
+def take_spooled(svc: IntakeServices, entry: spool.Entry, now: datetime) -> None:
     """Process one spooled delivery exactly as its webhook would have."""
     family, _, name = entry.kind.partition(":")
     headers = Headers(entry.headers)
@@ -205,7 +225,7 @@ class Drained(NamedTuple):
     dead_lettered: int  # failed for a reason other than an outage: kept aside
 
 
-def drain_spool(svc: Services, now: datetime) -> Drained:
+def drain_spool(svc: IntakeServices, now: datetime) -> Drained:
     """Process spooled deliveries oldest first, each on its own.
 
     One that fails for any reason but an outage is moved to the dead letters and the

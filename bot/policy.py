@@ -8,11 +8,11 @@ was created, so an opt-out that arrives while a message waits still stops it.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.config_rules import Caps, QuietHours, Rules
 from bot.models import Category, Reason
 
 #: Free-form (non-template) messages only within 24 h of the customer's last message
@@ -21,38 +21,6 @@ SERVICE_WINDOW = timedelta(hours=24)
 #: The messaging tier counts unique customers over a moving 24 hours (§1.12).
 TIER_WINDOW = timedelta(hours=24)
 WEEK = timedelta(days=7)
-TIERS = {"250": 250, "2000": 2000, "10000": 10000, "100000": 100000, "unlimited": None}
-_CLOCK_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
-
-
-@dataclass(frozen=True, slots=True)
-class QuietHours:
-    """A daily quiet period in local time, e.g. 21:00-09:00 (it may cross midnight)."""
-
-    start: time
-    end: time
-
-    def is_quiet(self, local: time) -> bool:
-        if self.start <= self.end:
-            return self.start <= local < self.end
-        return local >= self.start or local < self.end
-
-
-@dataclass(frozen=True, slots=True)
-class Caps:
-    daily: int = 0  # 0: no cap
-    weekly: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Rules:
-    """The shop's policy settings, parsed once."""
-
-    quiet_hours: dict[Category, QuietHours] = field(default_factory=dict)
-    caps: dict[Category, Caps] = field(default_factory=dict)
-    min_gap: timedelta = timedelta(0)
-    tier_limit: int | None = None
-    duplicate_window: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,46 +182,3 @@ def local_to_utc(local_naive: datetime, zone: ZoneInfo) -> datetime:
     if round_trip.replace(tzinfo=None) != local_naive:  # inside a DST gap
         aware = local_naive.replace(tzinfo=zone, fold=1)
     return aware.astimezone(UTC).replace(tzinfo=None)
-
-
-def parse_quiet_hours(value: str, name: str) -> QuietHours | None:
-    value = value.strip().replace(" ", "")
-    if not value or value.lower() in ("off", "none"):
-        return None
-    match = _CLOCK_RANGE.match(value)
-    if not match or match.group(1, 2) == match.group(3, 4):
-        raise ValueError(f"{name} must look like 21:00-09:00 (got {value!r})")
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
-    return QuietHours(time(h1, m1), time(h2, m2))
-
-
-def rules_from_settings(settings) -> Rules:
-    """The policy's rules from settings; ValueError names the variable at fault."""
-    quiet = {
-        Category.MARKETING: parse_quiet_hours(
-            settings.quiet_hours_marketing, "QUIET_HOURS_MARKETING"
-        ),
-        Category.UTILITY: parse_quiet_hours(settings.quiet_hours_utility, "QUIET_HOURS_UTILITY"),
-    }
-    if settings.messaging_tier not in TIERS:
-        raise ValueError(f"MESSAGING_TIER must be one of {', '.join(TIERS)}")
-    for name in (
-        "marketing_daily_cap",
-        "marketing_weekly_cap",
-        "utility_daily_cap",
-        "utility_weekly_cap",
-        "min_gap_seconds",
-        "duplicate_window_seconds",
-    ):
-        if getattr(settings, name) < 0:
-            raise ValueError(f"{name.upper()} must not be negative")
-    return Rules(
-        quiet_hours={k: v for k, v in quiet.items() if v is not None},
-        caps={
-            Category.MARKETING: Caps(settings.marketing_daily_cap, settings.marketing_weekly_cap),
-            Category.UTILITY: Caps(settings.utility_daily_cap, settings.utility_weekly_cap),
-        },
-        min_gap=timedelta(seconds=settings.min_gap_seconds),
-        tier_limit=TIERS[settings.messaging_tier],
-        duplicate_window=timedelta(seconds=settings.duplicate_window_seconds),
-    )

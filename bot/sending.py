@@ -1,6 +1,7 @@
 """Sending claimed messages in batches: ask the policy for each, take rate slots a chunk
-at a time, hand the chunks to the provider, record every outcome. The retry and backoff
-rules for every provider live here, in terms of Dakiya's own error kinds and facts.
+at a time, hand the chunks to the provider, record every outcome. The retry rules for every
+provider live here, in terms of Dakiya's own error kinds and facts (the delay between
+attempts: bot/backoff.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from peewee import Case, IntegrityError, fn
 from rq import Queue
 
 from bot import consent, phones, policy, statuses, telemetry
+from bot.backoff import backoff_seconds
 from bot.claims import claim_ids
 from bot.config import Settings
 from bot.counters import SendLedger, find_duplicates
@@ -75,12 +77,6 @@ class Hold:
     """The provider may have accepted the message: wait for its receipt, do not resend."""
 
     until: datetime
-
-
-def backoff_seconds(attempt: int, base: float, cap: float, jitter: float) -> float:
-    """Exponential backoff with "equal jitter": half fixed, half random (`jitter` in [0, 1))."""
-    ceiling = min(cap, base * 2 ** max(attempt - 1, 0))
-    return ceiling / 2 + jitter * ceiling / 2
 
 
 def next_step_after_error(

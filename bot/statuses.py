@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 
 from peewee import Case, fn
 
-from bot import consent, crm
+from bot import consent
+from bot.events import MessageStateChanged, publish
 from bot.models import Message, State, StatusEvent, write_transaction
 from bot.models import Reason as R
 from bot.providers import fact_of
@@ -119,9 +120,7 @@ def apply_status_event(event_id: int, now: datetime) -> State | None:
             StatusEvent.id == event.id
         ).execute()
         if new_state:
-            crm.record_event(
-                crm.MESSAGE_STATUS, crm.message_status_payload(message, new_state, now), now
-            )
+            publish(MessageStateChanged(message, new_state), now)
     if new_state:
         log.info("message %s is now %s (%s receipt)", message.id, new_state, event.provider)
     return new_state
@@ -225,10 +224,9 @@ def _apply_batch(event_ids: list[int], now: datetime) -> int:
         written = _write_moves([m for m, _ in simple], moves, now)
         settled = [(m, evs) for m, evs in simple if m.id in written or moves[m.id][0] is None]
         _mark_applied({e.id: m.id for m, evs in settled for e in evs})
-        for message, _ in settled if crm.enabled() else []:
+        for message, _ in settled:
             if (target := moves[message.id][0]) is not None:
-                payload = crm.message_status_payload(message, target, now)
-                crm.record_event(crm.MESSAGE_STATUS, payload, now)
+                publish(MessageStateChanged(message, target), now)
     changed = sum(1 for m, _ in settled if moves[m.id][0] is not None)
     # Everything else, as before: one receipt, one transaction.
     done = {m.id for m, _ in settled}

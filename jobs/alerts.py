@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from bot.alert_channels import configured_channels, send_everywhere
-from bot.alerts import LOCK_KEY, Notice, alert_rules_from_settings, check_once
+from bot.alerts import LOCK_KEY, Notice, check_once
+from bot.config_rules import alert_rules_from_settings
 from bot.extensions import services
 from bot.models import db, utcnow
 from bot.triggers import single_run

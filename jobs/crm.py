@@ -10,4 +10,5 @@ from bot.models import db, utcnow
 def deliver(delivery_id: int) -> str:
     """RQ entry point: one attempt at one CRM webhook delivery."""
     with db.connection_context():
-        return crm.deliver_once(services().settings, delivery_id, utcnow())
+        svc = services()
+        return crm.deliver_once(svc.settings, svc.queues, delivery_id, utcnow())

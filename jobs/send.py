@@ -19,7 +19,7 @@ def send_due(queue: str = "orders") -> dict[str, int]:
     happened to them, by outcome."""
     svc = services()
     with db.connection_context():
-        return dispatch.drain(svc, queue, svc.settings.send_job_seconds)
+        return dispatch.drain(svc.sender, svc.queues, queue, svc.settings.send_job_seconds)
 
 
 def send_message(message_id: int) -> str:

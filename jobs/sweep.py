@@ -83,7 +83,7 @@ def inbound_phase(svc: Services, now: datetime, cutoff: datetime) -> dict:
 
 def crm_phase(svc: Services, now: datetime, cutoff: datetime) -> dict:
     webhooks = crm.stranded_delivery_ids(cutoff)
-    crm.enqueue(webhooks)
+    crm.enqueue(svc.queues, webhooks)
     return {"crm_webhooks_requeued": len(webhooks)}
 
 

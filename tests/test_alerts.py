@@ -10,13 +10,12 @@ import pytest
 
 from bot.alerts import (
     AlertFacts,
-    AlertRules,
     Notice,
-    alert_rules_from_settings,
     check_once,
     evaluate,
 )
 from bot.config import ConfigError, Settings, validate
+from bot.config_rules import AlertRules, alert_rules_from_settings
 from bot.extensions import services
 from bot.models import Alert, Category, Message, Reason, State, utcnow
 from bot.providers.base import AccountNews, News, Severity

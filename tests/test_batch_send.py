@@ -64,7 +64,7 @@ def test_a_full_batch_calls_in_another_worker(make_app, meta_settings, fake_what
     queue = Queue("orders", connection=redis_conn)
     queue.empty()
     redis_conn.delete(dispatch.KICK_KEY.format(queue="orders"))
-    outcomes = dispatch.drain(services(), "orders", budget_seconds=0)
+    outcomes = dispatch.drain(services().sender, services().queues, "orders", budget_seconds=0)
     assert outcomes == {"sent": 5}  # out of time after one batch ...
     assert [job.func_name for job in queue.jobs] == [dispatch.SEND_DUE_JOB]  # ... handed on
     assert Message.select().where(Message.state == State.QUEUED).count() == 7
@@ -78,7 +78,7 @@ def test_a_stop_request_ends_the_drain_after_the_running_batch(
     Queue("orders", connection=redis_conn).empty()
     dispatch.stop_requested.set()
     try:
-        outcomes = dispatch.drain(services(), "orders", budget_seconds=60)
+        outcomes = dispatch.drain(services().sender, services().queues, "orders", budget_seconds=60)
     finally:
         dispatch.stop_requested.clear()
     assert outcomes == {"sent": 3}
@@ -269,7 +269,7 @@ def test_a_batch_in_flight_is_recorded_even_when_the_next_one_fails(
 
     monkeypatch.setattr(Sender, "decide_all", fail_the_second_time)
     with pytest.raises(RuntimeError):
-        dispatch.drain(services(), "orders", budget_seconds=60)
+        dispatch.drain(services().sender, services().queues, "orders", budget_seconds=60)
     assert callback_counts(fake_whatsapp) == {f"dakiya:{m.id}": 1 for m in first_two}
     assert {Message.get_by_id(m.id).state for m in first_two} == {State.SENT}
     # Claimed but never sent: their lease runs out and they are claimed again.

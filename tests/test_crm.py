@@ -129,7 +129,7 @@ def test_a_connection_error_is_retried(crm_app):
         delivery = WebhookDelivery.create(
             event=event, url="http://127.0.0.1:9/nothing", next_attempt_at=utcnow()
         )
-    crm.deliver_once(services().settings, delivery.id, utcnow())
+    crm.deliver_once(services().settings, services().queues, delivery.id, utcnow())
     first, retry = attempts()
     assert first.state == "retried" and first.status_code is None and first.error
     assert retry.attempt == 2

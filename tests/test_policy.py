@@ -98,15 +98,14 @@ def test_free_form_text_never_goes_out_of_the_window(customer, message):
 from zoneinfo import ZoneInfo, available_timezones  # noqa: E402
 
 from bot.config import Settings  # noqa: E402
-from bot.policy import (  # noqa: E402
+from bot.config_rules import (  # noqa: E402
     Caps,
-    Counters,
-    Defer,
     QuietHours,
     Rules,
     parse_quiet_hours,
     rules_from_settings,
 )
+from bot.policy import Counters, Defer  # noqa: E402
 
 NIGHT = QuietHours(time(21), time(9))
 RULES = Rules(

@@ -9,11 +9,12 @@ from datetime import timedelta
 import pytest
 
 from bot import sending
+from bot.backoff import backoff_seconds
 from bot.claims import claim_message
 from bot.extensions import services
 from bot.models import AuditLog, Customer, Message, Reason, State, utcnow
 from bot.providers.base import ErrorKind, ProviderError
-from bot.sending import Fail, Hold, Retry, backoff_seconds
+from bot.sending import Fail, Hold, Retry
 from tests.factories import queued_message
 from tests.fakes.provider_server import meta_error as fake_meta_error
 
