@@ -20,7 +20,6 @@ from bot import (
     crm,
     dead_letters,
     outbox,
-    phones,
     spool,
     statuses,
     triggers,
@@ -38,6 +37,7 @@ from bot.providers.base import (
     WebhookUpdate,
 )
 from bot.providers.base import InboundMessage as Inbound
+from bot.rows import get_or_create_customer
 from bot.sources.base import OrderEvent
 
 log = logging.getLogger(__name__)
@@ -167,10 +167,7 @@ def store_inbound(messages: list[Inbound], now: datetime) -> list[int]:
 
 def record_preference(update: PreferenceUpdate, now: datetime) -> None:
     """A marketing stop/resume the customer chose in WhatsApp itself: consent evidence."""
-    customer, _ = Customer.get_or_create(
-        phone=update.phone,
-        defaults={"timezone": phones.time_zone(update.phone), "created_at": now, "updated_at": now},
-    )
+    customer, _ = get_or_create_customer(update.phone, now)
     evidence = {
         "provider": update.provider,
         "detail": update.detail,
@@ -185,14 +182,9 @@ def record_preference(update: PreferenceUpdate, now: datetime) -> None:
 
 def touch_customer(message: Inbound, now: datetime) -> Customer:
     """The customer who wrote, created on first contact; their window opens now."""
-    customer, created = Customer.get_or_create(
-        phone=message.from_phone,
-        defaults={
-            "name": fit(Customer.name, message.profile_name),  # typed by the customer
-            "timezone": phones.time_zone(message.from_phone),
-            "created_at": now,
-            "updated_at": now,
-        },
+    # A new customer is named as they named themselves (typed by them: cut to fit).
+    customer, _ = get_or_create_customer(
+        message.from_phone, now, name=fit(Customer.name, message.profile_name)
     )
     last = customer.last_inbound_at
     customer.last_inbound_at = max(last, message.occurred_at) if last else message.occurred_at
