@@ -2,10 +2,11 @@
 
 Every message row carries a unique `dedupe_key` saying what it is for (an order's
 shipment, a campaign's customer, a reminder, an alert, a reply), and every customer a
-unique phone number. Creating one is therefore a single `INSERT … ON CONFLICT DO NOTHING
-RETURNING`: a redelivery, a re-run job or a racing twin creates nothing, in one
-statement, without a check-then-insert race or an IntegrityError to catch. The SQL is
-compiled once per database (bot/statements.py: this is the order webhook's hot path).
+unique phone number. Creating one is therefore an `INSERT … ON CONFLICT DO NOTHING
+RETURNING`: a redelivery, a re-run job or a racing twin creates nothing, with no
+check-then-insert race and no IntegrityError to catch (a known customer is then read
+back). The SQL is compiled once per database (bot/statements.py: this is the order
+webhook's hot path).
 
 Core level: it imports only models, statements and phones, so every caller is above it.
 """
