@@ -14,14 +14,14 @@ from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
 import requests
-from peewee import IntegrityError
 from rq import Queue
 
 from bot import phones
 from bot.alerts import Notice
 from bot.config import Settings
-from bot.models import Category, Customer, Message, db, utcnow, write_transaction
+from bot.models import Category, Message, utcnow, write_transaction
 from bot.outbox import enqueue_sends
+from bot.rows import get_or_create_customer, insert_message
 
 log = logging.getLogger(__name__)
 
@@ -136,34 +136,22 @@ class WhatsAppChannel(AlertChannel):
                 if phone is None:
                     unusable.append(number)
                     continue
-                customer, _ = Customer.get_or_create(
+                customer, _ = get_or_create_customer(phone, now)
+                message = Message(
+                    customer=customer,
                     phone=phone,
-                    defaults={
-                        "timezone": phones.time_zone(phone),
-                        "created_at": now,
-                        "updated_at": now,
-                    },
+                    dedupe_key=f"{ALERT_KIND}:{alert.dedupe_id}:{phone}",
+                    kind=ALERT_KIND,
+                    category=Category.UTILITY,
+                    queue="orders",
+                    template_name=self.template,
+                    language=self.language,
+                    params={"body": [body]},
+                    created_at=now,
+                    updated_at=now,
                 )
-                key = f"{ALERT_KIND}:{alert.dedupe_id}:{phone}"
-                if Message.select().where(Message.dedupe_key == key).exists():
-                    continue  # this notice was already handed over
-                try:
-                    with db.atomic():  # a savepoint: a racing twice-sent notice loses here
-                        message = Message.create(
-                            customer=customer,
-                            phone=phone,
-                            dedupe_key=key,
-                            kind=ALERT_KIND,
-                            category=Category.UTILITY,
-                            queue="orders",
-                            template_name=self.template,
-                            language=self.language,
-                            params={"body": [body]},
-                            created_at=now,
-                            updated_at=now,
-                        )
-                except IntegrityError:
-                    continue
+                if not insert_message(message):
+                    continue  # this notice was already handed over (or is, by a twin)
                 queued.append((message.id, message.queue))
         enqueue_sends(self.queues, queued)
         if unusable:

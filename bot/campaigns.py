@@ -38,6 +38,7 @@ from bot.notifications import (
     render_params,
 )
 from bot.privacy import audit
+from bot.rows import insert_messages
 
 #: What a campaign's template may say: the order parameters (of the customer's latest
 #: order) and facts about the customer.
@@ -224,15 +225,8 @@ def run_batch(
                 untargeted(campaign).where(zone.in_(ready)).order_by(Customer.id).limit(batch_size)
             )
             rows = plan_messages(campaign, customers, due, default_language, default_timezone, now)
-            if rows:
-                Message.insert_many(rows).on_conflict_ignore().execute()
-            keys = [row[Message.dedupe_key] for row in rows]
-            created = [
-                m.id
-                for m in Message.select(Message.id).where(
-                    Message.dedupe_key.in_(keys) & (Message.state == State.QUEUED)
-                )
-            ]
+            # Once per customer: a row a racing run of this batch created is left out.
+            created = [m.id for m in insert_messages(rows) if m.state == State.QUEUED]
         outbox.enqueue_sends(queues, [(message_id, QUEUE) for message_id in created])
         if len(customers) == batch_size:
             schedule_batch(campaign, queues, now, now)
@@ -254,8 +248,8 @@ def plan_messages(
     default_language: str,
     default_timezone: str,
     now: datetime,
-) -> list[dict]:
-    """One message row per customer: queued for its send time, or suppressed when a
+) -> list[Message]:
+    """One (unsaved) message row per customer: queued for its send time, or suppressed when a
     template parameter has no value (never sent with an empty or 'None' parameter).
     While an A/B test splits the campaign, each customer gets their variant's template,
     languages and parameters (`experiments.assign`, so a restart agrees)."""
@@ -274,32 +268,28 @@ def plan_messages(
         if experiment is not None:
             spec, variant = experiments.apply_variant(experiment, customer.id, base)
         language = choose_language([customer.language], spec.languages, default_language)
-        row = {
-            Message.campaign: campaign.id,
-            Message.customer: customer.id,
-            Message.phone: customer.phone,
-            Message.dedupe_key: f"campaign:{campaign.id}:{customer.id}",
-            Message.kind: KIND,
-            Message.category: campaign.category,
-            Message.queue: QUEUE,
-            Message.template_name: spec.template,
-            Message.variant: variant,
-            Message.language: language,
-            Message.state: State.QUEUED,
-            Message.reason: None,
-            Message.params: None,
-            Message.error_text: None,
-            Message.next_attempt_at: due[customer.timezone or default_timezone],
-            Message.created_at: now,
-            Message.updated_at: now,
-        }
+        row = Message(
+            campaign=campaign.id,
+            customer=customer.id,
+            phone=customer.phone,
+            dedupe_key=f"campaign:{campaign.id}:{customer.id}",
+            kind=KIND,
+            category=campaign.category,
+            queue=QUEUE,
+            template_name=spec.template,
+            variant=variant,
+            language=language,
+            state=State.QUEUED,
+            next_attempt_at=due[customer.timezone or default_timezone],
+            created_at=now,
+            updated_at=now,
+        )
         values = customer_values(customer, orders.get(customer.id, []), language)
         try:
-            row[Message.params] = render_params(spec, values, campaign.fallbacks or {})
+            row.params = render_params(spec, values, campaign.fallbacks or {})
         except MissingParameter as exc:
-            row[Message.state] = State.SUPPRESSED
-            row[Message.reason] = Reason.MISSING_PARAMETER
-            row[Message.error_text] = str(exc)
+            row.state, row.reason = State.SUPPRESSED, Reason.MISSING_PARAMETER
+            row.error_text = str(exc)
         rows.append(row)
     return rows
 

@@ -17,12 +17,12 @@ from zoneinfo import available_timezones
 
 import phonenumbers
 from babel import Locale, UnknownLocaleError
-from peewee import IntegrityError
 
 from bot import consent, phones, search
 from bot.errors import UNSTORABLE, ApiError
 from bot.models import ConsentEvent, Customer, db, write_transaction
 from bot.privacy import audit, iso
+from bot.rows import get_or_create_customer
 
 #: What an import file may have (phone is required), in the order an export writes them.
 COLUMNS = (
@@ -391,10 +391,9 @@ def _import_batch(batch: list[CustomerRow], report: ImportReport, now: datetime)
             continue
         if not report.dry_run:
             evidence = {"file_row": row.row, "import_id": report.import_id}
-            try:
-                with db.atomic():  # a savepoint: the row is written whole or not at all
-                    save_row(row, customer, evidence, now)
-            except IntegrityError:
+            with db.atomic():  # a savepoint: the row is written whole or not at all
+                saved = save_row(row, customer, evidence, now)
+            if not saved:
                 # Another request created this number between our read and our write.
                 report.rejected.append(
                     row.rejected({"phone": ["changed during the import; import this row again"]})
@@ -442,15 +441,16 @@ def _last_opt_out_source(customer: Customer, category: str) -> str | None:
     return event.source if event else None
 
 
-def save_row(row: CustomerRow, customer: Customer | None, evidence: dict, now: datetime) -> None:
-    """Create or update the customer with the row's fields, then its consent changes."""
+def save_row(row: CustomerRow, customer: Customer | None, evidence: dict, now: datetime) -> bool:
+    """Create or update the customer with the row's fields, then its consent changes.
+
+    False, writing nothing, when the number was to be new but a customer has it now: its
+    consent was not checked against this row (`consent_conflicts`), so it is not touched.
+    """
     if customer is None:
-        customer = Customer.create(
-            phone=row.phone,
-            **{"timezone": phones.time_zone(row.phone), **row.fields},
-            created_at=now,
-            updated_at=now,
-        )
+        customer, created = get_or_create_customer(row.phone, now, **row.fields)
+        if not created:
+            return False
     else:
         changed = {
             name: value for name, value in row.fields.items() if getattr(customer, name) != value
@@ -465,6 +465,7 @@ def save_row(row: CustomerRow, customer: Customer | None, evidence: dict, now: d
     if row.marketing is not None:
         record = consent.record_opt_in if row.marketing else consent.record_opt_out
         record(customer, consent.MARKETING, SOURCE, evidence, now)
+    return True
 
 
 def export_customers(tag: str | None, opted_out: bool | None) -> Iterator[str]:

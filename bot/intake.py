@@ -20,7 +20,6 @@ from bot import (
     consent,
     dead_letters,
     outbox,
-    phones,
     receipts,
     spool,
     statuses,
@@ -41,6 +40,7 @@ from bot.providers.base import (
     WebhookUpdate,
 )
 from bot.providers.base import InboundMessage as Inbound
+from bot.rows import get_or_create_customer
 from bot.sources.base import OrderEvent, Source
 
 log = logging.getLogger(__name__)
@@ -163,10 +163,7 @@ def store_inbound(messages: list[Inbound], now: datetime) -> list[int]:
 
 def record_preference(update: PreferenceUpdate, now: datetime) -> None:
     """A marketing stop/resume the customer chose in WhatsApp itself: consent evidence."""
-    customer, _ = Customer.get_or_create(
-        phone=update.phone,
-        defaults={"timezone": phones.time_zone(update.phone), "created_at": now, "updated_at": now},
-    )
+    customer, _ = get_or_create_customer(update.phone, now)
     evidence = {
         "provider": update.provider,
         "detail": update.detail,
@@ -181,14 +178,9 @@ def record_preference(update: PreferenceUpdate, now: datetime) -> None:
 
 def touch_customer(message: Inbound, now: datetime) -> Customer:
     """The customer who wrote, created on first contact; their window opens now."""
-    customer, created = Customer.get_or_create(
-        phone=message.from_phone,
-        defaults={
-            "name": fit(Customer.name, message.profile_name),  # typed by the customer
-            "timezone": phones.time_zone(message.from_phone),
-            "created_at": now,
-            "updated_at": now,
-        },
+    # A new customer is named as they named themselves (typed by them: cut to fit).
+    customer, _ = get_or_create_customer(
+        message.from_phone, now, name=fit(Customer.name, message.profile_name)
     )
     last = customer.last_inbound_at
     customer.last_inbound_at = max(last, message.occurred_at) if last else message.occurred_at

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import redis
-from peewee import EXCLUDED, Case, IntegrityError, Query, fn
+from peewee import EXCLUDED, IntegrityError, Query, fn
 from rq import Queue
 
 from bot import consent, dispatch, experiments, phones, reminders
@@ -31,6 +31,7 @@ from bot.notifications import (
     format_money,
     render_params,
 )
+from bot.rows import get_or_create_customer, insert_message
 from bot.sources.base import OrderEvent as IncomingEvent
 from bot.statements import Statement, columns, row_values
 
@@ -104,25 +105,6 @@ def _accept(
     return Accepted(created=True, event_id=row.id, message_ids=[message.id], queued=queued)
 
 
-def _customer_upsert(values: dict) -> Query:
-    # A known customer takes the shop's latest name; updated_at moves only if it changed.
-    renamed = EXCLUDED.name.is_null(False) & (
-        Customer.name.is_null() | (Customer.name != EXCLUDED.name)
-    )
-    touched = Case(None, [(renamed, EXCLUDED.updated_at)], Customer.updated_at)
-    return (
-        Customer.insert(values)
-        .on_conflict(
-            conflict_target=[Customer.phone],
-            update={
-                Customer.name: fn.COALESCE(EXCLUDED.name, Customer.name),
-                Customer.updated_at: touched,
-            },
-        )
-        .returning(Customer)
-    )
-
-
 #: Order columns an event may fill in; later events never erase them (None keeps).
 ORDER_FACTS = (
     "number",
@@ -149,14 +131,6 @@ def _order_upsert(values: dict) -> Query:
     )
 
 
-def _message_insert(values: dict) -> Query:
-    return (
-        Message.insert(values)
-        .on_conflict(action="NOTHING", conflict_target=[Message.dedupe_key])
-        .returning(Message.id)
-    )
-
-
 def _event_insert(values: dict) -> Query:
     return OrderEvent.insert(values).returning(OrderEvent.id)
 
@@ -167,24 +141,16 @@ def _event_lookup(values: dict) -> Query:
 
 # The webhook's statements, compiled once (bot/statements.py says why).
 EVENT_LOOKUP = Statement(OrderEvent, [OrderEvent.dedupe_key], _event_lookup)
-CUSTOMER_UPSERT = Statement(Customer, columns(Customer), _customer_upsert)
 ORDER_UPSERT = Statement(Order, columns(Order), _order_upsert)
-MESSAGE_INSERT = Statement(Message, columns(Message), _message_insert)
 EVENT_INSERT = Statement(OrderEvent, columns(OrderEvent), _event_insert)
 
 
 def upsert_customer(phone: str, event: IncomingEvent, now: datetime) -> Customer:
-    """The customer with `phone`, created or renamed in one statement (an upsert)."""
+    """The customer with `phone`, created, or renamed to the shop's latest name."""
     facts = event.customer
-    new = Customer(
-        phone=phone,
-        name=facts.name or None,
-        language=facts.language,
-        timezone=phones.time_zone(phone),
-        created_at=now,
-        updated_at=now,
+    customer, _ = get_or_create_customer(
+        phone, now, rename=True, name=facts.name or None, language=facts.language
     )
-    (customer,) = CUSTOMER_UPSERT.rows(row_values(new))
     if facts.marketing_consent is not None:
         # The checkout's consent is evidence for the ledger (the shop can prove it).
         evidence = {"order_event": event.dedupe_key, "topic": event.topic}
@@ -279,17 +245,8 @@ def plan_message(
         except MissingParameter as exc:
             message.state, message.reason = State.SUPPRESSED, Reason.MISSING_PARAMETER
             message.error_text = str(exc)
-    return message if insert_unless_duplicate(message) else None
-
-
-def insert_unless_duplicate(message: Message) -> bool:
-    """Insert `message` unless one with its dedupe key exists (one statement, no race)."""
-    inserted = MESSAGE_INSERT.execute(row_values(message)).fetchone()
-    if inserted is None:
-        return False
-    message.id = inserted[0]
-    message._dirty.clear()
-    return True
+    # One notification per dedupe key: a redelivery or a racing twin inserts nothing.
+    return message if insert_message(message) else None
 
 
 def order_values(order: Order, customer: Customer, language: str) -> dict[str, str | None]:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from bot.config import Settings
 from bot.models import Category, EventKind, Message, Order, Reason, State
 from bot.models import OrderEvent as EventRow
+from bot.rows import insert_message
 from bot.sources.base import OrderEvent, checkout_external_id
 
 COD_REMINDER = "cod_reminder"
@@ -61,15 +62,12 @@ def schedule_cod_reminder(confirmation: Message, settings: Settings, now: dateti
     if minutes <= 0 or not template or confirmation.state != State.QUEUED:
         return
     order = confirmation.order
-    dedupe_key = f"{order.source}:{order.external_id}:{COD_REMINDER}"
-    if Message.select().where(Message.dedupe_key == dedupe_key).exists():
-        return
-    Message.create(
+    reminder = Message(
         order_event=confirmation.order_event,
         order=order,
         customer=confirmation.customer,
         phone=confirmation.phone,
-        dedupe_key=dedupe_key,
+        dedupe_key=f"{order.source}:{order.external_id}:{COD_REMINDER}",
         kind=COD_REMINDER,
         category=confirmation.category,
         queue=confirmation.queue,
@@ -81,6 +79,7 @@ def schedule_cod_reminder(confirmation: Message, settings: Settings, now: dateti
         created_at=now,
         updated_at=now,
     )
+    insert_message(reminder)  # once per order: a repeat inserts nothing
 
 
 def schedule_cart_reminder(
@@ -92,17 +91,14 @@ def schedule_cart_reminder(
     customer = checkout.customer
     if minutes <= 0 or not template or customer is None:
         return
-    dedupe_key = f"{checkout.source}:{checkout.external_id}:{CART_REMINDER}"
-    if Message.select().where(Message.dedupe_key == dedupe_key).exists():
-        return
     body = [customer.name, checkout.status_url]  # customer_name, checkout_url
     missing = not all(body)
-    Message.create(
+    reminder = Message(
         order_event=row,
         order=checkout,
         customer=customer,
         phone=customer.phone,
-        dedupe_key=dedupe_key,
+        dedupe_key=f"{checkout.source}:{checkout.external_id}:{CART_REMINDER}",
         kind=CART_REMINDER,
         category=Category.MARKETING,
         queue="orders",
@@ -115,6 +111,7 @@ def schedule_cart_reminder(
         created_at=now,
         updated_at=now,
     )
+    insert_message(reminder)  # once per checkout: checkouts/update repeats
 
 
 def cancel_cart_reminder(source: str, checkout_token: str, now: datetime) -> int:

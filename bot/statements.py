@@ -61,6 +61,40 @@ class Statement:
         return found
 
 
+class BatchStatement:
+    """A multi-row statement (`INSERT … VALUES (…), (…), …`) whose parameters are
+    `fields`' values row after row: its text depends only on the number of rows, so it
+    is built once per database and row count (peewee spends more on building a
+    500-row insert than the database on running it). The last `sizes` counts are kept.
+    """
+
+    def __init__(
+        self,
+        model: type[Model],
+        fields: Sequence[Field],
+        build: Callable[[list[dict]], Query],
+        sizes: int = 8,
+    ) -> None:
+        self.row = Statement(model, fields, lambda values: build([values]))
+        self.build = build
+        self.sizes = sizes
+        self._sql: dict[tuple[type, int], str] = {}
+
+    def execute(self, rows: list[dict]):
+        """Run the statement for `rows` (at least one); returns the DB-API cursor."""
+        params = [param for values in rows for param in self.row.params(values)]
+        key = (type(db.obj), len(rows))
+        sql = self._sql.pop(key, None)
+        if sql is None:
+            sql, compiled = self.build(rows).sql()
+            if list(compiled) != params:  # a build that does not match `fields`
+                raise ValueError(f"parameters differ: {compiled!r} != {params!r}")
+            while len(self._sql) >= self.sizes:
+                del self._sql[next(iter(self._sql))]  # the least recently used
+        self._sql[key] = sql  # (re)inserted last: most recently used
+        return db.execute_sql(sql, params)
+
+
 def columns(model: type[Model]) -> list[Field]:
     """Every column of `model` but its primary key, in the model's (and peewee's) order."""
     return [f for f in model._meta.sorted_fields if f is not model._meta.primary_key]

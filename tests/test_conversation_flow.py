@@ -10,8 +10,11 @@ import time
 
 import pytest
 
-from bot.models import ConsentEvent, Customer, InboundMessage, Message, Reason, State
+from bot.conversation.handling import handle_inbound
+from bot.extensions import services
+from bot.models import ConsentEvent, Customer, InboundMessage, Message, Reason, State, utcnow
 from bot.sending import OPT_OUT_CONFIRMATION
+from jobs.inbound import keyword_book
 from tests.conftest import SECRETS, load_payload
 from tests.factories import queued_message
 
@@ -311,3 +314,16 @@ def test_opt_in_confirmation_links_the_privacy_notice(make_app, settings, say):
     say(inbound("STOP"))
     say(inbound("START"))
     assert replies_to(ASHA)[-1].text.endswith("https://shop.example.in/legal/privacy")
+
+
+def test_a_message_another_job_answered_meanwhile_changes_nothing_more(app, say):
+
+    say(inbound("STOP"), run=False)
+    stored = InboundMessage.get()
+    # The twin job's reply, committed while this one was deciding (Postgres, no lock).
+    Message.create(phone="+" + ASHA, dedupe_key=f"reply:{stored.id}", kind="reply", text="x")
+    reply = handle_inbound(stored.id, keyword_book(), services().settings, utcnow())
+    assert reply is None
+    assert not ConsentEvent.select().exists()  # ours rolled back whole
+    assert not Customer.get(Customer.phone == "+" + ASHA).opted_out
+    assert Message.select().count() == 1

@@ -219,6 +219,28 @@ def test_an_import_cannot_lift_a_customers_own_stop_and_the_row_changes_nothing(
     assert ConsentEvent.select().count() == 3
 
 
+def test_a_number_another_request_adds_during_the_import_is_rejected_and_left_alone(
+    app, monkeypatch
+):
+    checked = customers_csv.consent_conflicts
+
+    def customer_stops_meanwhile(row, customer):
+        conflicts = checked(row, customer)  # checked against no customer: none
+        asha = Customer.create(phone=ASHA, name="Asha")  # their STOP, between read and write
+        consent.record_opt_out(asha, consent.ALL, "keyword", {"text": "STOP"}, NOW)
+        return conflicts
+
+    monkeypatch.setattr(customers_csv, "consent_conflicts", customer_stops_meanwhile)
+    report = import_text("phone,name,opted_out\n+919812345678,Asha K,no\n")
+    assert (report.created, report.updated) == (0, 0)
+    assert report.rejected[0].errors == {
+        "phone": ["changed during the import; import this row again"]
+    }
+    asha = Customer.get()
+    assert (asha.name, asha.opted_out) == ("Asha", True)
+    assert ConsentEvent.select().count() == 1
+
+
 def test_an_import_may_lift_an_opt_out_an_import_recorded(app):
     import_text("phone,opted_out\n+919812345678,yes\n")
     report = import_text("phone,opted_out,marketing_consent\n+919812345678,no,yes\n")

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from bot.models import Order
-from bot.statements import Statement, columns, row_values
+from bot.statements import BatchStatement, Statement, columns, row_values
 
 
 def _insert(values: dict):
@@ -35,3 +35,24 @@ def test_a_query_whose_parameters_differ_from_the_fields_is_refused(app):
     only_source = Statement(Order, [Order.source], _insert)
     with pytest.raises(ValueError, match="parameters differ"):
         only_source.execute(row_values(Order(source="generic", external_id="X")))
+
+
+def _insert_many(rows: list[dict]):
+    return Order.insert_many(rows).returning(Order.external_id)
+
+
+def test_a_batch_statement_runs_for_any_number_of_rows_and_keeps_the_latest_sizes(app):
+    insert = BatchStatement(Order, columns(Order), _insert_many, sizes=2)
+    made = []
+    for run, size in enumerate([2, 1, 3, 2, 1]):
+        rows = [row_values(Order(source="generic", external_id=f"B{run}.{i}")) for i in range(size)]
+        made += [external_id for (external_id,) in insert.execute(rows).fetchall()]
+    assert sorted(made) == sorted(o.external_id for o in Order.select())
+    assert len(made) == 9
+    assert [size for _, size in insert._sql] == [2, 1]  # memory: only the 2 used last kept
+
+
+def test_a_batch_query_whose_parameters_differ_from_the_fields_is_refused(app):
+    only_source = BatchStatement(Order, [Order.source], _insert_many)
+    with pytest.raises(ValueError, match="parameters differ"):
+        only_source.execute([row_values(Order(source="generic", external_id="X"))])

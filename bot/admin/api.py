@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from flask import jsonify
 
-from bot import consent, phones, runtime, search, sending
+from bot import consent, customers, phones, runtime, search, sending
 from bot.admin import bp
 from bot.admin import schemas as s
 from bot.api import endpoint, page
@@ -106,22 +106,9 @@ def list_customers(query: dict):
 )
 def create_customer(body: dict):
     """Add a customer (consent is changed through the consent endpoint)."""
-    phone = phones.to_e164(
-        body.pop("phone"), body.pop("country", None) or services().settings.default_region
-    )
-    if phone is None:
-        raise ApiError(400, "invalid_body", "invalid body", {"phone": ["not a valid phone number"]})
     now = utcnow()
     with write_transaction():
-        if Customer.select().where(Customer.phone == phone).exists():
-            raise ApiError(409, "exists", "a customer with this phone number exists")
-        customer = Customer.create(
-            phone=phone,
-            timezone=body.pop("timezone", None) or phones.time_zone(phone),
-            created_at=now,
-            updated_at=now,
-            **body,
-        )
+        customer = customers.create_customer(body, services().settings.default_region, now)
         audit(actor(), "create_customer", str(customer.id), {"after": audited(customer)}, now)
     return jsonify(customer_json(customer)), 201
 

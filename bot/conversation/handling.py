@@ -21,6 +21,7 @@ from bot.conversation.replies import CLOSED_STAGES, OrderView
 from bot.legal import legal_url
 from bot.models import Category, Customer, InboundMessage, Message, Order, write_transaction
 from bot.policy import in_service_window
+from bot.rows import insert_message
 from bot.sending import OPT_OUT_CONFIRMATION
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def handle_inbound(
     inbound_id: int, book: KeywordBook, settings: Settings, now: datetime
 ) -> Message | None:
     """Handle one stored inbound message; the queued reply, if any."""
-    with write_transaction():
+    with write_transaction() as transaction:
         inbound = InboundMessage.get_or_none(InboundMessage.id == inbound_id)
         if inbound is None or inbound.handled:
             return None
@@ -61,7 +62,7 @@ def handle_inbound(
         if reply is None:
             return None
         log.info("reply to %s (%s, %s)", phones.mask(customer.phone), intent.kind, reply.language)
-        return Message.create(
+        message = Message(
             customer=customer,
             phone=customer.phone,
             dedupe_key=f"reply:{inbound.id}",
@@ -73,6 +74,11 @@ def handle_inbound(
             created_at=now,
             updated_at=now,
         )
+        if not insert_message(message):
+            # Another job answered this message meanwhile: ours changes nothing.
+            transaction.rollback()
+            return None
+        return message
 
 
 def status_button_intent(payload: str | None) -> Intent | None:
