@@ -18,6 +18,7 @@ lint:
 	scripts/setup-venv.sh requirements-dev.txt
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports  # the layering rule (pyproject.toml [tool.importlinter], README Layout)
 
 fmt:
 	.venv/bin/ruff check --fix .

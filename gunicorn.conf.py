@@ -8,13 +8,13 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # per process), so a client trickling its headers or body holds a greenlet, not one of
 # the few threads that did the work before (4 such connections stopped the tier). Headers
 # must arrive within `keepalive` seconds; bodies are read whole within WEB_BODY_SECONDS
-# (bot/buffering.py) before the request takes a slot.
+# (bot/web/buffering.py) before the request takes a slot.
 worker_class = "gevent"
 worker_connections = 1000
 # Requests at work at once per process, as the threads of the threaded worker were: a
 # webhook is CPU-bound Python, so more only add hand-offs (measured: 4 and 8 threads used
 # more CPU per request and accepted fewer events/s than 1 or 2), and each holds a
-# database connection. One on SQLite (see bot/buffering.py). Scale with WEB_CONCURRENCY.
+# database connection. One on SQLite (see bot/web/buffering.py). Scale with WEB_CONCURRENCY.
 threads = int(os.environ.get("WEB_THREADS", "2"))
 body_seconds = float(os.environ.get("WEB_BODY_SECONDS", "60"))
 timeout = 30
@@ -24,8 +24,8 @@ accesslog = "-"
 # Never log query strings: Meta's handshake carries hub.verify_token in one.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
 # Masks phone numbers in the access and error logs (/admin/api/customers/<phone>/...).
-# Loaded in the master: bot.redact imports neither Flask nor ssl (see its docstring).
-logger_class = "bot.redact.GunicornLogger"
+# Loaded in the master: bot.core.redact imports neither Flask nor ssl (see its docstring).
+logger_class = "bot.core.redact.GunicornLogger"
 
 
 def post_fork(server, worker):
@@ -38,6 +38,6 @@ def post_fork(server, worker):
 
 def post_worker_init(worker):
     """Read each request whole before it takes one of `threads` slots."""
-    from bot.buffering import around
+    from bot.web.buffering import around
 
     worker.wsgi = around(worker.wsgi, threads=threads, body_seconds=body_seconds)

@@ -17,7 +17,7 @@ import time
 
 import aiohttp
 
-from bot.signing import sign_hmac
+from bot.core.signing import sign_hmac
 from tests.fakes.provider_server import meta_signature, status_webhook
 
 

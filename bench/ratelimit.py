@@ -26,7 +26,7 @@ from pathlib import Path
 
 import redis
 
-from bot.ratelimit import SendRateLimiter
+from bot.delivery.ratelimit import SendRateLimiter
 from tests.fakes.redis_server import private_redis, redis_server_binary
 
 RESULTS_FILE = Path("bench-results-ratelimit.json")

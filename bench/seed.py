@@ -15,9 +15,9 @@ import os
 import time
 from datetime import timedelta
 
-from bot.campaigns import KIND
+from bot.campaigns.campaigns import KIND
+from bot.core.models import Campaign, Customer, Message, State, db, utcnow
 from bot.extensions import open_database
-from bot.models import Campaign, Customer, Message, State, db, utcnow
 
 CHUNK = 500  # rows per INSERT: under SQLite's bound-parameter limit for every table
 

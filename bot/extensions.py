@@ -20,20 +20,22 @@ from playhouse.db_url import connect
 from rq import Queue
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from bot import crm, dispatch, events, runtime
-from bot.config import Settings
-from bot.config_rules import rules_from_settings
-from bot.counters import SendLedger
-from bot.models import db
-from bot.notifications import NotificationMap, load_notification_map
-from bot.privacy import suppressed_among
-from bot.providers import provider_class
-from bot.providers.base import Provider
-from bot.ratelimit import SendRateLimiter
-from bot.runtime import Refreshing
-from bot.sending import Sender
-from bot.sources import source_class
-from bot.sources.base import Source
+from bot.core import events, runtime
+from bot.core.config import Settings
+from bot.core.config_rules import rules_from_settings
+from bot.core.models import db
+from bot.core.notifications import NotificationMap, load_notification_map
+from bot.core.runtime import Refreshing
+from bot.delivery import dispatch
+from bot.delivery.providers import provider_class
+from bot.delivery.providers.base import Provider
+from bot.delivery.ratelimit import SendRateLimiter
+from bot.delivery.sending import Sender
+from bot.intake.sources import source_class
+from bot.intake.sources.base import Source
+from bot.integrations import crm
+from bot.policy.counters import SendLedger
+from bot.policy.privacy import suppressed_among
 
 log = logging.getLogger(__name__)
 

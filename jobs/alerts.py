@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from bot.alert_channels import configured_channels, send_everywhere
-from bot.alerts import LOCK_KEY, Notice, check_once
-from bot.config_rules import alert_rules_from_settings
+from bot.core.config_rules import alert_rules_from_settings
+from bot.core.models import db, utcnow
+from bot.core.triggers import single_run
 from bot.extensions import services
-from bot.models import db, utcnow
-from bot.triggers import single_run
+from bot.observability.alert_channels import configured_channels, send_everywhere
+from bot.observability.alerts import LOCK_KEY, Notice, check_once
 
 INTERVAL_SECONDS = 60
 

@@ -7,10 +7,10 @@ import logging
 
 import click
 
-from bot.analytics import rollup_recent
+from bot.core.models import db, utcnow
+from bot.core.triggers import single_run
 from bot.extensions import services
-from bot.models import db, utcnow
-from bot.triggers import single_run
+from bot.observability.analytics import rollup_recent
 
 log = logging.getLogger(__name__)
 

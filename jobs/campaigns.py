@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot import campaigns
+from bot.campaigns import campaigns
+from bot.core.models import db, utcnow
 from bot.extensions import services
-from bot.models import db, utcnow
 
 
 def run_campaign_batch(campaign_id: int) -> dict:

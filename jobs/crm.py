@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot import crm
+from bot.core.models import db, utcnow
 from bot.extensions import services
-from bot.models import db, utcnow
+from bot.integrations import crm
 
 
 def deliver(delivery_id: int) -> str:

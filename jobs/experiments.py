@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot import experiments
-from bot.models import db, utcnow
+from bot.campaigns import experiments
+from bot.core.models import db, utcnow
 
 INTERVAL_SECONDS = 600
 

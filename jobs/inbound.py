@@ -6,9 +6,9 @@ from functools import cache
 
 from bot.conversation.handling import handle_inbound
 from bot.conversation.intents import LOCALES_DIR, KeywordBook, load_keyword_book
+from bot.core.models import db, utcnow
+from bot.delivery.dispatch import enqueue_sends
 from bot.extensions import services
-from bot.models import db, utcnow
-from bot.outbox import enqueue_sends
 
 
 @cache

@@ -6,9 +6,9 @@ import logging
 
 import click
 
+from bot.core.models import db, utcnow
 from bot.extensions import services
-from bot.models import db, utcnow
-from bot.privacy import redact_old_messages
+from bot.policy.privacy import redact_old_messages
 
 log = logging.getLogger(__name__)
 

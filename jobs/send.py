@@ -7,15 +7,15 @@ import json
 
 import click
 
-from bot import dispatch
+from bot.core.models import db, utcnow
+from bot.delivery import dispatch
+from bot.delivery.providers.sandbox import recorded
+from bot.delivery.sending import retry_failed_message
 from bot.extensions import services
-from bot.models import db, utcnow
-from bot.providers.sandbox import recorded
-from bot.sending import retry_failed_message
 
 
 def send_due(queue: str = "orders") -> dict[str, int]:
-    """RQ entry point: claim and send due messages in batches (bot/dispatch.py); what
+    """RQ entry point: claim and send due messages in batches (bot/delivery/dispatch.py); what
     happened to them, by outcome."""
     svc = services()
     with db.connection_context():

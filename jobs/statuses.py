@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from bot import receipts, statuses
+from bot.core.models import db, utcnow
+from bot.delivery import receipts, statuses
+from bot.delivery.providers.base import DeliveryStatus, StatusUpdate
 from bot.extensions import services
-from bot.intake import take_whatsapp_updates
-from bot.models import db, utcnow
-from bot.providers.base import DeliveryStatus, StatusUpdate
+from bot.intake.intake import take_whatsapp_updates
 
 #: How long one drain job applies receipts before it hands over to a fresh job.
 DRAIN_BUDGET_SECONDS = 20.0
 
 
 def apply_pending_receipts() -> int:
-    """RQ entry point: apply the receipts webhooks handed over (bot/receipts.py); how
+    """RQ entry point: apply the receipts webhooks handed over (bot/delivery/receipts.py); how
     many messages changed state."""
     with db.connection_context():
         return receipts.drain(services().queues, DRAIN_BUDGET_SECONDS)

@@ -9,12 +9,14 @@ from datetime import datetime, timedelta
 
 import click
 
-from bot import claims, crm, dispatch, telemetry
+from bot.core import telemetry
+from bot.core.models import InboundMessage, StatusEvent, db, utcnow
+from bot.core.triggers import single_run
+from bot.delivery import claims, dispatch
+from bot.delivery.receipts import APPLY_JOB
 from bot.extensions import Services, services
-from bot.intake import HANDLE_JOB, drain_spool
-from bot.models import InboundMessage, StatusEvent, db, utcnow
-from bot.receipts import APPLY_JOB
-from bot.triggers import single_run
+from bot.intake.intake import HANDLE_JOB, drain_spool
+from bot.integrations import crm
 
 log = logging.getLogger(__name__)
 

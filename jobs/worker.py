@@ -28,10 +28,11 @@ import jobs.crm  # noqa: F401
 import jobs.experiments  # noqa: F401
 import jobs.send  # noqa: F401
 import jobs.statuses  # noqa: F401
-from bot import create_app, create_app_or_exit, dispatch
+from bot import create_app, create_app_or_exit
+from bot.core.models import db
+from bot.delivery import dispatch
 from bot.extensions import QUEUE_NAMES, services
-from bot.logs import JobLogContext, LoggingHerokuWorker
-from bot.models import db
+from bot.web.logs import JobLogContext, LoggingHerokuWorker
 from jobs.alerts import INTERVAL_SECONDS as ALERTS_INTERVAL
 from jobs.alerts import check_alerts
 from jobs.analytics import INTERVAL_SECONDS as ROLLUP_INTERVAL

@@ -1,5 +1,5 @@
 """Alerts: each condition's firing and resolution, so every process agrees on what
-admins were already told (bot/alerts.py)."""
+admins were already told (bot/observability/alerts.py)."""
 from peewee import *
 
 

@@ -1,5 +1,5 @@
 """A/B tests: experiments, the conversions shops post, and the variant each message
-was sent with (bot/experiments.py)."""
+was sent with (bot/campaigns/experiments.py)."""
 from peewee import *
 
 

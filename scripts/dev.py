@@ -55,8 +55,8 @@ def main() -> None:
     write_env_file()
     load_dotenv(".env")
     from bot import create_app_or_exit
+    from bot.core.models import migrate_database
     from bot.extensions import services
-    from bot.models import migrate_database
 
     app = create_app_or_exit()
     with app.app_context():

@@ -13,7 +13,7 @@ from dotenv import load_dotenv
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bot.signing import sign_hmac  # noqa: E402
+from bot.core.signing import sign_hmac  # noqa: E402
 
 EXAMPLE = {
     "event_id": f"example-{int(time.time())}",

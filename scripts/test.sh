@@ -24,6 +24,7 @@ scripts/setup-venv.sh requirements-dev.txt
 echo "== lint"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports  # imports point down bot/'s layers, no cycles (pyproject.toml)
 
 free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 work=$(mktemp -d)

@@ -17,11 +17,12 @@ from rq import Queue, SimpleWorker
 from rq.registry import ScheduledJobRegistry
 from werkzeug.security import generate_password_hash
 
+import jobs
 from bot import create_app
-from bot.config import Settings
+from bot.core.config import Settings
+from bot.core.models import ALL_MODELS, db, migrate_database
+from bot.core.signing import sign_hmac
 from bot.extensions import QUEUE_NAMES
-from bot.models import ALL_MODELS, db, migrate_database
-from bot.signing import sign_hmac
 from tests.fakes.redis_server import free_port, private_redis
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -38,7 +39,7 @@ def basic_auth(user: str, password: str) -> dict:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
-#: An admin's headers for state-changing requests (see bot.auth: JSON or this header).
+#: An admin's headers for state-changing requests (see bot.web.auth: JSON or this header).
 ADMIN = {**basic_auth("admin", ADMIN_PASSWORD), "X-Requested-With": "tests"}
 VIEWER = {**basic_auth("viewer", VIEWER_PASSWORD), "X-Requested-With": "tests"}
 
@@ -102,6 +103,7 @@ def make_app(redis_conn):
     def build(settings: Settings):
         global _postgres_migrated
         app = create_app(settings)
+        jobs.init_app(app)  # as wsgi.py does: the job commands
         ctx = app.app_context()
         ctx.push()
         apps.append(ctx)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from bot.core.models import EventKind, Message, utcnow
 from bot.extensions import services
-from bot.intake import take_order_event
-from bot.models import EventKind, Message, utcnow
-from bot.sources.base import CustomerFacts, OrderEvent, OrderFacts
+from bot.intake.intake import take_order_event
+from bot.intake.sources.base import CustomerFacts, OrderEvent, OrderFacts
 
 
 def order_event(
@@ -53,7 +53,7 @@ def marketing_message(
     customer_phone: str = "+919812345678", key: str = "m1", opt_in: bool = True
 ) -> Message:
     """A queued marketing template (campaigns create these) to a customer who opted in."""
-    from bot.models import Category, Customer
+    from bot.core.models import Category, Customer
 
     customer, _ = Customer.get_or_create(
         phone=customer_phone, defaults={"timezone": "Asia/Kolkata"}

@@ -14,17 +14,17 @@ import responses
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from bot.alert_channels import (
+from bot.core.models import Category, Customer, Message, State, utcnow
+from bot.delivery.providers.sandbox import recorded
+from bot.extensions import services
+from bot.observability.alert_channels import (
     AlertChannelError,
     EmailChannel,
     SlackChannel,
     WhatsAppChannel,
     send_everywhere,
 )
-from bot.alerts import Notice
-from bot.extensions import services
-from bot.models import Category, Customer, Message, State, utcnow
-from bot.providers.sandbox import recorded
+from bot.observability.alerts import Notice
 from jobs.alerts import check_alerts
 from tests.conftest import free_port
 

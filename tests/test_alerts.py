@@ -8,18 +8,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.alerts import (
+from bot.core.config import ConfigError, Settings, validate
+from bot.core.config_rules import AlertRules, alert_rules_from_settings
+from bot.core.models import Alert, Category, Message, Reason, State, utcnow
+from bot.delivery.providers.base import AccountNews, News, Severity
+from bot.delivery.providers.meta import MetaProvider
+from bot.extensions import services
+from bot.observability.alerts import (
     AlertFacts,
     Notice,
     check_once,
     evaluate,
 )
-from bot.config import ConfigError, Settings, validate
-from bot.config_rules import AlertRules, alert_rules_from_settings
-from bot.extensions import services
-from bot.models import Alert, Category, Message, Reason, State, utcnow
-from bot.providers.base import AccountNews, News, Severity
-from bot.providers.meta import MetaProvider
 from tests.conftest import SECRETS, load_payload
 
 START = datetime(2025, 11, 24, 16, 15, tzinfo=UTC)

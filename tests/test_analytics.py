@@ -8,8 +8,7 @@ from itertools import count
 
 import pytest
 
-from bot.analytics import rollup_day, rollup_recent, summary, weighted_median
-from bot.models import (
+from bot.core.models import (
     Category,
     ConsentEvent,
     Customer,
@@ -20,6 +19,7 @@ from bot.models import (
     State,
     utcnow,
 )
+from bot.observability.analytics import rollup_day, rollup_recent, summary, weighted_median
 from jobs.analytics import rollup
 from tests.conftest import ADMIN, VIEWER
 

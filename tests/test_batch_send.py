@@ -10,10 +10,10 @@ import pytest
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
-from bot import dispatch
-from bot.claims import claim_due, claim_ids, find_stranded_messages
+from bot.core.models import Customer, Message, Reason, State, utcnow
+from bot.delivery import dispatch
+from bot.delivery.claims import claim_due, claim_ids, find_stranded_messages
 from bot.extensions import services
-from bot.models import Customer, Message, Reason, State, utcnow
 from tests.factories import marketing_message, queued_message
 from tests.test_sending import meta_error
 
@@ -200,7 +200,7 @@ def test_concurrent_claims_never_share_a_message(app):
     claimed: list[list[int]] = []
 
     def claim() -> None:
-        from bot.models import db
+        from bot.core.models import db
 
         with db.connection_context():
             claimed.append([m.id for m in claim_due(now, 7, 60)])
@@ -254,7 +254,7 @@ def test_the_sweeper_kicks_even_when_a_stale_trigger_says_a_job_is_pending(app, 
 def test_a_batch_in_flight_is_recorded_even_when_the_next_one_fails(
     make_app, meta_settings, fake_whatsapp, monkeypatch
 ):
-    from bot.sending import Sender
+    from bot.delivery.sending import Sender
 
     make_app(meta_settings.replace(send_batch_size=2))
     first_two, last_two = order_messages(2), order_messages(2, start=2)
@@ -279,7 +279,7 @@ def test_a_batch_in_flight_is_recorded_even_when_the_next_one_fails(
 def test_an_expired_lease_with_a_stored_receipt_is_not_claimed_again(app):
     """The worker died after the provider took the message; its receipt (by callback
     data) is stored but not yet applied: sending again would be a duplicate."""
-    from bot.models import StatusEvent
+    from bot.core.models import StatusEvent
 
     sent, unknown = order_messages(2)
     now = utcnow()
@@ -306,7 +306,7 @@ def test_an_expired_lease_with_a_stored_receipt_is_not_claimed_again(app):
 def test_rate_slots_are_taken_a_chunk_at_a_time_and_the_refused_chunks_put_back(
     make_app, meta_settings, fake_whatsapp, run_jobs
 ):
-    from bot.ratelimit import SendRateLimiter
+    from bot.delivery.ratelimit import SendRateLimiter
 
     make_app(meta_settings.replace(send_rate_per_second=100, rate_wait_seconds=0))
     messages = order_messages(100)

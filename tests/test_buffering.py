@@ -1,4 +1,4 @@
-"""Requests read whole before they run (bot/buffering.py, as gunicorn's gevent worker
+"""Requests read whole before they run (bot/web/buffering.py, as gunicorn's gevent worker
 runs the app): a stalled body is answered 408 without taking a slot, a body that
 arrives in pieces reaches the app whole, and only a few requests run at once."""
 
@@ -11,8 +11,8 @@ import gevent
 import gevent.event
 from werkzeug.test import Client, EnvironBuilder, run_wsgi_app
 
-from bot.buffering import BufferedRequests, around
-from bot.models import OrderEvent
+from bot.core.models import OrderEvent
+from bot.web.buffering import BufferedRequests, around
 from tests.chaos.system import order_event
 
 

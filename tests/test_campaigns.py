@@ -9,9 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot import campaigns, experiments, segments
-from bot.extensions import services
-from bot.models import (
+from bot.campaigns import campaigns, experiments, segments
+from bot.core.models import (
     Campaign,
     Customer,
     Experiment,
@@ -22,6 +21,7 @@ from bot.models import (
     State,
     utcnow,
 )
+from bot.extensions import services
 from tests.conftest import ADMIN, VIEWER
 
 KOLKATA = "+919812345678"

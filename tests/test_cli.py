@@ -9,7 +9,7 @@ from pathlib import Path
 
 from werkzeug.security import check_password_hash
 
-from bot.models import AdminUser, Message, Reason, State
+from bot.core.models import AdminUser, Message, Reason, State
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from bot.core.models import ConsentEvent, Customer, Message, Reason, State, utcnow
+from bot.delivery.ratelimit import SendRateLimiter, recovered_rate
 from bot.extensions import services
-from bot.models import ConsentEvent, Customer, Message, Reason, State, utcnow
-from bot.ratelimit import SendRateLimiter, recovered_rate
 from tests.conftest import SECRETS, load_payload
 from tests.factories import marketing_message, queued_message
 
@@ -229,7 +229,7 @@ def test_a_pair_rate_limit_slows_that_customer_only_not_every_sender(
 
 
 def test_meta_131047_closes_the_service_window(make_app, meta_settings, fake_whatsapp, run_jobs):
-    from bot.models import Category
+    from bot.core.models import Category
 
     make_app(meta_settings)
     customer = Customer.create(phone="+919812345678", last_inbound_at=utcnow())
@@ -249,7 +249,7 @@ def test_meta_131047_closes_the_service_window(make_app, meta_settings, fake_wha
 
 
 def test_an_erased_number_is_never_messaged_again_even_for_a_new_order(app, client, run_jobs):
-    from bot.privacy import erase_customer
+    from bot.policy.privacy import erase_customer
 
     queued_message(event_id="a", order_id="1")
     run_jobs()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import ConfigError, Settings, load_settings, validate
+from bot.core.config import ConfigError, Settings, load_settings, validate
 
 ALL_SOURCE_SECRETS = {
     "ORDER_WEBHOOK_SECRET": "a",

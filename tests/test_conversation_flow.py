@@ -11,9 +11,9 @@ import time
 import pytest
 
 from bot.conversation.handling import handle_inbound
+from bot.core.models import ConsentEvent, Customer, InboundMessage, Message, Reason, State, utcnow
+from bot.delivery.sending import OPT_OUT_CONFIRMATION
 from bot.extensions import services
-from bot.models import ConsentEvent, Customer, InboundMessage, Message, Reason, State, utcnow
-from bot.sending import OPT_OUT_CONFIRMATION
 from jobs.inbound import keyword_book
 from tests.conftest import SECRETS, load_payload
 from tests.factories import queued_message
@@ -95,7 +95,7 @@ def test_stop_in_hindi_cancels_a_queued_order_update_and_confirms_in_hindi(
     assert (waiting.state, waiting.reason) == (State.SUPPRESSED, Reason.OPTED_OUT)
     [reply] = replies_to(ASHA)
     assert reply.language == "hi" and any("\u0900" <= ch <= "\u097f" for ch in reply.text)
-    from bot.providers.sandbox import recorded
+    from bot.delivery.providers.sandbox import recorded
 
     assert [r["message_id"] for r in recorded(redis_conn)] == [reply.id]
 
@@ -296,8 +296,8 @@ def test_customer_message_whose_job_was_lost_is_answered_after_the_sweep(
 ):
     from datetime import timedelta
 
+    from bot.core.models import utcnow
     from bot.extensions import services
-    from bot.models import utcnow
     from jobs.sweep import sweep_once
 
     time_machine.move_to(utcnow(), tick=True)

@@ -10,19 +10,21 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from bot import consent, crm, statuses
-from bot.extensions import services
-from bot.intake import store_inbound
-from bot.models import (
+from bot.core.models import (
     Customer,
     OutboundEvent,
     WebhookDelivery,
     utcnow,
     write_transaction,
 )
-from bot.providers.base import DeliveryStatus, StatusUpdate
-from bot.providers.base import InboundMessage as Inbound
-from bot.signing import sign_hmac
+from bot.core.signing import sign_hmac
+from bot.delivery import statuses
+from bot.delivery.providers.base import DeliveryStatus, StatusUpdate
+from bot.delivery.providers.base import InboundMessage as Inbound
+from bot.extensions import services
+from bot.intake.intake import store_inbound
+from bot.integrations import crm
+from bot.policy import consent
 from jobs.sweep import sweep_once
 from tests.conftest import ADMIN
 from tests.factories import queued_message

@@ -9,10 +9,11 @@ from datetime import datetime
 
 import pytest
 
-from bot import consent, customers_csv
-from bot.customers_csv import export_customers, import_customers, read_csv, validate_row
-from bot.errors import ApiError
-from bot.models import AuditLog, ConsentEvent, Customer, Message, Reason, State, utcnow
+from bot.core.errors import ApiError
+from bot.core.models import AuditLog, ConsentEvent, Customer, Message, Reason, State, utcnow
+from bot.customers import customers_csv
+from bot.customers.customers_csv import export_customers, import_customers, read_csv, validate_row
+from bot.policy import consent
 from tests.factories import queued_message
 
 NOW = datetime(2026, 11, 25, 6, 0)

@@ -9,8 +9,7 @@ from datetime import datetime, time, timedelta
 from rq import Queue, SimpleWorker
 from rq.registry import FailedJobRegistry
 
-from bot import analytics
-from bot.models import (
+from bot.core.models import (
     Alert,
     AuditLog,
     Campaign,
@@ -22,6 +21,7 @@ from bot.models import (
     State,
     utcnow,
 )
+from bot.observability import analytics
 from tests.conftest import ADMIN, ADMIN_PASSWORD, VIEWER, basic_auth
 
 #: What `seed_messages` makes, as the dashboard should show it.

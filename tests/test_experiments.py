@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot import experiments
-from bot.models import AuditLog, ConversionEvent, Customer, Experiment, Message, State, utcnow
+from bot.campaigns import experiments
+from bot.core.models import AuditLog, ConversionEvent, Customer, Experiment, Message, State, utcnow
 from jobs.experiments import check_rollouts
 from tests.conftest import ADMIN, VIEWER, basic_auth
 from tests.factories import queued_message
@@ -44,7 +44,7 @@ def test_assignment_is_the_same_on_every_call_and_in_another_process():
     here = [experiments.assign(7, customer, VARIANTS) for customer in range(1, 201)]
     assert here == [experiments.assign(7, customer, VARIANTS) for customer in range(1, 201)]
     script = (
-        "import json, sys; from bot.experiments import assign; "
+        "import json, sys; from bot.campaigns.experiments import assign; "
         "v = json.loads(sys.argv[1]); print(json.dumps([assign(7, c, v) for c in range(1, 201)]))"
     )
     other = subprocess.run(

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from peewee import CharField, TextField
 
-from bot.models import Customer, InboundMessage, Message, OrderEvent, State, StatusEvent
-from bot.signing import sign_hmac
+from bot.core.models import Customer, InboundMessage, Message, OrderEvent, State, StatusEvent
+from bot.core.signing import sign_hmac
 from tests.conftest import SECRETS, load_payload
 
 FUZZ = settings(

@@ -1,4 +1,4 @@
-"""A JSON body nested deeper than bot.jsonbody.MAX_DEPTH levels is a 400 naming the depth
+"""A JSON body nested deeper than bot.core.jsonbody.MAX_DEPTH levels is a 400 naming the depth
 on every endpoint that reads JSON, signed webhooks and the admin API alike (never a 500
 from a RecursionError), and nothing is stored."""
 
@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from bot.models import Customer, InboundMessage, Order, StatusEvent
+from bot.core.models import Customer, InboundMessage, Order, StatusEvent
 from tests.conftest import ADMIN, SECRETS
 
-MAX_DEPTH = 64  # bot.jsonbody.MAX_DEPTH, as the README promises
+MAX_DEPTH = 64  # bot.core.jsonbody.MAX_DEPTH, as the README promises
 DEPTHS = [100_000, 900, MAX_DEPTH + 1]
 WOO_HEADERS = {
     "X-WC-Webhook-Source": "https://shop.example.in/",

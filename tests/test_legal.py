@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.legal import legal_url
+from bot.core.legal import legal_url
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from gunicorn.config import Config
 
-from bot.logs import HANDLER_NAME
+from bot.web.logs import HANDLER_NAME
 from tests.conftest import ADMIN, SECRETS
 
 ROOT = Path(__file__).parent.parent

@@ -10,13 +10,13 @@ import logging
 import pytest
 from rq import Queue, SimpleWorker
 
-from bot.logs import (
+from bot.core.redact import mask_phones
+from bot.web.logs import (
     HANDLER_NAME,
     JobLogContext,
     configure_logging,
     job_context,
 )
-from bot.redact import mask_phones
 from tests.conftest import SECRETS
 
 log = logging.getLogger("tests.logs")
@@ -150,13 +150,13 @@ def test_a_jobs_log_lines_carry_its_job_id(json_lines, redis_conn):
 def test_job_context_is_left_behind_when_the_job_ends():
     with job_context("job-1"):
         pass
-    from bot.logs import job_id_var
+    from bot.web.logs import job_id_var
 
     assert job_id_var.get() is None
 
 
 def test_log_format_must_be_text_or_json(settings):
-    from bot.config import ConfigError, validate
+    from bot.core.config import ConfigError, validate
 
     with pytest.raises(ConfigError, match="LOG_FORMAT"):
         validate(settings.replace(log_format="yaml"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.models import Message, Reason, State
+from bot.core.models import Message, Reason, State
 from tests.conftest import ADMIN
 from tests.factories import queued_message
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playhouse.schema_diff import diff_models
 
-from bot.models import ALL_MODELS, db
+from bot.core.models import ALL_MODELS, db
 
 
 def test_migrated_schema_matches_the_models(app):
@@ -14,6 +14,6 @@ def test_migrated_schema_matches_the_models(app):
 
 
 def test_every_model_is_listed_so_it_is_migrated_checked_and_truncated():
-    from bot.models import BaseModel
+    from bot.core.models import BaseModel
 
     assert set(BaseModel.__subclasses__()) == set(ALL_MODELS)

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from bot.config import DEFAULT_NOTIFICATIONS_FILE, ConfigError
-from bot.models import EventKind
-from bot.notifications import (
+from bot.core.config import DEFAULT_NOTIFICATIONS_FILE, ConfigError
+from bot.core.models import EventKind
+from bot.core.notifications import (
     MissingParameter,
     choose_language,
     format_money,

@@ -26,13 +26,14 @@ from schemathesis.specs.openapi.checks import (
 )
 from werkzeug.exceptions import MethodNotAllowed
 
-from bot import dead_letters, spool
-from bot import openapi_examples as examples
-from bot.api import PageQuery, endpoint
-from bot.campaigns import CampaignState
-from bot.experiments import Phase as ExperimentPhase
-from bot.models import Campaign, EventKind, Experiment, Message, State, utcnow
-from bot.signing import sign_hmac
+from bot.campaigns.campaigns import CampaignState
+from bot.campaigns.experiments import Phase as ExperimentPhase
+from bot.core import spool
+from bot.core.models import Campaign, EventKind, Experiment, Message, State, utcnow
+from bot.core.signing import sign_hmac
+from bot.intake import dead_letters
+from bot.web import openapi_examples as examples
+from bot.web.contract import PageQuery, endpoint
 from tests.conftest import ADMIN, SECRETS, empty_database
 from tests.factories import queued_message
 
@@ -79,7 +80,7 @@ def test_the_document_is_public_and_valid_openapi(client, document):
 
 
 def test_every_route_with_a_contract_is_documented(app, document):
-    from bot.openapi import openapi_path
+    from bot.web.openapi import openapi_path
 
     documented = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops}
     rules = {rule.rule: rule for rule in app.url_map.iter_rules()}
@@ -135,7 +136,7 @@ def test_an_admin_contract_becomes_an_operation(app):
     app.add_url_rule(
         "/admin/api/probes/<int:item_id>", "admin.make_probes", make_probes, methods=["POST"]
     )
-    from bot.openapi import build_document
+    from bot.web.openapi import build_document
 
     operation = build_document(app)["paths"]["/admin/api/probes/{item_id}"]["post"]
     assert operation["summary"] == "Make probes."

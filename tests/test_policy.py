@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.models import Category, Reason
-from bot.policy import CustomerFacts, MessageFacts, Send, Suppress, decide
+from bot.core.models import Category, Reason
+from bot.policy.policy import CustomerFacts, MessageFacts, Send, Suppress, decide
 
 NOW = datetime(2026, 11, 25, 12, 0)
 RECENT = NOW - timedelta(hours=2)
@@ -97,15 +97,15 @@ def test_free_form_text_never_goes_out_of_the_window(customer, message):
 
 from zoneinfo import ZoneInfo, available_timezones  # noqa: E402
 
-from bot.config import Settings  # noqa: E402
-from bot.config_rules import (  # noqa: E402
+from bot.core.config import Settings  # noqa: E402
+from bot.core.config_rules import (  # noqa: E402
     Caps,
     QuietHours,
     Rules,
     parse_quiet_hours,
     rules_from_settings,
 )
-from bot.policy import Counters, Defer  # noqa: E402
+from bot.policy.policy import Counters, Defer  # noqa: E402
 
 NIGHT = QuietHours(time(21), time(9))
 RULES = Rules(

@@ -8,9 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot import consent, unhandled
-from bot.config import ConfigError, Settings, validate
-from bot.models import (
+from bot.core.config import ConfigError, Settings, validate
+from bot.core.models import (
     AuditLog,
     ConsentEvent,
     Customer,
@@ -25,14 +24,16 @@ from bot.models import (
     db,
     utcnow,
 )
-from bot.privacy import (
+from bot.delivery import unhandled
+from bot.delivery.providers.base import Unhandled, UnhandledItem
+from bot.policy import consent
+from bot.policy.privacy import (
     erase_customer,
     export_customer,
     is_suppressed,
     redact_old_messages,
     suppression_hash,
 )
-from bot.providers.base import Unhandled, UnhandledItem
 from tests.factories import queued_message
 
 ASHA = "+919812345678"
@@ -261,9 +262,9 @@ def test_zero_retention_days_keeps_everything(two_customers):
 
 
 def test_retention_works_in_batches(two_customers, monkeypatch):
-    import bot.privacy
+    import bot.policy.privacy
 
-    monkeypatch.setattr(bot.privacy, "REDACT_BATCH", 1)
+    monkeypatch.setattr(bot.policy.privacy, "REDACT_BATCH", 1)
     StatusEvent.update(received_at=utcnow() - timedelta(days=200)).execute()
     assert redact_old_messages(utcnow(), 180) == StatusEvent.select().count()
     assert StatusEvent.select().where(StatusEvent.payload.is_null(False)).count() == 0

@@ -10,10 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from bot.providers.base import ErrorKind, OutboundMessage, ProviderError, TemplateCall
-from bot.providers.interakt import InteraktProvider
-from bot.providers.meta import MetaProvider
-from bot.signing import verify_hmac
+from bot.core.signing import verify_hmac
+from bot.delivery.providers.base import ErrorKind, OutboundMessage, ProviderError, TemplateCall
+from bot.delivery.providers.interakt import InteraktProvider
+from bot.delivery.providers.meta import MetaProvider
 from tests.fakes.provider_server import FakeProvider, provider_process
 
 

@@ -8,7 +8,7 @@ import time
 import redis
 
 from bench.ratelimit import busiest_window_for_certain, run_workers
-from bot.ratelimit import SendRateLimiter
+from bot.delivery.ratelimit import SendRateLimiter
 
 
 def test_five_per_second_grants_exactly_five_of_twenty_immediate_attempts(redis_conn):

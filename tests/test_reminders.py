@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
+from bot.core.models import EventKind, Message, Reason, State, utcnow
+from bot.core.signing import sign_hmac
 from bot.extensions import services
-from bot.intake import take_order_event
-from bot.models import EventKind, Message, Reason, State, utcnow
-from bot.reminders import CART_REMINDER, COD_REMINDER
-from bot.signing import sign_hmac
+from bot.intake.intake import take_order_event
+from bot.intake.reminders import CART_REMINDER, COD_REMINDER
 from jobs.sweep import sweep_once
 from tests.conftest import SECRETS, load_payload
 from tests.factories import order_event

@@ -1,12 +1,12 @@
-"""The one way to create message and customer rows (bot/rows.py): once per dedupe key,
+"""The one way to create message and customer rows (bot/core/rows.py): once per dedupe key,
 once per phone number, whatever repeats or races, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.models import Category, Customer, Message, State
-from bot.rows import get_or_create_customer, insert_message, insert_messages
+from bot.core.models import Category, Customer, Message, State
+from bot.core.rows import get_or_create_customer, insert_message, insert_messages
 
 NOW = datetime(2026, 12, 2, 9, 30)
 LATER = NOW + timedelta(hours=1)

@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import pytest
 
-from bot import sending
-from bot.backoff import backoff_seconds
-from bot.claims import claim_message
+from bot.core.models import AuditLog, Customer, Message, Reason, State, utcnow
+from bot.delivery import sending
+from bot.delivery.backoff import backoff_seconds
+from bot.delivery.claims import claim_message
+from bot.delivery.providers.base import ErrorKind, ProviderError
+from bot.delivery.sending import Fail, Hold, Retry
 from bot.extensions import services
-from bot.models import AuditLog, Customer, Message, Reason, State, utcnow
-from bot.providers.base import ErrorKind, ProviderError
-from bot.sending import Fail, Hold, Retry
 from tests.factories import queued_message
 from tests.fakes.provider_server import meta_error as fake_meta_error
 
@@ -78,7 +78,7 @@ def test_only_one_of_many_concurrent_claims_wins(app):
 
     def claim():
         barrier.wait()
-        from bot.models import db
+        from bot.core.models import db
 
         with db.connection_context():
             wins.append(claim_message(message.id, now, 60))
@@ -193,8 +193,8 @@ def test_message_is_dead_lettered_after_the_last_attempt_and_an_admin_can_retry_
 def test_ambiguous_send_is_not_resent_when_its_receipt_arrives(
     meta_app, fake_whatsapp, run_jobs, time_machine
 ):
-    from bot import statuses
-    from bot.providers.base import DeliveryStatus, StatusUpdate
+    from bot.delivery import statuses
+    from bot.delivery.providers.base import DeliveryStatus, StatusUpdate
 
     time_machine.move_to(utcnow(), tick=True)
     fake_whatsapp.script((200, {"messaging_product": "whatsapp"}))  # accepted, but no id came back

@@ -11,10 +11,8 @@ import json
 import pytest
 from peewee import DataError
 
-from bot import dead_letters, spool, telemetry
-from bot.alerts import AlertRules, check_once
-from bot.extensions import services
-from bot.models import (
+from bot.core import spool, telemetry
+from bot.core.models import (
     AuditLog,
     Customer,
     InboundMessage,
@@ -24,7 +22,10 @@ from bot.models import (
     State,
     utcnow,
 )
-from bot.signing import sign_hmac
+from bot.core.signing import sign_hmac
+from bot.extensions import services
+from bot.intake import dead_letters
+from bot.observability.alerts import AlertRules, check_once
 from tests.conftest import ADMIN, SECRETS, VIEWER, basic_auth, load_payload
 
 DEAD_LETTERS = "/admin/api/spool/dead-letters"
@@ -147,7 +148,7 @@ def test_a_spooled_delivery_that_fails_in_its_write_is_spooled_then_dead_lettere
 ):
     """The failure the issue saw: the database refuses the write itself. The sender
     (which never redelivers) hears 202, and the delivery is kept, not retried forever."""
-    from bot import outbox
+    from bot.intake import outbox
 
     def refused(*args, **kwargs):
         raise DataError("value too long for type character varying(200)")

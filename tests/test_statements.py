@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.models import Order
-from bot.statements import BatchStatement, Statement, columns, row_values
+from bot.core.models import Order
+from bot.core.statements import BatchStatement, Statement, columns, row_values
 
 
 def _insert(values: dict):

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import statuses
-from bot.models import ConsentEvent, Customer, Message, Reason, State, StatusEvent, utcnow
-from bot.providers.base import DeliveryStatus as D
-from bot.providers.base import StatusUpdate
+from bot.core.models import ConsentEvent, Customer, Message, Reason, State, StatusEvent, utcnow
+from bot.delivery import statuses
+from bot.delivery.providers.base import DeliveryStatus as D
+from bot.delivery.providers.base import StatusUpdate
 from tests.factories import marketing_message, queued_message
 
 
@@ -157,7 +157,7 @@ def test_receipt_before_the_send_answer_is_matched_by_callback_data(app):
 
 
 def test_receipt_for_an_unknown_message_waits_until_the_send_is_recorded(app):
-    from bot.sending import record_sent
+    from bot.delivery.sending import record_sent
 
     message = queued_message()
     Message.update(state=State.SENDING).where(Message.id == message.id).execute()
@@ -204,7 +204,7 @@ def test_a_drain_job_out_of_time_hands_the_rest_to_a_fresh_job(
 ):
     from rq import Queue
 
-    from bot import receipts
+    from bot.delivery import receipts
     from bot.extensions import services
 
     messages = [

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.models import Message, State
 from bot.extensions import services
-from bot.models import Message, State
 from tests.conftest import SECRETS
 from tests.factories import queued_message
 
@@ -97,7 +97,7 @@ def test_worker_stops_cleanly_on_sigterm(app, settings, workers):
 
 
 def test_daily_cap_holds_with_three_workers_racing_for_one_customer(make_app, settings, workers):
-    from bot.models import Reason
+    from bot.core.models import Reason
     from tests.factories import marketing_message
 
     settings = settings.replace(quiet_hours_marketing="off", min_gap_seconds=0)

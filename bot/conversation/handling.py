@@ -13,21 +13,22 @@ from datetime import datetime
 
 from peewee import fn
 
-from bot import consent, phones
-from bot.config import Settings
 from bot.conversation import replies
 from bot.conversation.intents import Intent, IntentKind, KeywordBook, detect_intent
 from bot.conversation.replies import CLOSED_STAGES, OrderView
-from bot.legal import legal_url
-from bot.models import Category, Customer, InboundMessage, Message, Order, write_transaction
-from bot.policy import in_service_window
-from bot.rows import insert_message
-from bot.sending import OPT_OUT_CONFIRMATION
+from bot.core import phones
+from bot.core.config import Settings
+from bot.core.legal import legal_url
+from bot.core.models import Category, Customer, InboundMessage, Message, Order, write_transaction
+from bot.core.rows import insert_message
+from bot.delivery.sending import OPT_OUT_CONFIRMATION
+from bot.policy import consent
+from bot.policy.policy import in_service_window
 
 log = logging.getLogger(__name__)
 
 REPLY = "reply"
-STATUS_PAYLOAD = "STATUS:"  # what bot.outbox.order_values puts on "Track order" buttons
+STATUS_PAYLOAD = "STATUS:"  # what bot.intake.outbox.order_values puts on "Track order" buttons
 RECENT_ORDERS = 3
 #: While a person handles the conversation, only these still get an automatic answer.
 HANDOFF_INTENTS = frozenset({IntentKind.OPT_OUT, IntentKind.OPT_IN})

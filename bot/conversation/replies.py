@@ -16,7 +16,7 @@ from babel.dates import format_datetime
 from babel.languages import get_official_languages
 
 from bot.conversation.i18n import SUPPORTED_LANGUAGES, translate
-from bot.models import EventKind
+from bot.core.models import EventKind
 
 #: The status word for each stage an order reaches (msgids in the catalogs).
 STAGE_WORDS = {

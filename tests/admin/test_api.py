@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.models import Message, Reason, State
+from bot.core.models import Message, Reason, State
 from tests.conftest import ADMIN, ADMIN_PASSWORD, basic_auth
 from tests.factories import queued_message
 

@@ -8,12 +8,12 @@ import io
 
 import pytest
 
-from bot.models import AuditLog, ConsentEvent, Customer
+from bot.core.models import AuditLog, ConsentEvent, Customer
 from tests.conftest import ADMIN, basic_auth
 
 IMPORT = "/admin/api/customers/import"
 EXPORT = "/admin/api/customers/export.csv"
-#: Writes under /admin need JSON or this header (bot/auth.py); a CSV upload sends it.
+#: Writes under /admin need JSON or this header (bot/web/auth.py); a CSV upload sends it.
 UPLOAD = {**ADMIN, "X-Requested-With": "dakiya"}
 ASHA = "+919812345678"
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.models import AuditLog, ConsentEvent, Customer, Message, Reason, State
+from bot.core.models import AuditLog, ConsentEvent, Customer, Message, Reason, State
 from tests.conftest import ADMIN, ADMIN_PASSWORD, VIEWER, basic_auth
 from tests.factories import queued_message
 
@@ -261,7 +261,7 @@ def test_the_audit_log_pages_newest_first(client):
 
 
 def test_message_time_filters_understand_offsets(client):
-    from bot.models import utcnow
+    from bot.core.models import utcnow
 
     message = queued_message()
     created = Message.get_by_id(message.id).created_at

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from werkzeug.security import generate_password_hash
 
-import bot.auth
+import bot.web.auth
 from tests.conftest import ADMIN_PASSWORD, VIEWER_PASSWORD, basic_auth
 
 PATH = "/admin/api/customers"
@@ -28,7 +28,7 @@ def checked_passwords(monkeypatch):
     """Every password check the server makes, as the user name's hash it was checked
     against (counts the real werkzeug checks; changes nothing about them)."""
     checks = []
-    real = bot.auth.check_password_hash
+    real = bot.web.auth.check_password_hash
     lock = threading.Lock()
 
     def counting(password_hash: str, password: str) -> bool:
@@ -36,7 +36,7 @@ def checked_passwords(monkeypatch):
             checks.append(password_hash)
         return real(password_hash, password)
 
-    monkeypatch.setattr(bot.auth, "check_password_hash", counting)
+    monkeypatch.setattr(bot.web.auth, "check_password_hash", counting)
     return checks
 
 

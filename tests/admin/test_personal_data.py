@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from bot.models import AuditLog, Customer, utcnow
+from bot.core.models import AuditLog, Customer, utcnow
 from tests.conftest import ADMIN, VIEWER
 
 ASHA, RAVI = "+919812345678", "+919876543210"

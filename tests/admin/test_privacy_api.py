@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.models import AuditLog, Customer, Suppression
-from bot.privacy import is_suppressed, suppression_hash
+from bot.core.models import AuditLog, Customer, Suppression
+from bot.policy.privacy import is_suppressed, suppression_hash
 from tests.conftest import ADMIN, SECRETS, basic_auth
 from tests.test_privacy import customer_with_history
 

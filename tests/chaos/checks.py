@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-from bot.models import Message, OrderEvent, State
+from bot.core.models import Message, OrderEvent, State
 
 SENT_STATES = frozenset({State.SENT, State.DELIVERED, State.READ})
 FINAL_STATES = SENT_STATES | {State.FAILED, State.SUPPRESSED}

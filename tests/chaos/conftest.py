@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from playhouse.db_url import connect
 
+from bot.core.models import db
 from bot.extensions import open_database
-from bot.models import db
 from tests.chaos.system import (
     PostgresCluster,
     RedisServer,

@@ -26,7 +26,7 @@ import psycopg2
 import redis
 import requests
 
-from bot.signing import sign_hmac
+from bot.core.signing import sign_hmac
 from tests.conftest import SECRETS, load_payload
 from tests.fakes.postgres_server import PostgresCluster  # noqa: F401 (the fixtures')
 from tests.fakes.redis_server import free_port, redis_server_binary

@@ -14,7 +14,7 @@ from collections import Counter
 
 import requests
 
-from bot.models import OrderEvent
+from bot.core.models import OrderEvent
 from tests.chaos import checks
 from tests.chaos.system import (
     Delivery,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.models import Message
+from bot.core.models import Message
 from tests.chaos import checks
 from tests.chaos.system import Shop, eventually, order_event
 

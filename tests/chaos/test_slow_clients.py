@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bot.models import OrderEvent
+from bot.core.models import OrderEvent
 from tests.chaos.slowloris import SlowClients
 from tests.chaos.system import eventually, order_event
 

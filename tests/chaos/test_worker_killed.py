@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from bot.models import Message, State
+from bot.core.models import Message, State
 from tests.chaos import checks
 from tests.chaos.system import Shop, eventually, order_event
 

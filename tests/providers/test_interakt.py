@@ -15,8 +15,9 @@ import requests
 import responses
 from responses import matchers
 
-from bot.config import Settings
-from bot.providers.base import (
+from bot.core.config import Settings
+from bot.core.signing import sign_hmac
+from bot.delivery.providers.base import (
     ButtonParam,
     DeliveryStatus,
     ErrorKind,
@@ -28,8 +29,7 @@ from bot.providers.base import (
     Unhandled,
     UnhandledItem,
 )
-from bot.providers.interakt import InteraktProvider
-from bot.signing import sign_hmac
+from bot.delivery.providers.interakt import InteraktProvider
 
 PAYLOADS = Path(__file__).parents[1] / "payloads" / "interakt"
 SEND_URL = "https://api.interakt.ai/v1/public/message/"

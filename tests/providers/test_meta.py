@@ -17,8 +17,9 @@ import requests
 import responses
 from responses import matchers
 
-from bot.config import Settings
-from bot.providers.base import (
+from bot.core.config import Settings
+from bot.core.signing import sign_hmac
+from bot.delivery.providers.base import (
     AccountNews,
     ButtonParam,
     DeliveryStatus,
@@ -35,8 +36,7 @@ from bot.providers.base import (
     Unhandled,
     UnhandledItem,
 )
-from bot.providers.meta import META_ERROR_KINDS, MetaProvider
-from bot.signing import sign_hmac
+from bot.delivery.providers.meta import META_ERROR_KINDS, MetaProvider
 
 PAYLOADS = Path(__file__).parents[1] / "payloads" / "meta"
 SEND_URL = "https://graph.facebook.com/v23.0/106540352242922/messages"

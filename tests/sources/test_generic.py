@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from bot.models import EventKind
-from bot.signing import sign_hmac
-from bot.sources.base import PayloadError, SignatureError
-from bot.sources.generic import GenericSource
+from bot.core.models import EventKind
+from bot.core.signing import sign_hmac
+from bot.intake.sources.base import PayloadError, SignatureError
+from bot.intake.sources.generic import GenericSource
 
 SECRET = "generic-test-secret"
 PAYLOADS = Path(__file__).parent.parent / "payloads" / "generic"

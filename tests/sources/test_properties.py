@@ -16,12 +16,12 @@ from babel.numbers import list_currencies
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.models import EventKind
-from bot.sources.base import Ignored, OrderEvent, PayloadError
-from bot.sources.generic import SHIPMENT_KINDS, GenericSource
-from bot.sources.shopify import HANDLED_TOPICS as SHOPIFY_TOPICS
-from bot.sources.shopify import ShopifySource
-from bot.sources.woocommerce import WooCommerceSource
+from bot.core.models import EventKind
+from bot.intake.sources.base import Ignored, OrderEvent, PayloadError
+from bot.intake.sources.generic import SHIPMENT_KINDS, GenericSource
+from bot.intake.sources.shopify import HANDLED_TOPICS as SHOPIFY_TOPICS
+from bot.intake.sources.shopify import ShopifySource
+from bot.intake.sources.woocommerce import WooCommerceSource
 
 # Text a database can store (no NUL, no lone surrogate): the rest is refused on purpose.
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from werkzeug.datastructures import Headers
 
-from bot.models import EventKind
-from bot.signing import sign_hmac
-from bot.sources.base import Ignored, PayloadError, SignatureError
-from bot.sources.shopify import ShopifySource
+from bot.core.models import EventKind
+from bot.core.signing import sign_hmac
+from bot.intake.sources.base import Ignored, PayloadError, SignatureError
+from bot.intake.sources.shopify import ShopifySource
 
 SECRET = "shpss_test_3f9a0c1d"
 PAYLOADS = Path(__file__).parent.parent / "payloads" / "shopify"

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from bot.models import EventKind
-from bot.signing import sign_hmac
-from bot.sources.base import Ignored, PayloadError, SignatureError
-from bot.sources.woocommerce import WooCommerceSource
+from bot.core.models import EventKind
+from bot.core.signing import sign_hmac
+from bot.intake.sources.base import Ignored, PayloadError, SignatureError
+from bot.intake.sources.woocommerce import WooCommerceSource
 
 SECRET = "wc-webhook-secret-Q6tuhq12"
 PAYLOADS = Path(__file__).parent.parent / "payloads" / "woocommerce"

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from bot.models import Customer, Message, Order, OrderEvent, Reason, State, StatusEvent
-from bot.providers.sandbox import recorded
+from bot.core.models import Customer, Message, Order, OrderEvent, Reason, State, StatusEvent
+from bot.delivery.providers.sandbox import recorded
 from tests.conftest import SECRETS, load_payload
 
 SECRET = SECRETS["order_webhook_secret"]
@@ -216,8 +216,8 @@ def test_database_outage_is_503_so_the_sender_redelivers(client, sign, database_
 def test_lost_enqueue_is_recovered_by_the_sweep(client, sign, run_jobs, redis_conn, time_machine):
     from datetime import timedelta
 
+    from bot.core.models import utcnow
     from bot.extensions import services
-    from bot.models import utcnow
     from jobs.sweep import sweep_once
 
     time_machine.move_to(utcnow(), tick=True)
@@ -238,8 +238,8 @@ def test_unreachable_redis_still_accepts_and_the_sweep_sends_later(
 ):
     from datetime import timedelta
 
+    from bot.core.models import utcnow
     from bot.extensions import services
-    from bot.models import utcnow
     from jobs.sweep import sweep_once
     from tests.conftest import free_port
 

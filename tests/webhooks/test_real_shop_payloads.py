@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.models import Order, OrderEvent
-from bot.signing import sign_hmac
+from bot.core.models import Order, OrderEvent
+from bot.core.signing import sign_hmac
 from tests.conftest import PAYLOADS, SECRETS
 
 SHOPIFY = PAYLOADS / "shopify" / "real"

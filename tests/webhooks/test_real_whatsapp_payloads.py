@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.models import ConsentEvent, InboundMessage, StatusEvent, UnhandledUpdate
+from bot.core.models import ConsentEvent, InboundMessage, StatusEvent, UnhandledUpdate
 from tests.conftest import PAYLOADS, SECRETS, load_payload
 from tests.webhooks.test_whatsapp import post_interakt
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.models import Customer, InboundMessage, Order, OrderEvent
+from bot.core.models import Customer, InboundMessage, Order, OrderEvent
 from tests.conftest import SECRETS, load_payload
 
 LONG_NAME = "Asha " + "Kumari" * 50  # 305 characters: longer than Customer.name (200)
@@ -25,7 +25,7 @@ MAX_NAME = Customer.name.max_length
 def shop_delivery(source: str, change: Callable[[dict], None], **headers: str) -> tuple:
     """(path, raw body, headers) of a correctly signed delivery from `source`, its
     documented payload edited by `change`."""
-    from bot.signing import sign_hmac
+    from bot.core.signing import sign_hmac
 
     name = {
         "generic": "generic/order_placed_minimal",

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.models import EventKind, Message, OrderEvent, State
+from bot.core.models import EventKind, Message, OrderEvent, State
 from tests.conftest import SECRETS, load_payload
 
 SHOPIFY_SECRET = SECRETS["shopify_webhook_secret"]
@@ -160,9 +160,9 @@ def test_woocommerce_same_delivery_twice_is_a_duplicate(client, sign):
 def test_woocommerce_delivery_during_a_database_outage_is_spooled_then_processed(
     client, sign, database_down, redis_conn, run_jobs
 ):
-    from bot import spool
+    from bot.core import spool
+    from bot.core.models import utcnow
     from bot.extensions import services
-    from bot.models import utcnow
     from jobs.sweep import sweep_once
 
     response = post_woo(

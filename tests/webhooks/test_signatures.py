@@ -7,9 +7,9 @@ import hmac
 
 import pytest
 
-from bot.providers import provider_class
-from bot.sources import source_class
-from bot.sources.base import SignatureError
+from bot.delivery.providers import provider_class
+from bot.intake.sources import source_class
+from bot.intake.sources.base import SignatureError
 
 BODY = b'{"event_id": "e1"}'
 FORGED = {

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from bot.models import (
+from bot.core.models import (
     ConsentEvent,
     Customer,
     InboundMessage,
@@ -332,9 +332,9 @@ def test_interakt_bad_signature_is_401(client, sign):
 def test_interakt_delivery_during_a_database_outage_is_spooled_and_applied_later(
     client, sign, run_jobs, database_down, redis_conn
 ):
-    from bot import spool
+    from bot.core import spool
+    from bot.core.models import utcnow
     from bot.extensions import services
-    from bot.models import utcnow
     from jobs.sweep import sweep_once
 
     database_down.end()

@@ -18,8 +18,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.errors import without_unstorable
-from bot.models import InboundMessage, StatusEvent, UnhandledUpdate
+from bot.core.errors import without_unstorable
+from bot.core.models import InboundMessage, StatusEvent, UnhandledUpdate
 from tests.conftest import PAYLOADS, load_payload
 from tests.webhooks.test_whatsapp import post_interakt, post_meta
 

@@ -1,0 +1,1 @@
+"""Campaigns, their segments and A/B experiments."""

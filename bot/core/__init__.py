@@ -1,0 +1,1 @@
+"""Configuration, models and the plain building blocks everything else stands on."""

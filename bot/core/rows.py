@@ -1,0 +1,144 @@
+"""The one way to create a message row and a customer row.
+
+Every message row carries a unique `dedupe_key` saying what it is for (an order's
+shipment, a campaign's customer, a reminder, an alert, a reply), and every customer a
+unique phone number. Creating one is therefore an `INSERT … ON CONFLICT DO NOTHING
+RETURNING`: a redelivery, a re-run job or a racing twin creates nothing, with no
+check-then-insert race and no IntegrityError to catch (a known customer is then read
+back). The SQL is compiled once per database (bot/core/statements.py: this is the order
+webhook's hot path).
+
+Core level: it imports only models, statements and phones, so every caller is above it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from peewee import Case, Query
+
+from bot.core import phones
+from bot.core.models import Customer, Message
+from bot.core.statements import BatchStatement, Statement, columns, row_values
+
+
+def insert_message(message: Message) -> bool:
+    """Insert the unsaved `message` unless a row with its dedupe key exists.
+
+    True when it was inserted (its `id` is then set); False when the key was already
+    taken, by an earlier delivery or by a transaction racing this one (which then
+    waited for it): the caller's "once" holds either way.
+    """
+    inserted = MESSAGE_INSERT.execute(row_values(message)).fetchone()
+    if inserted is None:
+        return False
+    message.id = inserted[0]
+    message._dirty.clear()
+    return True
+
+
+def insert_messages(messages: Sequence[Message]) -> list[Message]:
+    """`insert_message` for a batch (a campaign's), in one statement: the messages that
+    were inserted, in the order given, their ids set; those whose dedupe key was taken
+    (or repeats within the batch) are left out."""
+    if not messages:
+        return []
+    cursor = MESSAGES_INSERT.execute([row_values(message) for message in messages])
+    ids = {dedupe_key: message_id for message_id, dedupe_key in cursor.fetchall()}
+    inserted = []
+    for message in messages:
+        if message.dedupe_key in ids:
+            message.id = ids.pop(message.dedupe_key)
+            message._dirty.clear()
+            inserted.append(message)
+    return inserted
+
+
+def get_or_create_customer(
+    phone: str, now: datetime, *, rename: bool = False, **facts: Any
+) -> tuple[Customer, bool]:
+    """The customer with the E.164 `phone`, and whether this call created it.
+
+    A new customer gets `facts` (name, language, timezone, tags; the time zone defaults
+    to the number's) and `now` as created and updated time. A known one is left as it
+    is, unless `rename`: then it takes `facts["name"]` when given and different (the
+    shop's latest spelling), and `updated_at` moves only if it did.
+
+    A new number costs one statement; a known one two (the insert that did nothing, then
+    the read, or the rename returning the row).
+    """
+    new = Customer(
+        phone=phone,
+        **{**facts, "timezone": facts.get("timezone") or phones.time_zone(phone)},
+        created_at=now,
+        updated_at=now,
+    )
+    values = row_values(new)
+    for _ in range(3):  # a known row erased between our two statements: insert again
+        (created,) = CUSTOMER_INSERT.rows(values) or (None,)
+        if created is not None:
+            return created, True
+        found = CUSTOMER_RENAME if rename and new.name is not None else CUSTOMER_BY_PHONE
+        (existing,) = found.rows(values) or (None,)
+        if existing is not None:
+            return existing, False
+    raise LookupError(f"customer {phones.mask(phone)} kept disappearing")
+
+
+def _message_insert(values: dict) -> Query:
+    return (
+        Message.insert(values)
+        .on_conflict(action="NOTHING", conflict_target=[Message.dedupe_key])
+        .returning(Message.id)
+    )
+
+
+def _messages_insert(rows: list[dict]) -> Query:
+    return (
+        Message.insert_many(rows)
+        .on_conflict(action="NOTHING", conflict_target=[Message.dedupe_key])
+        .returning(Message.id, Message.dedupe_key)
+    )
+
+
+def _customer_insert(values: dict) -> Query:
+    return (
+        Customer.insert(values)
+        .on_conflict(action="NOTHING", conflict_target=[Customer.phone])
+        .returning(Customer)
+    )
+
+
+def _customer_by_phone(values: dict) -> Query:
+    return Customer.select().where(Customer.phone == values["phone"])
+
+
+def _customer_rename(values: dict) -> Query:
+    # SET's right-hand sides all read the row as it was, so the CASE sees the old name.
+    renamed = Customer.name.is_null() | (Customer.name != values["name"])
+    return (
+        Customer.update(
+            {
+                Customer.name: values["name"],
+                Customer.updated_at: Case(
+                    None, [(renamed, values["updated_at"])], Customer.updated_at
+                ),
+            }
+        )
+        .where(Customer.phone == values["phone"])
+        .returning(Customer)
+    )
+
+
+# Compiled once per database (bot/core/statements.py says why).
+MESSAGE_INSERT = Statement(Message, columns(Message), _message_insert)
+MESSAGES_INSERT = BatchStatement(Message, columns(Message), _messages_insert)
+CUSTOMER_INSERT = Statement(Customer, columns(Customer), _customer_insert)
+CUSTOMER_BY_PHONE = Statement(Customer, [Customer.phone], _customer_by_phone)
+CUSTOMER_RENAME = Statement(
+    Customer,
+    [Customer.name, Customer.name, Customer.updated_at, Customer.phone],
+    _customer_rename,
+)

@@ -1,0 +1,1 @@
+"""Customers as an admin manages them: creation, CSV import and export."""

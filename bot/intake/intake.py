@@ -1,0 +1,238 @@
+"""Taking deliveries in: what a webhook (or the spool drainer) does with a verified,
+parsed delivery. Store in one transaction, then enqueue the follow-up work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import NamedTuple, Protocol, TypeVar
+
+import redis
+from peewee import IntegrityError
+from rq import Queue
+from werkzeug.datastructures import Headers
+
+from bot.core import spool
+from bot.core.config import Settings
+from bot.core.errors import is_outage, without_unstorable
+from bot.core.events import MessageReceived, publish
+from bot.core.models import Customer, InboundMessage, db, fit, write_transaction
+from bot.core.notifications import NotificationMap
+from bot.core.rows import get_or_create_customer
+from bot.delivery import dispatch, receipts, statuses, unhandled
+from bot.delivery.providers.base import (
+    AccountNews,
+    PreferenceUpdate,
+    Provider,
+    StatusUpdate,
+    UnhandledItem,
+    WebhookUpdate,
+)
+from bot.delivery.providers.base import InboundMessage as Inbound
+from bot.intake import dead_letters, outbox
+from bot.intake.outbox import Accepted
+from bot.intake.sources.base import OrderEvent, Source
+from bot.observability import alerts
+from bot.policy import consent
+
+log = logging.getLogger(__name__)
+
+HANDLE_JOB = "jobs.inbound.handle_inbound_messages"
+
+
+class IntakeServices(Protocol):
+    """What intake needs of the process's services (`bot.extensions.Services`, which the
+    web handlers, jobs and the sweeper pass in): described here, so that intake does not
+    import the composition above it."""
+
+    settings: Settings
+    redis: redis.Redis
+    queues: dict[str, Queue]
+
+    def current_notifications(self) -> NotificationMap: ...
+
+    def source(self, name: str) -> Source | None: ...
+
+    def webhook_provider(self, name: str) -> Provider: ...
+
+
+T = TypeVar("T")
+SPOOLED = object()  # what `take_durably` returns when the delivery waits in the spool
+
+
+def take_durably(
+    svc: IntakeServices, spool_kind: str | None, body: bytes, headers: dict, take: Callable[[], T]
+) -> T | object:
+    """Run `take`; for a sender that never redelivers (`spool_kind` set), spool the raw
+    delivery first so that no failure loses it.
+
+    Returns `take`'s result, or `SPOOLED` when it failed and the spool holds the
+    delivery: an outage waits there for the database; any other failure is moved to the
+    dead letters by the next drain (bot.intake.dead_letters). Without a spool entry the error
+    propagates (503 for an outage, so the sender redelivers; 500 otherwise).
+    """
+    entry = spool.put(svc.redis, spool_kind, body, headers) if spool_kind else None
+    try:
+        result = take()
+    except Exception as exc:
+        if entry is None:
+            raise
+        if not is_outage(exc):
+            log.exception("a %s delivery failed; spooled for the dead letters", spool_kind)
+        return SPOOLED
+    spool.remove(svc.redis, entry)
+    return result
+
+
+def take_order_event(svc: IntakeServices, event: OrderEvent, now: datetime) -> Accepted:
+    """Store the event and its message, then enqueue the send after commit."""
+    accepted = outbox.accept_order_event(
+        event, settings=svc.settings, notifications=svc.current_notifications(), now=now
+    )
+    dispatch.enqueue_sends(svc.queues, accepted.queued)
+    return accepted
+
+
+def take_whatsapp_updates(svc: IntakeServices, updates: list[WebhookUpdate], now: datetime) -> int:
+    """Store receipts, customer messages and the parts Dakiya could not read (raw, with
+    the reason), then enqueue applying and answering them. How many rows were new."""
+    status_updates = [u for u in updates if isinstance(u, StatusUpdate)]
+    inbound = [u for u in updates if isinstance(u, Inbound)]
+    preferences = [u for u in updates if isinstance(u, PreferenceUpdate)]
+    account = [u for u in updates if isinstance(u, AccountNews)]
+    kept_raw = [u for u in updates if isinstance(u, UnhandledItem)]
+    with write_transaction():
+        event_ids = statuses.record_updates(status_updates, now)
+        inbound_ids = store_inbound(inbound, now)
+        for preference in preferences:
+            record_preference(preference, now)
+        new_unhandled = unhandled.record(kept_raw, now)
+    try:
+        if event_ids:
+            receipts.hand_over(svc.queues, event_ids)
+        if inbound_ids:
+            # Replies travel on the order queue: a customer never waits behind receipts.
+            svc.queues["orders"].enqueue(HANDLE_JOB, inbound_ids, result_ttl=0)
+        alerts.record_account_news(svc.redis, account, now)  # the next check alerts
+    except redis.RedisError as exc:
+        log.warning("enqueue after intake failed (%s); the sweeper picks it up", exc)
+    return len(event_ids) + len(inbound_ids) + len(preferences) + len(account) + new_unhandled
+
+
+def store_inbound(messages: list[Inbound], now: datetime) -> list[int]:
+    """Keep every customer message once (providers redeliver), create or update the
+    customer, and open their 24-hour service window. The ids of the new rows."""
+    stored = []
+    for message in messages:
+        if (
+            InboundMessage.select()
+            .where(InboundMessage.provider_message_id == message.provider_message_id)
+            .exists()
+        ):
+            continue
+        try:
+            with db.atomic():
+                customer = touch_customer(message, now)
+                row = InboundMessage.create(
+                    provider=message.provider,
+                    provider_message_id=message.provider_message_id,
+                    phone=message.from_phone,
+                    customer=customer,
+                    type=fit(InboundMessage.type, message.type),
+                    text=message.text,
+                    # Not one of our buttons' payloads if it is this long: kept, cut.
+                    button_payload=fit(InboundMessage.button_payload, message.button_payload),
+                    payload=message.raw,
+                    occurred_at=message.occurred_at,
+                    received_at=now,
+                )
+                publish(MessageReceived(row), now)
+        except IntegrityError:
+            continue
+        stored.append(row.id)
+    return stored
+
+
+def record_preference(update: PreferenceUpdate, now: datetime) -> None:
+    """A marketing stop/resume the customer chose in WhatsApp itself: consent evidence."""
+    customer, _ = get_or_create_customer(update.phone, now)
+    evidence = {
+        "provider": update.provider,
+        "detail": update.detail,
+        "at": update.occurred_at.isoformat(),
+    }
+    source = f"{update.provider}_preferences"
+    if update.opted_in:
+        consent.record_opt_in(customer, consent.MARKETING, source, evidence, now)
+    else:
+        consent.record_opt_out(customer, consent.MARKETING, source, evidence, now)
+
+
+def touch_customer(message: Inbound, now: datetime) -> Customer:
+    """The customer who wrote, created on first contact; their window opens now."""
+    # A new customer is named as they named themselves (typed by them: cut to fit).
+    customer, _ = get_or_create_customer(
+        message.from_phone, now, name=fit(Customer.name, message.profile_name)
+    )
+    last = customer.last_inbound_at
+    customer.last_inbound_at = max(last, message.occurred_at) if last else message.occurred_at
+    customer.updated_at = now
+    customer.save(only=[Customer.last_inbound_at, Customer.updated_at])
+    return customer
+
+
+class UnknownSpoolKind(LookupError):
+    """A spooled delivery for a source or provider no longer enabled."""
+
+
+def take_spooled(svc: IntakeServices, entry: spool.Entry, now: datetime) -> None:
+    """Process one spooled delivery exactly as its webhook would have."""
+    family, _, name = entry.kind.partition(":")
+    headers = Headers(entry.headers)
+    if family == "order":
+        source = svc.source(name)
+        if source is None:
+            raise UnknownSpoolKind(f"no enabled order source named {name!r}")
+        parsed = source.parse(entry.body, headers)
+        if isinstance(parsed, OrderEvent):
+            take_order_event(svc, parsed, now)
+    elif family == "whatsapp":
+        provider = svc.webhook_provider(name)
+        updates = provider.parse_webhook(without_unstorable(json.loads(entry.body)))
+        take_whatsapp_updates(svc, updates, now)
+    else:
+        raise UnknownSpoolKind(f"unknown spool entry kind {entry.kind!r}")
+
+
+class Drained(NamedTuple):
+    stored: int  # processed as their webhook would have
+    dead_lettered: int  # failed for a reason other than an outage: kept aside
+
+
+def drain_spool(svc: IntakeServices, now: datetime) -> Drained:
+    """Process spooled deliveries oldest first, each on its own.
+
+    One that fails for any reason but an outage is moved to the dead letters and the
+    drain goes on; an outage stops it (re-raised), the rest wait for the next sweep.
+    """
+    stored = dead = 0
+    for entry in spool.entries(svc.redis):
+        try:
+            take_spooled(svc, entry, now)
+            stored += 1
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            log.error(
+                "spool entry %s (%s) moved to the dead letters: %s",
+                entry.id,
+                entry.kind,
+                dead_letters.describe(exc),
+            )
+            dead_letters.record(entry, exc, now)  # an outage here: the entry stays
+            dead += 1
+        spool.remove(svc.redis, entry.id)
+    return Drained(stored, dead)

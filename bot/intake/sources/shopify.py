@@ -1,0 +1,243 @@
+"""Shopify order and fulfillment webhooks (`POST /webhooks/orders/shopify`) -> OrderEvent.
+
+Signed with `SHOPIFY_WEBHOOK_SECRET`; the topic, delivery id and event id come from headers
+(PROVIDERS.md §3.2), the order or fulfillment from the body (§3.3).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.core.models import EventKind
+from bot.core.signing import verify_hmac
+from bot.intake.sources.base import (
+    CustomerFacts,
+    Ignored,
+    OrderEvent,
+    OrderFacts,
+    PayloadError,
+    SignatureError,
+    Source,
+    checkout_external_id,
+)
+from bot.intake.sources.schemas import (
+    HeaderMap,
+    ShopifyCheckoutSchema,
+    ShopifyFulfillmentEventSchema,
+    ShopifyOrderSchema,
+    first_present,
+    header,
+    load_json_object,
+    optional_header,
+    require_header,
+    validate_payload,
+)
+
+SIGNATURE_HEADER = "X-Shopify-Hmac-Sha256"
+TOPIC_HEADER = "X-Shopify-Topic"
+WEBHOOK_ID_HEADER = "X-Shopify-Webhook-Id"  # the delivery's idempotency key (§3.2)
+EVENT_ID_HEADER = "X-Shopify-Event-Id"  # shared by every subscription's copy of one event
+
+#: Topics whose kind depends only on the topic; orders/create and fulfillments/update
+#: look at the body too.
+TOPIC_KINDS: dict[str, EventKind] = {
+    "orders/create": EventKind.PLACED,
+    "orders/paid": EventKind.CONFIRMED,  # orders/create does not imply payment (§3.1)
+    "orders/cancelled": EventKind.CANCELLED,
+    "orders/fulfilled": EventKind.SHIPPED,
+    "fulfillments/create": EventKind.SHIPPED,
+}
+#: fulfillments/update: the carrier's progress; any other shipment_status tells nobody.
+SHIPMENT_STATUS_KINDS: dict[str, EventKind] = {
+    "out_for_delivery": EventKind.OUT_FOR_DELIVERY,
+    "delivered": EventKind.DELIVERED,
+}
+#: Abandoned checkouts: no order status, but the cart reminder's start and end
+#: (bot/intake/reminders.py).
+CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
+HANDLED_TOPICS = frozenset({*TOPIC_KINDS, "fulfillments/update", *CHECKOUT_TOPICS})
+#: Resources of Shopify's order-related topics (§3.1): a signed delivery for one of these
+#: that we do not handle is genuine and answered as ignored, not as an error.
+ORDER_RESOURCES = frozenset(
+    {"orders", "fulfillments", "fulfillment_orders", "fulfillment_events", "refunds", "returns"}
+)
+TOPIC_SHAPE = re.compile(r"[a-z_]+/[a-z_]+\Z")
+
+#: Shopify's manual "Cash on Delivery (COD)" method, and the like from COD apps.
+COD_GATEWAY = re.compile(r"cash on delivery|\bcod\b", re.IGNORECASE)
+#: Fulfillments that never left the warehouse are not "the newest shipment".
+DEAD_FULFILLMENT_STATUSES = frozenset({"cancelled", "error", "failure"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def marketing_consent(
+    customer: dict[str, Any], buyer_accepts_marketing: bool | None
+) -> bool | None:
+    """The customer's marketing consent as the checkout recorded it, or None if unknown.
+
+    The SMS consent object is the phone-channel answer; `buyer_accepts_marketing` is the
+    general checkbox (a general opt-in is allowed by WhatsApp's policy, §1.12), used only
+    when it says yes and the SMS object says nothing.
+    """
+    state = (customer.get("sms_marketing_consent") or {}).get("state")
+    if state == "subscribed":
+        return True
+    if state == "unsubscribed":
+        return False
+    return True if buyer_accepts_marketing else None
+
+
+def is_cash_on_delivery(gateway_names: list[str] | None) -> bool:
+    return any(COD_GATEWAY.search(name) for name in gateway_names or [])
+
+
+def newest_fulfillment(fulfillments: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """The latest live fulfillment (else the latest of any), by created_at then position."""
+    candidates = list(enumerate(fulfillments or []))
+    live = [(i, f) for i, f in candidates if f["status"] not in DEAD_FULFILLMENT_STATUSES]
+    if not (live or candidates):
+        return None
+    _, newest = max(live or candidates, key=lambda pair: (pair[1]["created_at"] or _EPOCH, pair[0]))
+    return newest
+
+
+def tracking_facts(fulfillment: dict[str, Any] | None) -> dict[str, str | None]:
+    """OrderFacts' tracking fields from one fulfillment (§3.3 `fulfillments[]`)."""
+    if fulfillment is None:
+        return {}
+    return {
+        "tracking_number": first_present(
+            fulfillment["tracking_number"], *(fulfillment["tracking_numbers"] or [])
+        ),
+        "tracking_url": first_present(
+            fulfillment["tracking_url"], *(fulfillment["tracking_urls"] or [])
+        ),
+        "carrier": first_present(fulfillment["tracking_company"]),
+    }
+
+
+def customer_facts(data: dict[str, Any]) -> CustomerFacts:
+    """The customer of an order or checkout (the two resources share these fields)."""
+    customer = data["customer"] or {}
+    shipping = data["shipping_address"] or {}
+    billing = data["billing_address"] or {}
+    return CustomerFacts(
+        phone=first_present(
+            customer.get("phone"), data["phone"], shipping.get("phone"), billing.get("phone")
+        ),
+        name=first_present(
+            customer.get("first_name"),
+            shipping.get("first_name"),
+            shipping.get("name"),
+            billing.get("first_name"),
+            billing.get("name"),
+        ),
+        language=first_present(data["customer_locale"]),
+        country=first_present(shipping.get("country_code"), billing.get("country_code")),
+        marketing_consent=marketing_consent(customer, data["buyer_accepts_marketing"]),
+    )
+
+
+class ShopifySource(Source):
+    name = "shopify"
+
+    def verify(self, body: bytes, headers: HeaderMap) -> None:
+        # base64, not hex, of the HMAC-SHA256 of the raw body (§3.2)
+        if not verify_hmac(self.secret, body, header(headers, SIGNATURE_HEADER), encoding="base64"):
+            raise SignatureError(f"{SIGNATURE_HEADER} does not sign this body")
+
+    def parse(self, body: bytes, headers: HeaderMap) -> OrderEvent | Ignored:
+        topic = (header(headers, TOPIC_HEADER) or "").strip()
+        if topic not in HANDLED_TOPICS:
+            if TOPIC_SHAPE.match(topic) and topic.partition("/")[0] in ORDER_RESOURCES:
+                return Ignored(f"topic not handled: {topic}")
+            problem = "Missing header." if not topic else "Not a Shopify order topic."
+            raise PayloadError(f"unusable {TOPIC_HEADER}: {topic!r}", {TOPIC_HEADER: [problem]})
+        webhook_id = require_header(headers, WEBHOOK_ID_HEADER)
+        payload = load_json_object(body)
+        if topic in CHECKOUT_TOPICS:
+            checkout = self._from_checkout(payload)
+            if checkout is None:
+                return Ignored("open checkout without a phone")
+            order, customer, kind, key = checkout
+        elif topic.startswith("fulfillments/"):
+            order, customer, kind, key = self._from_fulfillment(topic, payload)
+        else:
+            order, customer, kind, key = self._from_order(topic, payload)
+        return OrderEvent(
+            source=self.name,
+            dedupe_key=f"shopify:{webhook_id}",
+            topic=topic,
+            kind=kind,
+            order=order,
+            customer=customer,
+            external_event_id=optional_header(headers, EVENT_ID_HEADER),
+            notification_key=key,
+            payload=payload,
+            # A checkout's own token, or the token of the checkout an order came from.
+            checkout_token=first_present(
+                payload.get("token" if topic in CHECKOUT_TOPICS else "checkout_token")
+            ),
+            checkout_open=topic in CHECKOUT_TOPICS and not payload.get("completed_at"),
+        )
+
+    def _from_order(
+        self, topic: str, payload: dict[str, Any]
+    ) -> tuple[OrderFacts, CustomerFacts, EventKind | None, str]:
+        data = validate_payload(ShopifyOrderSchema(), payload)
+        kind = TOPIC_KINDS[topic]
+        if (
+            topic == "orders/create"
+            and data["financial_status"] == "pending"
+            and is_cash_on_delivery(data["payment_gateway_names"])
+        ):
+            kind = EventKind.COD_CONFIRMATION
+        # orders/fulfilled announces the newest shipment; its id tells shipments apart.
+        shipment = newest_fulfillment(data["fulfillments"]) if topic == "orders/fulfilled" else None
+        order = OrderFacts(
+            external_id=data["id"],
+            number=data["name"],
+            total=data["total_price"],
+            currency=data["currency"],
+            status=data["financial_status"],
+            status_url=data["order_status_url"],
+            **tracking_facts(shipment),
+        )
+        return order, customer_facts(data), kind, shipment["id"] if shipment else ""
+
+    def _from_checkout(
+        self, payload: dict[str, Any]
+    ) -> tuple[OrderFacts, CustomerFacts, None, str] | None:
+        """An abandoned checkout, as a pseudo-order "checkout:<token>" that no order status
+        applies to (kind None); None when it is open but has no phone to remind."""
+        data = validate_payload(ShopifyCheckoutSchema(), payload)
+        facts = customer_facts(data)
+        if facts.phone is None and not data["completed_at"]:
+            return None
+        order = OrderFacts(
+            external_id=checkout_external_id(data["token"]),
+            total=data["total_price"],
+            currency=data["currency"],
+            status="completed" if data["completed_at"] else "abandoned",
+            status_url=data["abandoned_checkout_url"],
+        )
+        return order, facts, None, ""
+
+    def _from_fulfillment(
+        self, topic: str, payload: dict[str, Any]
+    ) -> tuple[OrderFacts, CustomerFacts, EventKind | None, str]:
+        data = validate_payload(ShopifyFulfillmentEventSchema(), payload)
+        if topic == "fulfillments/create":
+            kind: EventKind | None = TOPIC_KINDS[topic]
+        else:
+            kind = SHIPMENT_STATUS_KINDS.get(data["shipment_status"] or "")
+        destination = data["destination"] or {}
+        order = OrderFacts(external_id=data["order_id"], **tracking_facts(data))
+        customer = CustomerFacts(
+            phone=first_present(destination.get("phone")),
+            name=first_present(destination.get("first_name"), destination.get("name")),
+            country=first_present(destination.get("country_code")),
+        )
+        return order, customer, kind, data["id"]

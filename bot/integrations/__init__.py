@@ -1,0 +1,1 @@
+"""Outbound integrations: the CRM webhooks, a subscriber to domain events."""

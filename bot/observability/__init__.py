@@ -1,0 +1,1 @@
+"""Alerts, alert channels and analytics rollups."""

@@ -1,0 +1,1 @@
+"""Who may be sent what and when: the pure policy, consent, frequency counters, privacy."""

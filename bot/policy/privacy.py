@@ -1,0 +1,272 @@
+"""Customers' data rights: export everything held about a number, erase it for good while
+remembering (as a salted hash only) never to message it again, and redact old texts."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from peewee import Model, Value
+from playhouse.shortcuts import model_to_dict
+
+from bot.core.models import (
+    AuditLog,
+    ConsentEvent,
+    Customer,
+    InboundMessage,
+    Message,
+    Order,
+    OrderEvent,
+    Reason,
+    State,
+    StatusEvent,
+    Suppression,
+    UnhandledUpdate,
+    write_transaction,
+)
+from bot.core.signing import sign_hmac
+
+#: Rows redacted per transaction, so a first run over a large backlog never holds a long lock.
+REDACT_BATCH = 500
+#: Messages still on their way keep their text and parameters: the sender needs them.
+IN_FLIGHT = (State.QUEUED, State.SENDING, State.DEFERRED)
+#: What an erasure deletes, children before parents.
+DELETION_ORDER = (
+    ("unhandled_updates", UnhandledUpdate),
+    ("status_events", StatusEvent),
+    ("inbound_messages", InboundMessage),
+    ("messages", Message),
+    ("consent_events", ConsentEvent),
+    ("order_events", OrderEvent),
+    ("orders", Order),
+    ("customers", Customer),
+)
+
+
+def suppression_hash(phone: str, salt: str) -> str:
+    """HMAC-SHA256 of the number's digits keyed with SUPPRESSION_SALT, as hex.
+
+    Only digits count, so "+91 98123 45678" and "+919812345678" hash alike. Without the
+    salt (allowed in sandbox only) the hash of a phone number is trivially reversible.
+    """
+    return sign_hmac(salt, ("+" + re.sub(r"\D", "", phone)).encode())
+
+
+def is_suppressed(phone: str, salt: str) -> bool:
+    """True when this number's owner asked to be erased: never message it again."""
+    return phone in suppressed_among([phone], salt)
+
+
+def suppressed_among(phones: list[str], salt: str) -> set[str]:
+    """The numbers in `phones` whose owners asked to be erased (one query for a batch)."""
+    hashes = {suppression_hash(phone, salt): phone for phone in phones}
+    if not hashes:
+        return set()
+    found = Suppression.select(Suppression.phone_hash).where(
+        Suppression.phone_hash.in_(list(hashes))
+    )
+    return {hashes[row.phone_hash] for row in found}
+
+
+def audit(actor: str, action: str, subject: str | None, details: dict, now: datetime) -> AuditLog:
+    """Append an audit row. `subject` must not identify anyone (use the suppression hash)."""
+    return AuditLog.create(
+        actor=actor, action=action, subject=subject, details=details, created_at=now
+    )
+
+
+def export_customer(phone: str) -> dict | None:
+    """Everything held about `phone` (E.164) as plain JSON values; None if nothing is."""
+    held = _held_rows(phone)
+    if not any(held.values()):
+        return None
+    customers = held.pop("customers")
+    return {
+        "phone": phone,
+        "customer": _plain(customers[0]) if customers else None,
+        **{name: [_plain(row) for row in rows] for name, rows in held.items()},
+    }
+
+
+def erase_customer(phone: str, salt: str, actor: str, now: datetime) -> dict:
+    """Delete everything held about `phone` (E.164) and suppress it for good.
+
+    Erasure means "forget me and never message me again": the suppression hash is
+    written even when nothing else is held, so the number stays blocked when a shop
+    later sends a new order for it. Orders and order events are deleted only when no
+    other customer's message refers to them. One transaction; idempotent.
+    """
+    subject = suppression_hash(phone, salt)
+    with write_transaction():
+        held = _held_rows(phone)
+        counts = {name: len(rows) for name, rows in held.items()}
+        for name, model in DELETION_ORDER:
+            ids = [row.id for row in held[name]]
+            if ids:
+                model.delete().where(model.id.in_(ids)).execute()
+        Suppression.insert(
+            phone_hash=subject, reason=Reason.ERASED, created_at=now
+        ).on_conflict_ignore().execute()
+        audit(actor, "erase", subject, counts, now)
+    return {"subject": subject, "erased": counts}
+
+
+def redact_old_messages(now: datetime, retention_days: int) -> int:
+    """Blank the texts and payloads of rows older than `retention_days`; how many changed.
+
+    Rows, states, reason codes and timestamps stay, so counts and delivery statistics
+    survive. Idempotent (already blank rows are skipped) and done in batches.
+    """
+    if retention_days <= 0:
+        return 0
+    cutoff = now - timedelta(days=retention_days)
+    redactions = (
+        (
+            Message,
+            (Message.created_at < cutoff)
+            & Message.state.not_in(IN_FLIGHT)
+            & (
+                Message.text.is_null(False)
+                | Message.params.is_null(False)
+                | Message.error_text.is_null(False)
+            ),
+            {Message.text: None, Message.params: None, Message.error_text: None},
+        ),
+        (
+            InboundMessage,
+            (InboundMessage.received_at < cutoff)
+            & (InboundMessage.handled == True)  # noqa: E712  (unanswered ones still need it)
+            & (InboundMessage.text.is_null(False) | InboundMessage.payload.is_null(False)),
+            {InboundMessage.text: None, InboundMessage.payload: None},
+        ),
+        (
+            OrderEvent,
+            (OrderEvent.received_at < cutoff) & (OrderEvent.payload != {}),
+            {OrderEvent.payload: {}},
+        ),
+        (
+            StatusEvent,
+            (StatusEvent.received_at < cutoff) & StatusEvent.payload.is_null(False),
+            {StatusEvent.payload: None},
+        ),
+        (
+            UnhandledUpdate,
+            (UnhandledUpdate.received_at < cutoff)
+            & (UnhandledUpdate.payload.is_null(False) | UnhandledUpdate.phone.is_null(False)),
+            {UnhandledUpdate.payload: None, UnhandledUpdate.phone: None},
+        ),
+    )
+    return sum(_redact(model, where, blank) for model, where, blank in redactions)
+
+
+def _redact(model: type[Model], where, blank: dict) -> int:
+    total = 0
+    while True:
+        with write_transaction():
+            ids = [row.id for row in model.select(model.id).where(where).limit(REDACT_BATCH)]
+            if not ids:
+                return total
+            total += model.update(blank).where(model.id.in_(ids)).execute()
+
+
+def _held_rows(phone: str) -> dict[str, list[Model]]:
+    """Every row that belongs to `phone` alone, by kind."""
+    customer = Customer.get_or_none(Customer.phone == phone)
+    mine = Message.phone == phone
+    if customer is not None:
+        mine |= Message.customer == customer
+    messages = list(Message.select().where(mine).order_by(Message.id))
+    message_ids = [m.id for m in messages]
+    provider_ids = [m.provider_message_id for m in messages if m.provider_message_id]
+
+    receipts = StatusEvent.message.in_(message_ids)
+    receipts |= StatusEvent.callback_data.in_([m.callback_data for m in messages])
+    if provider_ids:
+        receipts |= StatusEvent.provider_message_id.in_(provider_ids)
+    status_events = list(StatusEvent.select().where(receipts).order_by(StatusEvent.id))
+
+    inbound = InboundMessage.phone == phone
+    consent_events: list[Model] = []
+    order_ids = {m.order_id for m in messages if m.order_id}
+    if customer is not None:
+        inbound |= InboundMessage.customer == customer
+        consent_events = list(customer.consent_events.order_by(ConsentEvent.id))
+        order_ids |= {o.id for o in Order.select(Order.id).where(Order.customer == customer)}
+    inbound_messages = list(InboundMessage.select().where(inbound).order_by(InboundMessage.id))
+    unhandled_updates = _unhandled_rows(phone)
+
+    # Orders and events are theirs only if nobody else is their customer or recipient.
+    others = Message.id.not_in(message_ids)
+    shared_orders = {
+        m.order_id
+        for m in Message.select(Message.order).where(Message.order.in_(order_ids) & others)
+    }
+    orders = list(
+        Order.select()
+        .where(
+            Order.id.in_(order_ids - shared_orders)
+            & (Order.customer.is_null() | (Order.customer == getattr(customer, "id", None)))
+        )
+        .order_by(Order.id)
+    )
+    own_order_ids = [o.id for o in orders]
+    event_ids = {m.order_event_id for m in messages if m.order_event_id}
+    event_ids |= {
+        e.id for e in OrderEvent.select(OrderEvent.id).where(OrderEvent.order.in_(own_order_ids))
+    }
+    shared_events = {
+        m.order_event_id
+        for m in Message.select(Message.order_event).where(
+            Message.order_event.in_(event_ids) & others
+        )
+    }
+    order_events = list(
+        OrderEvent.select()
+        .where(
+            OrderEvent.id.in_(event_ids - shared_events)
+            & (OrderEvent.order.is_null() | OrderEvent.order.in_(own_order_ids))
+        )
+        .order_by(OrderEvent.id)
+    )
+    return {
+        "customers": [customer] if customer is not None else [],
+        "consent_events": consent_events,
+        "orders": orders,
+        "order_events": order_events,
+        "messages": messages,
+        "status_events": status_events,
+        "inbound_messages": inbound_messages,
+        "unhandled_updates": unhandled_updates,
+    }
+
+
+def _unhandled_rows(phone: str) -> list[Model]:
+    """Unhandled updates about `phone`: those that name it as their customer, and those
+    whose raw payload holds its digits anywhere (a shared contact card, a payload Dakiya
+    could not read at all). Digits only, so LIKE has no wildcard to escape."""
+    digits = re.sub(r"\D", "", phone)
+    about = UnhandledUpdate.phone == phone
+    if len(digits) >= 8:  # shorter strings would match unrelated numbers
+        # JSON is stored as text: match it as text, bypassing the field's JSON conversion.
+        about |= UnhandledUpdate.payload ** Value(f"%{digits}%", converter=False)
+    return list(UnhandledUpdate.select().where(about).order_by(UnhandledUpdate.id))
+
+
+def _plain(row: Model) -> dict:
+    return {key: _json_value(value) for key, value in model_to_dict(row, recurse=False).items()}
+
+
+def _json_value(value):
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def iso(value: datetime | None) -> str | None:
+    """Naive UTC as ISO 8601 with a Z, as the admin API shows every time."""
+    return value.isoformat() + "Z" if value else None

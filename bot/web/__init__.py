@@ -1,0 +1,1 @@
+"""The HTTP edge: blueprints, the endpoint contract, auth, security headers, OpenAPI, logs."""

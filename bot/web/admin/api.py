@@ -1,0 +1,421 @@
+"""Admin API routes: customers, consent, messages, orders, the template map, the policy
+settings and the conversations handed to a person. Every change is audited."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import jsonify
+
+from bot.core import phones, runtime, search
+from bot.core.config import ConfigError
+from bot.core.errors import ApiError
+from bot.core.models import (
+    ConsentEvent,
+    Customer,
+    EventKind,
+    InboundMessage,
+    Message,
+    Order,
+    StatusEvent,
+    utcnow,
+    write_transaction,
+)
+from bot.core.notifications import parse_notification_map
+from bot.customers import customers
+from bot.delivery import sending
+from bot.extensions import services
+from bot.policy import consent
+from bot.policy.privacy import audit
+from bot.web.admin import bp
+from bot.web.admin import schemas as s
+from bot.web.auth import actor
+from bot.web.contract import endpoint, page
+
+RECENT = 20
+#: `<event>` of the template routes: an order event kind, else the route is a 404.
+EVENT = f"<any({', '.join(EventKind)}):event>"
+
+
+def dump(schema: type, obj, many: bool = False):
+    return schema().dump(obj, many=many)
+
+
+def get_or_404(model, row_id: int):
+    row = model.get_or_none(model.id == row_id)
+    if row is None:
+        raise ApiError(404, "not_found", f"no {model.__name__.lower()} {row_id}")
+    return row
+
+
+def where_equal(rows, query: dict, **columns):
+    """`rows` narrowed to `column == query[name]` for each filter the query gives."""
+    for name, column in columns.items():
+        if name in query:
+            rows = rows.where(column == query[name])
+    return rows
+
+
+def utc_naive(moment: datetime) -> datetime:
+    """A query's date-time as the naive UTC the database stores (naive input is UTC)."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def customer_json(customer: Customer) -> dict:
+    return dump(s.CustomerOut, customer)
+
+
+def audited(customer: Customer) -> dict:
+    """A customer as the audit log keeps it: the number masked, since the log outlives
+    an erasure."""
+    return {**customer_json(customer), "phone": phones.mask(customer.phone)}
+
+
+# --- customers -----------------------------------------------------------------------
+
+
+@bp.get("/api/customers")
+@endpoint(tag="customers", query=s.CustomerQuery, response=s.CustomerPage)
+def list_customers(query: dict):
+    """Find customers by phone or name, tag, consent or hand-over state."""
+    rows = Customer.select()
+    if "q" in query:
+        rows = rows.where(Customer.phone.contains(query["q"]) | Customer.name.contains(query["q"]))
+    if "tag" in query:
+        rows = rows.where(search.has_tag(Customer.tags, query["tag"]))
+    if "opted_out" in query:
+        rows = rows.where(Customer.opted_out == query["opted_out"])
+    if "flagged" in query:
+        rows = rows.where(Customer.needs_agent_since.is_null(not query["flagged"]))
+    items, next_after = page(rows, query["limit"], query["after"], Customer.id)
+    return jsonify(items=dump(s.CustomerOut, items, many=True), next_after=next_after)
+
+
+@bp.post("/api/customers")
+@endpoint(
+    tag="customers",
+    body=s.CustomerCreate,
+    response=s.CustomerOut,
+    status=201,
+    errors=(409,),
+    example={
+        "phone": "98765 43210",
+        "country": "IN",
+        "name": "Ravi Kumar",
+        "language": "hi",
+        "timezone": "Asia/Kolkata",
+        "tags": ["wholesale"],
+    },
+)
+def create_customer(body: dict):
+    """Add a customer (consent is changed through the consent endpoint)."""
+    now = utcnow()
+    with write_transaction():
+        customer = customers.create_customer(body, services().settings.default_region, now)
+        audit(actor(), "create_customer", str(customer.id), {"after": audited(customer)}, now)
+    return jsonify(customer_json(customer)), 201
+
+
+@bp.get("/api/customers/<int:customer_id>")
+@endpoint(tag="customers", response=s.CustomerOut, errors=(404,))
+def show_customer(customer_id: int):
+    """One customer, with their consent state."""
+    return jsonify(customer_json(get_or_404(Customer, customer_id)))
+
+
+@bp.patch("/api/customers/<int:customer_id>")
+@endpoint(
+    tag="customers",
+    body=s.CustomerFields,
+    response=s.CustomerOut,
+    errors=(404,),
+    example={"name": "Asha Rao", "language": "en-IN", "tags": ["vip", "repeat"]},
+)
+def update_customer(customer_id: int, body: dict):
+    """Change a customer's name, language, time zone or tags."""
+    now = utcnow()
+    with write_transaction():
+        customer = get_or_404(Customer, customer_id)
+        before = audited(customer)
+        for name, value in body.items():
+            setattr(customer, name, value)
+        customer.updated_at = now
+        customer.save()
+        audit(
+            actor(),
+            "update_customer",
+            str(customer_id),
+            {"before": before, "after": audited(customer)},
+            now,
+        )
+    return jsonify(customer_json(customer))
+
+
+@bp.get("/api/customers/<int:customer_id>/consent")
+@endpoint(tag="customers", response=s.ConsentList, errors=(404,))
+def consent_history(customer_id: int):
+    """The customer's consent ledger, oldest first."""
+    customer = get_or_404(Customer, customer_id)
+    events = customer.consent_events.order_by(ConsentEvent.created_at, ConsentEvent.id)
+    return jsonify(items=dump(s.ConsentOut, events, many=True))
+
+
+@bp.post("/api/customers/<int:customer_id>/consent")
+@endpoint(
+    tag="customers",
+    body=s.ConsentChange,
+    response=s.CustomerOut,
+    errors=(404,),
+    example={"category": "marketing", "action": "opt_in", "note": "asked at the shop counter"},
+)
+def change_consent(customer_id: int, body: dict):
+    """Record an opt-in or opt-out on the customer's behalf (source: admin)."""
+    now = utcnow()
+    with write_transaction():
+        customer = get_or_404(Customer, customer_id)
+        before = customer_json(customer)
+        evidence = {"admin": actor(), "note": body.get("note")}
+        record = consent.record_opt_in if body["action"] == "opt_in" else consent.record_opt_out
+        record(customer, body["category"], "admin", evidence, now)
+        after = customer_json(Customer.get_by_id(customer_id))
+        audit(
+            actor(),
+            "change_consent",
+            str(customer_id),
+            {"before": before, "after": after, **body},
+            now,
+        )
+    return jsonify(after)
+
+
+# --- messages ------------------------------------------------------------------------
+
+
+@bp.get("/api/messages")
+@endpoint(tag="messages", query=s.MessageQuery, response=s.MessagePage)
+def list_messages(query: dict):
+    """Messages by state, reason code, template, customer and time."""
+    rows = where_equal(
+        Message.select(),
+        query,
+        state=Message.state,
+        reason=Message.reason,
+        template=Message.template_name,
+        customer_id=Message.customer,
+    )
+    if "since" in query:
+        rows = rows.where(Message.created_at >= utc_naive(query["since"]))
+    if "until" in query:
+        rows = rows.where(Message.created_at < utc_naive(query["until"]))
+    items, next_after = page(rows, query["limit"], query["after"], Message.id)
+    return jsonify(items=dump(s.MessageOut, items, many=True), next_after=next_after)
+
+
+@bp.get("/api/messages/<int:message_id>")
+@endpoint(tag="messages", response=s.MessageDetail, errors=(404,))
+def show_message(message_id: int):
+    """One message with its state, reason code, provider error and delivery receipts."""
+    message = get_or_404(Message, message_id)
+    body = dump(s.MessageOut, message)
+    receipts = message.status_events.order_by(StatusEvent.occurred_at)
+    body["status_events"] = dump(s.StatusEventOut, receipts, many=True)
+    return jsonify(body)
+
+
+@bp.post("/api/messages/<int:message_id>/cancel")
+@endpoint(tag="messages", response=s.MessageOut, errors=(404, 409))
+def cancel_message(message_id: int):
+    """Stop a message that has not been sent yet (queued or deferred)."""
+    get_or_404(Message, message_id)
+    if not sending.cancel_message(message_id, actor(), utcnow()):
+        raise ApiError(409, "not_cancellable", "only queued or deferred messages can be cancelled")
+    return jsonify(dump(s.MessageOut, Message.get_by_id(message_id)))
+
+
+@bp.post("/api/messages/<int:message_id>/retry")
+@endpoint(
+    tag="messages",
+    response=s.MessageOut,
+    status=202,
+    errors=(404, 409),
+    path_examples={"message_id": 2},
+)
+def retry_message(message_id: int):
+    """Send a failed or dead-lettered message again."""
+    get_or_404(Message, message_id)
+    if not sending.retry_failed_message(message_id, services().queues, utcnow()):
+        raise ApiError(409, "not_failed", f"message {message_id} is not a failed message")
+    audit(actor(), "retry_message", str(message_id), {"after": "queued"}, utcnow())
+    return jsonify(dump(s.MessageOut, Message.get_by_id(message_id))), 202
+
+
+# --- orders --------------------------------------------------------------------------
+
+
+@bp.get("/api/orders")
+@endpoint(tag="orders", query=s.OrderQuery, response=s.OrderPage)
+def list_orders(query: dict):
+    """Look orders up by source, the shop's id or number, or customer."""
+    rows = where_equal(
+        Order.select(),
+        query,
+        source=Order.source,
+        external_id=Order.external_id,
+        number=Order.number,
+        customer_id=Order.customer,
+    )
+    items, next_after = page(rows, query["limit"], query["after"], Order.id)
+    return jsonify(items=dump(s.OrderOut, items, many=True), next_after=next_after)
+
+
+@bp.get("/api/orders/<int:order_id>")
+@endpoint(tag="orders", response=s.OrderDetail, errors=(404,))
+def show_order(order_id: int):
+    """One order with its events and messages."""
+    order = get_or_404(Order, order_id)
+    body = dump(s.OrderOut, order)
+    body["events"] = dump(s.OrderEventOut, order.events.order_by(order.events.model.id), many=True)
+    body["messages"] = dump(s.MessageOut, order.messages.order_by(Message.id), many=True)
+    return jsonify(body)
+
+
+# --- templates and settings ----------------------------------------------------------
+
+
+@bp.get("/api/templates")
+@endpoint(tag="settings", response=s.TemplateList)
+def list_templates():
+    """The template each order event sends, with its languages and parameters."""
+    data = runtime.notification_data(services().settings)
+    items = [
+        {"event": kind, "enabled": True, **entry}
+        for kind, entry in (data.get("events") or {}).items()
+    ]
+    return jsonify(
+        items=dump(s.TemplateMappingOut, items, many=True), fallbacks=data.get("fallbacks") or {}
+    )
+
+
+@bp.put(f"/api/templates/{EVENT}")
+@endpoint(
+    tag="settings",
+    body=s.TemplateMapping,
+    response=s.TemplateList,
+    errors=(404,),
+    example={
+        "template": "order_shipped_v2",
+        "languages": ["en", "hi"],
+        "category": "utility",
+        "body": ["customer_name", "order_number", "tracking_url"],
+        "buttons": [{"index": 0, "sub_type": "url", "value": "tracking_number"}],
+    },
+    path_examples={"event": EventKind.SHIPPED.value},
+)
+def edit_template(event: str, body: dict):
+    """Change which template an order event sends (takes effect within seconds)."""
+    svc, now = services(), utcnow()
+    with write_transaction():
+        data = runtime.notification_data(svc.settings)
+        before = (data.get("events") or {}).get(event)
+        data = {**data, "events": {**(data.get("events") or {}), event: body}}
+        try:
+            parse_notification_map(data, source="template map")
+        except ConfigError as exc:
+            raise ApiError(400, "invalid_body", str(exc), {"body": [str(exc)]}) from exc
+        runtime.save_overrides({runtime.NOTIFICATIONS: data}, actor())
+        audit(actor(), "edit_template", event, {"before": before, "after": body}, now)
+    svc.refresh()
+    return list_templates.__wrapped__()
+
+
+@bp.get("/api/settings")
+@endpoint(tag="settings", response=s.PolicySettingsOut)
+def show_settings():
+    """The sending policy's settings in force, and which ones an admin changed."""
+    svc = services()
+    current = svc.current_settings()
+    values = {name: getattr(current, name) for name in runtime.OVERRIDABLE}
+    overridden = sorted(runtime.overrides())
+    return jsonify(dump(s.PolicySettingsOut, {**values, "overridden": overridden}))
+
+
+@bp.patch("/api/settings")
+@endpoint(
+    tag="settings",
+    body=s.PolicySettings,
+    response=s.PolicySettingsOut,
+    example={"quiet_hours_marketing": "21:00-09:00", "marketing_daily_cap": 1},
+)
+def change_settings(body: dict):
+    """Change quiet hours, caps, the tier, the minimum gap or the send rate at run time."""
+    svc = services()
+    before = {name: getattr(svc.current_settings(), name) for name in body}
+    try:
+        runtime.apply_overrides(svc.current_settings(), body)
+    except ConfigError as exc:
+        raise ApiError(400, "invalid_body", str(exc), {name: [str(exc)] for name in body}) from exc
+    with write_transaction():
+        runtime.save_overrides(body, actor())
+        audit(actor(), "change_settings", "policy", {"before": before, "after": body}, utcnow())
+    svc.refresh()
+    return show_settings.__wrapped__()
+
+
+# --- conversations -------------------------------------------------------------------
+
+
+@bp.get("/api/conversations")
+@endpoint(tag="conversations", query=s.ConversationQuery, response=s.ConversationList)
+def list_conversations(query: dict):
+    """Conversations flagged for a person (the default), with their recent messages."""
+    rows = Customer.select()
+    if query["flagged"]:
+        rows = rows.where(Customer.needs_agent_since.is_null(False))
+    items, next_after = page(rows, query["limit"], query["after"], Customer.id)
+    return jsonify(conversations=[conversation_json(c) for c in items], next_after=next_after)
+
+
+@bp.post("/api/conversations/<int:customer_id>/release")
+@endpoint(tag="conversations", response=s.ConversationOut, errors=(404,))
+def release_conversation(customer_id: int):
+    """Hand the conversation back to the automatic answers."""
+    now = utcnow()
+    with write_transaction():
+        get_or_404(Customer, customer_id)
+        Customer.update(needs_agent_since=None, updated_at=now).where(
+            Customer.id == customer_id
+        ).execute()
+        audit(
+            actor(), "release_conversation", str(customer_id), {"after": "automatic answers"}, now
+        )
+    return jsonify(conversation_json(Customer.get_by_id(customer_id)))
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() + "Z" if value else None
+
+
+def conversation_json(customer: Customer) -> dict:
+    inbound = [
+        {"direction": "in", "at": _iso(m.occurred_at), "text": m.text, "intent": m.intent}
+        for m in customer.inbound.order_by(InboundMessage.occurred_at.desc()).limit(RECENT)
+    ]
+    outbound = [
+        {
+            "direction": "out",
+            "at": _iso(m.created_at),
+            "text": m.text or m.template_name,
+            "state": m.state,
+        }
+        for m in customer.messages.order_by(Message.created_at.desc()).limit(RECENT)
+    ]
+    messages = sorted(inbound + outbound, key=lambda m: m["at"] or "", reverse=True)[:RECENT]
+    return {
+        "customer_id": customer.id,
+        "phone": customer.phone,
+        "name": customer.name,
+        "language": customer.language,
+        "needs_agent_since": _iso(customer.needs_agent_since),
+        "last_inbound_at": _iso(customer.last_inbound_at),
+        "messages": messages,
+    }

@@ -1,0 +1,299 @@
+"""The admin API's contract: every query string, body and response, as marshmallow
+schemas. Unknown fields in a request are rejected (the client learns of its typo)."""
+
+from __future__ import annotations
+
+from zoneinfo import available_timezones
+
+from babel import Locale, UnknownLocaleError
+from marshmallow import Schema, ValidationError, fields, validate
+
+from bot.campaigns.segments import REGION
+from bot.core.models import Category, EventKind, Reason, State
+from bot.core.notifications import PARAMETERS
+from bot.web.contract import MAX_ID, PageQuery, UtcDateTime, WholeNumber
+
+NAME = validate.Length(1, 200)
+TAG = fields.String(validate=validate.Length(1, 64))
+
+
+def check_language(value: str) -> None:
+    try:
+        Locale.parse(value.replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        raise ValidationError("not a known language code") from None
+
+
+def check_timezone(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError("not a time zone name such as Asia/Kolkata")
+
+
+#: The shape of every code Babel parses (en, hi, pt-BR, zh_Hant_TW): what the document
+#: can say of a language; Babel's own list is the rest of the check.
+LANGUAGE_SHAPE = r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*\Z"
+#: The shape of every IANA time zone name (UTC, Asia/Kolkata, Etc/GMT+5).
+TIME_ZONE_SHAPE = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*\Z"
+
+
+class LanguageCode(fields.String):
+    """A language code Babel (CLDR) knows; its shape is in the document."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(validate=[validate.Regexp(LANGUAGE_SHAPE), check_language], **kwargs)
+
+
+class TimeZoneName(fields.String):
+    """An IANA time zone name the server's zone database has; its shape is documented."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(validate=[validate.Regexp(TIME_ZONE_SHAPE), check_timezone], **kwargs)
+
+
+#: A template parameter's name (bot/core/notifications.py): the map refuses any other.
+TEMPLATE_PARAMETER = validate.OneOf(sorted(PARAMETERS))
+
+
+# --- customers ---------------------------------------------------------------------
+
+
+class CustomerQuery(PageQuery):
+    q = fields.String(
+        validate=validate.Length(1, 100), metadata={"description": "phone or name contains"}
+    )
+    tag = fields.String(validate=validate.Length(1, 64))
+    opted_out = fields.Boolean()
+    flagged = fields.Boolean(metadata={"description": "waiting for a person"})
+
+
+class CustomerFields(Schema):
+    name = fields.String(allow_none=True, validate=NAME)
+    language = LanguageCode(allow_none=True)
+    timezone = TimeZoneName(allow_none=True)
+    tags = fields.List(TAG, validate=validate.Length(max=50))
+
+
+class CustomerCreate(CustomerFields):
+    phone = fields.String(required=True, validate=validate.Length(3, 32))
+    country = fields.String(
+        validate=REGION,
+        metadata={"description": "region for numbers without +"},
+    )
+
+
+class CustomerOut(Schema):
+    id = fields.Integer()
+    phone = fields.String()
+    name = fields.String(allow_none=True)
+    language = fields.String(allow_none=True)
+    timezone = fields.String(allow_none=True)
+    tags = fields.List(fields.String())
+    opted_out = fields.Boolean()
+    marketing_opt_in = fields.Boolean()
+    last_inbound_at = UtcDateTime(allow_none=True)
+    needs_agent_since = UtcDateTime(allow_none=True)
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
+
+
+class CustomerPage(Schema):
+    items = fields.List(fields.Nested(CustomerOut))
+    next_after = fields.Integer(allow_none=True)
+
+
+class ConsentChange(Schema):
+    category = fields.String(required=True, validate=validate.OneOf(["all", "marketing"]))
+    action = fields.String(required=True, validate=validate.OneOf(["opt_in", "opt_out"]))
+    note = fields.String(
+        validate=validate.Length(max=500), metadata={"description": "why, for the ledger"}
+    )
+
+
+class ConsentOut(Schema):
+    id = fields.Integer()
+    category = fields.String()
+    action = fields.String()
+    source = fields.String()
+    evidence = fields.Dict(allow_none=True)
+    created_at = UtcDateTime()
+
+
+class ConsentList(Schema):
+    items = fields.List(fields.Nested(ConsentOut))
+
+
+# --- messages ----------------------------------------------------------------------
+
+
+class MessageQuery(PageQuery):
+    state = fields.String(validate=validate.OneOf([s.value for s in State]))
+    reason = fields.String(validate=validate.OneOf([r.value for r in Reason]))
+    template = fields.String(validate=validate.Length(1, 128))
+    customer_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    since = UtcDateTime(metadata={"description": "created at or after (UTC)"})
+    until = UtcDateTime(metadata={"description": "created before (UTC)"})
+
+
+class StatusEventOut(Schema):
+    status = fields.String()
+    provider = fields.String()
+    error_code = fields.String(allow_none=True)
+    error_text = fields.String(allow_none=True)
+    occurred_at = UtcDateTime()
+    received_at = UtcDateTime()
+
+
+class MessageOut(Schema):
+    id = fields.Integer()
+    customer_id = fields.Integer(allow_none=True)
+    phone = fields.String()
+    kind = fields.String()
+    category = fields.String()
+    state = fields.String()
+    reason = fields.String(allow_none=True)
+    template = fields.String(allow_none=True, attribute="template_name")
+    language = fields.String(allow_none=True)
+    text = fields.String(allow_none=True)
+    attempts = fields.Integer()
+    provider = fields.String(allow_none=True)
+    provider_message_id = fields.String(allow_none=True)
+    error_code = fields.String(allow_none=True)
+    error_text = fields.String(allow_none=True)
+    created_at = UtcDateTime()
+    next_attempt_at = UtcDateTime(allow_none=True)
+    sent_at = UtcDateTime(allow_none=True)
+    delivered_at = UtcDateTime(allow_none=True)
+    read_at = UtcDateTime(allow_none=True)
+    failed_at = UtcDateTime(allow_none=True)
+
+
+class MessageDetail(MessageOut):
+    status_events = fields.List(fields.Nested(StatusEventOut))
+
+
+class MessagePage(Schema):
+    items = fields.List(fields.Nested(MessageOut))
+    next_after = fields.Integer(allow_none=True)
+
+
+# --- orders ------------------------------------------------------------------------
+
+
+class OrderQuery(PageQuery):
+    source = fields.String(validate=validate.OneOf(["generic", "shopify", "woocommerce"]))
+    external_id = fields.String(validate=validate.Length(1, 64))
+    number = fields.String(validate=validate.Length(1, 64))
+    customer_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+
+
+class OrderOut(Schema):
+    id = fields.Integer()
+    source = fields.String()
+    external_id = fields.String()
+    number = fields.String(allow_none=True)
+    customer_id = fields.Integer(allow_none=True)
+    currency = fields.String(allow_none=True)
+    total = fields.Decimal(allow_none=True, as_string=True, places=2)
+    status = fields.String(allow_none=True)
+    stage = fields.String(allow_none=True)
+    tracking_url = fields.String(allow_none=True)
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
+
+
+class OrderEventOut(Schema):
+    id = fields.Integer()
+    topic = fields.String()
+    kind = fields.String(allow_none=True)
+    received_at = UtcDateTime()
+
+
+class OrderDetail(OrderOut):
+    events = fields.List(fields.Nested(OrderEventOut))
+    messages = fields.List(fields.Nested(MessageOut))
+
+
+class OrderPage(Schema):
+    items = fields.List(fields.Nested(OrderOut))
+    next_after = fields.Integer(allow_none=True)
+
+
+# --- templates and settings ----------------------------------------------------------
+
+
+class ButtonSchema(Schema):
+    index = WholeNumber(required=True, validate=validate.Range(0, 9))
+    sub_type = fields.String(required=True, validate=validate.OneOf(["url", "quick_reply"]))
+    value = fields.String(required=True, validate=TEMPLATE_PARAMETER)
+
+
+class TemplateMapping(Schema):
+    template = fields.String(required=True, validate=validate.Length(1, 128))
+    languages = fields.List(LanguageCode(), required=True, validate=validate.Length(1, 20))
+    category = fields.String(
+        load_default="utility", validate=validate.OneOf([Category.UTILITY, Category.MARKETING])
+    )
+    header = fields.List(fields.String(validate=TEMPLATE_PARAMETER), load_default=list)
+    body = fields.List(fields.String(validate=TEMPLATE_PARAMETER), load_default=list)
+    buttons = fields.List(fields.Nested(ButtonSchema), load_default=list)
+    enabled = fields.Boolean(load_default=True)
+
+
+class TemplateMappingOut(TemplateMapping):
+    event = fields.String(validate=validate.OneOf([k.value for k in EventKind]))
+
+
+class TemplateList(Schema):
+    items = fields.List(fields.Nested(TemplateMappingOut))
+    fallbacks = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class PolicySettings(Schema):
+    """The settings an admin may change at run time (bot.core.runtime.OVERRIDABLE)."""
+
+    quiet_hours_marketing = fields.String(metadata={"description": "HH:MM-HH:MM or off"})
+    quiet_hours_utility = fields.String(metadata={"description": "HH:MM-HH:MM or off"})
+    marketing_daily_cap = WholeNumber(validate=validate.Range(0, 1000))
+    marketing_weekly_cap = WholeNumber(validate=validate.Range(0, 1000))
+    utility_daily_cap = WholeNumber(validate=validate.Range(0, 1000))
+    utility_weekly_cap = WholeNumber(validate=validate.Range(0, 1000))
+    min_gap_seconds = WholeNumber(validate=validate.Range(0, 86400))
+    messaging_tier = fields.String(
+        validate=validate.OneOf(["250", "2000", "10000", "100000", "unlimited"])
+    )
+    duplicate_window_seconds = WholeNumber(validate=validate.Range(0, 30 * 86400))
+    send_rate_per_second = WholeNumber(validate=validate.Range(1, 1000))
+
+
+class PolicySettingsOut(PolicySettings):
+    overridden = fields.List(fields.String(), metadata={"description": "changed at run time"})
+
+
+# --- conversations -------------------------------------------------------------------
+
+
+class ConversationQuery(PageQuery):
+    flagged = fields.Boolean(load_default=True)
+
+
+class ConversationMessage(Schema):
+    direction = fields.String()
+    at = fields.String(allow_none=True)
+    text = fields.String(allow_none=True)
+    intent = fields.String(allow_none=True)
+    state = fields.String(allow_none=True)
+
+
+class ConversationOut(Schema):
+    customer_id = fields.Integer()
+    phone = fields.String()
+    name = fields.String(allow_none=True)
+    language = fields.String(allow_none=True)
+    needs_agent_since = fields.String(allow_none=True)
+    last_inbound_at = fields.String(allow_none=True)
+    messages = fields.List(fields.Nested(ConversationMessage))
+
+
+class ConversationList(Schema):
+    conversations = fields.List(fields.Nested(ConversationOut))
+    next_after = fields.Integer(allow_none=True)

@@ -1,0 +1,61 @@
+"""WhatsApp webhooks: Meta's verification handshake, and receipts and customer messages
+from Meta (`/webhooks/whatsapp/meta`) and Interakt (`/webhooks/whatsapp/interakt`)."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import jsonify, request
+
+from bot.core.errors import ApiError, without_unstorable
+from bot.core.jsonbody import decode_json
+from bot.core.models import utcnow
+from bot.delivery.providers.base import UnhandledItem
+from bot.extensions import services
+from bot.intake.intake import SPOOLED, take_durably, take_whatsapp_updates
+from bot.observability.alerts import record_signature_failure
+from bot.web.webhooks import bp
+
+WEBHOOK_PROVIDERS = frozenset({"meta", "interakt"})
+#: Interakt never redelivers and disables a webhook that fails 5 times: spool first.
+SPOOLED_PROVIDERS = frozenset({"interakt"})
+
+
+@bp.get("/whatsapp/meta")
+def verify_meta_subscription():
+    """Meta's subscription handshake: echo hub.challenge when the verify token matches."""
+    token = services().settings.meta_verify_token
+    given = request.args.get("hub.verify_token", "")
+    if request.args.get("hub.mode") != "subscribe" or not token:
+        raise ApiError(403, "verification_failed", "hub.mode must be subscribe")
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise ApiError(403, "verification_failed", "hub.verify_token does not match")
+    return request.args.get("hub.challenge", ""), 200, {"Content-Type": "text/plain"}
+
+
+@bp.post("/whatsapp/<provider_name>")
+def receive_whatsapp_update(provider_name: str):
+    """Accept delivery receipts and customer messages from a WhatsApp provider."""
+    if provider_name not in WEBHOOK_PROVIDERS:
+        raise ApiError(404, "unknown_provider", f"no WhatsApp provider named {provider_name!r}")
+    svc = services()
+    provider = svc.webhook_provider(provider_name)
+    body = request.get_data()
+    if not provider.verify_webhook(body, request.headers):
+        record_signature_failure(svc.redis, f"whatsapp:{provider_name}")
+        raise ApiError(401, "bad_signature", "missing or invalid webhook signature")
+    try:
+        payload = decode_json(body)
+    except ValueError as exc:  # not JSON (or nested past any sender's depth): refused
+        raise ApiError(400, "invalid_payload", f"the body is not JSON: {exc}") from exc
+    # Whatever the JSON holds, a signed delivery is taken: what cannot be read is kept
+    # raw as unhandled updates (bot.delivery.unhandled) and the rest is processed.
+    updates = provider.parse_webhook(without_unstorable(payload))
+    kept_raw = sum(isinstance(u, UnhandledItem) for u in updates)
+    spool_kind = f"whatsapp:{provider_name}" if provider_name in SPOOLED_PROVIDERS else None
+    taken = take_durably(
+        svc, spool_kind, body, {}, lambda: take_whatsapp_updates(svc, updates, utcnow())
+    )
+    if taken is SPOOLED:
+        return jsonify(spooled=True), 200
+    return jsonify(received=len(updates) - kept_raw, stored=taken, unhandled=kept_raw), 200
