@@ -10,6 +10,7 @@ from bot.campaigns import experiments
 from bot.campaigns.experiments import Phase
 from bot.core import phones
 from bot.core.errors import ApiError
+from bot.core.fields import WholeNumber
 from bot.core.models import (
     Customer,
     EventKind,
@@ -24,7 +25,7 @@ from bot.web.admin import bp
 from bot.web.admin.api import dump, get_or_404
 from bot.web.admin.schemas import LanguageCode
 from bot.web.auth import actor
-from bot.web.contract import MAX_ID, PageQuery, UtcDateTime, WholeNumber, endpoint, page
+from bot.web.contract import MAX_ID, PageQuery, UtcDateTime, endpoint, page
 
 # --- schemas -------------------------------------------------------------------------
 

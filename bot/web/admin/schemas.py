@@ -9,9 +9,10 @@ from babel import Locale, UnknownLocaleError
 from marshmallow import Schema, ValidationError, fields, validate
 
 from bot.campaigns.segments import REGION
+from bot.core.fields import WholeNumber
 from bot.core.models import Category, EventKind, Reason, State
 from bot.core.notifications import PARAMETERS
-from bot.web.contract import MAX_ID, PageQuery, UtcDateTime, WholeNumber
+from bot.web.contract import MAX_ID, PageQuery, UtcDateTime
 
 NAME = validate.Length(1, 200)
 TAG = fields.String(validate=validate.Length(1, 64))
