@@ -27,6 +27,7 @@ from bot.core.notifications import (
     MissingParameter,
     NotificationMap,
     choose_language,
+    order_values,
     render_params,
 )
 from bot.core.rows import get_or_create_customer, insert_message
@@ -240,7 +241,7 @@ def plan_message(
     else:
         try:
             message.params = render_params(
-                spec, notifications.order_values(order, customer, language), notifications.fallbacks
+                spec, order_values(order, customer, language), notifications.fallbacks
             )
         except MissingParameter as exc:
             message.state, message.reason = State.SUPPRESSED, Reason.MISSING_PARAMETER
