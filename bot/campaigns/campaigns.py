@@ -18,6 +18,7 @@ from peewee import fn
 from rq import Queue
 
 from bot.campaigns import experiments, segments
+from bot.core.audit import audit
 from bot.core.models import (
     Campaign,
     Category,
@@ -41,7 +42,6 @@ from bot.core.notifications import (
 from bot.core.rows import insert_messages
 from bot.delivery import dispatch
 from bot.policy import policy
-from bot.policy.privacy import audit
 
 #: What a campaign's template may say: the order parameters (of the customer's latest
 #: order) and facts about the customer.

@@ -25,6 +25,7 @@ from enum import StrEnum
 from itertools import accumulate
 from statistics import NormalDist
 
+from bot.core.audit import audit
 from bot.core.models import (
     ConversionEvent,
     Customer,
@@ -36,7 +37,6 @@ from bot.core.models import (
     write_transaction,
 )
 from bot.core.notifications import TemplateSpec
-from bot.policy.privacy import audit
 
 Z95 = 1.96
 REPLY_WINDOW = timedelta(hours=24)

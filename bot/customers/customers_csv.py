@@ -19,11 +19,12 @@ import phonenumbers
 from babel import Locale, UnknownLocaleError
 
 from bot.core import phones, search
+from bot.core.audit import audit
 from bot.core.errors import UNSTORABLE, ApiError
 from bot.core.models import ConsentEvent, Customer, db, write_transaction
 from bot.core.rows import get_or_create_customer
 from bot.policy import consent
-from bot.policy.privacy import audit, iso
+from bot.policy.privacy import iso
 
 #: What an import file may have (phone is required), in the order an export writes them.
 COLUMNS = (

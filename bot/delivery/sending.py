@@ -21,6 +21,7 @@ from peewee import Case, IntegrityError, fn
 from rq import Queue
 
 from bot.core import phones, telemetry
+from bot.core.audit import audit
 from bot.core.config import Settings
 from bot.core.models import Customer, Message, Reason, State, db, write_transaction
 from bot.delivery import statuses
@@ -39,7 +40,6 @@ from bot.delivery.providers.base import (
 from bot.delivery.ratelimit import SendRateLimiter
 from bot.policy import consent, policy
 from bot.policy.counters import SendLedger, find_duplicates
-from bot.policy.privacy import audit
 
 log = logging.getLogger(__name__)
 

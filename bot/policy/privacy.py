@@ -10,8 +10,8 @@ from decimal import Decimal
 from peewee import Model, Value
 from playhouse.shortcuts import model_to_dict
 
+from bot.core.audit import audit
 from bot.core.models import (
-    AuditLog,
     ConsentEvent,
     Customer,
     InboundMessage,
@@ -67,13 +67,6 @@ def suppressed_among(phones: list[str], salt: str) -> set[str]:
         Suppression.phone_hash.in_(list(hashes))
     )
     return {hashes[row.phone_hash] for row in found}
-
-
-def audit(actor: str, action: str, subject: str | None, details: dict, now: datetime) -> AuditLog:
-    """Append an audit row. `subject` must not identify anyone (use the suppression hash)."""
-    return AuditLog.create(
-        actor=actor, action=action, subject=subject, details=details, created_at=now
-    )
 
 
 def export_customer(phone: str) -> dict | None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from flask import jsonify
 
 from bot.core import phones, runtime, search
+from bot.core.audit import audit
 from bot.core.config import ConfigError
 from bot.core.errors import ApiError
 from bot.core.models import (
@@ -26,7 +27,6 @@ from bot.customers import customers
 from bot.delivery import sending
 from bot.extensions import services
 from bot.policy import consent
-from bot.policy.privacy import audit
 from bot.web.admin import bp
 from bot.web.admin import schemas as s
 from bot.web.auth import actor

@@ -8,10 +8,10 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from bot.campaigns import campaigns
 from bot.campaigns.segments import SegmentSchema, preview
+from bot.core.audit import audit
 from bot.core.errors import ApiError
 from bot.core.models import Campaign, Category, utcnow
 from bot.extensions import services
-from bot.policy.privacy import audit
 from bot.web.admin import bp
 from bot.web.admin.api import get_or_404
 from bot.web.admin.schemas import LanguageCode

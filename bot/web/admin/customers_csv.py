@@ -6,11 +6,11 @@ from __future__ import annotations
 from flask import Response, jsonify, request, stream_with_context
 from marshmallow import Schema, fields
 
+from bot.core.audit import audit
 from bot.core.errors import ApiError
 from bot.core.models import utcnow
 from bot.customers import customers_csv
 from bot.extensions import services
-from bot.policy.privacy import audit
 from bot.web.admin import bp
 from bot.web.auth import actor, may_export
 from bot.web.contract import endpoint

@@ -7,12 +7,12 @@ from __future__ import annotations
 from flask import jsonify
 from marshmallow import Schema, fields
 
+from bot.core.audit import audit
 from bot.core.errors import ApiError, is_outage
 from bot.core.models import SpoolDeadLetter, utcnow
 from bot.extensions import services
 from bot.intake import dead_letters
 from bot.intake.intake import take_spooled
-from bot.policy.privacy import audit
 from bot.web.admin import bp
 from bot.web.admin.api import get_or_404
 from bot.web.auth import actor

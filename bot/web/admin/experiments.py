@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from bot.campaigns import experiments
 from bot.campaigns.experiments import Phase
 from bot.core import phones
+from bot.core.audit import audit
 from bot.core.errors import ApiError
 from bot.core.fields import WholeNumber
 from bot.core.models import (
@@ -20,7 +21,6 @@ from bot.core.models import (
 )
 from bot.core.notifications import PARAMETERS
 from bot.extensions import services
-from bot.policy.privacy import audit
 from bot.web.admin import bp
 from bot.web.admin.api import dump, get_or_404
 from bot.web.admin.schemas import LanguageCode

@@ -14,10 +14,10 @@ from rq.exceptions import InvalidJobOperationError, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
+from bot.core.audit import audit
 from bot.core.errors import ApiError
 from bot.core.models import utcnow
 from bot.extensions import QUEUE_NAMES, services
-from bot.policy.privacy import audit
 from bot.web.admin import bp
 from bot.web.auth import actor
 

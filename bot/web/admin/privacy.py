@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import jsonify
 from marshmallow import INCLUDE, Schema, fields, validate
 
+from bot.core.audit import audit
 from bot.core.errors import ApiError
 from bot.core.models import AuditLog, utcnow
 from bot.core.phones import to_e164
@@ -65,7 +66,7 @@ def export_customer(phone: str):
         raise ApiError(404, "not_found", "nothing is held about this number")
     counts = {name: len(rows) for name, rows in data.items() if isinstance(rows, list)}
     subject = privacy.suppression_hash(e164, services().settings.suppression_salt)
-    privacy.audit(actor(), "export", subject, counts, utcnow())
+    audit(actor(), "export", subject, counts, utcnow())
     return jsonify(data)
 
 
