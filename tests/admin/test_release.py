@@ -178,3 +178,25 @@ def test_clearing_quiet_hours_defers_released_messages_again(client, run_jobs, e
     run_jobs()
     again = Message.get_by_id(message.id)
     assert (again.state, again.reason) == (State.DEFERRED, Reason.QUIET_HOURS)
+
+
+def test_a_settings_change_reaches_a_drain_already_running(make_app, settings, evening):
+    """A released message must not be decided by the old settings again: a running drain
+    asks for the sender (the settings in force) before every batch."""
+    from bot.core import runtime
+
+    make_app(settings.replace(send_batch_size=1))
+    first = marketing_message(customer_phone="+919812345671", key="a")
+    second = marketing_message(customer_phone="+919812345672", key="b")
+    svc, calls = services(), []
+
+    def make_sender():
+        calls.append(1)
+        if len(calls) == 2:  # an admin turns quiet hours off while the drain runs
+            runtime.save_overrides({"quiet_hours_marketing": "off"}, "admin")
+            svc.refresh()
+        return svc.sender()
+
+    dispatch.drain(make_sender, svc.queues, "campaigns", budget_seconds=60)
+    assert Message.get_by_id(first.id).reason == Reason.QUIET_HOURS
+    assert Message.get_by_id(second.id).state in SENT
