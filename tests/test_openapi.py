@@ -7,6 +7,7 @@ import contextlib
 import json
 import re
 from collections import Counter
+from datetime import timedelta
 from zoneinfo import available_timezones
 
 import pytest
@@ -29,7 +30,7 @@ from werkzeug.exceptions import MethodNotAllowed
 from bot.campaigns.campaigns import CampaignState
 from bot.campaigns.experiments import Phase as ExperimentPhase
 from bot.core import spool
-from bot.core.models import Campaign, EventKind, Experiment, Message, State, utcnow
+from bot.core.models import Campaign, EventKind, Experiment, Message, Reason, State, utcnow
 from bot.core.signing import sign_hmac
 from bot.intake import dead_letters
 from bot.web import openapi_examples as examples
@@ -199,7 +200,8 @@ def lived_in() -> None:
     examples name, each in the state its operation needs, with ids from 1.
 
     Customers, orders and messages 1..KNOWN_IDS (message 1 queued: cancel; 2 failed:
-    retry); campaigns 1 draft (launch, cancel), 2 scheduled (pause), 3 paused (resume);
+    retry; 3 deferred by quiet hours: send now); campaigns 1 draft (launch, cancel),
+    2 scheduled (pause), 3 paused (resume);
     experiments 1 draft (start), 2 running with a "button" variant (stop, rollout),
     3 stopped; dead letter 1, a generic order event a since-fixed bug refused (retry,
     discard).
@@ -211,6 +213,9 @@ def lived_in() -> None:
     Message.update(state=State.FAILED, failed_at=now, error_code="131026").where(
         Message.id == 2
     ).execute()
+    Message.update(
+        state=State.DEFERRED, reason=Reason.QUIET_HOURS, next_attempt_at=now + timedelta(hours=9)
+    ).where(Message.id == 3).execute()
     for state in (CampaignState.DRAFT, CampaignState.SCHEDULED, CampaignState.PAUSED):
         Campaign.create(
             name=f"Festive sale ({state})",
@@ -377,9 +382,5 @@ def test_an_integer_setting_given_as_a_fraction_is_refused_naming_it(client):
     assert "marketing_daily_cap" in answer.get_json()["error"]["fields"]
     assert client.get("/admin/api/settings", headers=ADMIN).get_json()["marketing_daily_cap"] != 2
     document = client.get("/openapi.json").get_json()
-    assert (
-        document["components"]["schemas"]["PolicySettings"]["properties"]["marketing_daily_cap"][
-            "type"
-        ]
-        == "integer"
-    )
+    cap = document["components"]["schemas"]["PolicySettings"]["properties"]["marketing_daily_cap"]
+    assert cap["type"] == ["integer", "null"]  # null: back to the environment's value

@@ -42,8 +42,21 @@ def apply_overrides(base: Settings, changes: dict) -> Settings:
     return validate(dataclasses.replace(base, **changes))
 
 
+def settings_after(base: Settings, changes: dict) -> Settings:
+    """The settings in force once `changes` are saved over the stored overrides (None
+    clears one: the environment's value, `base`, is in force again), validated;
+    ConfigError names what is wrong."""
+    merged = {**overrides(), **changes}
+    return apply_overrides(base, {key: value for key, value in merged.items() if value is not None})
+
+
 def save_overrides(changes: dict, actor: str) -> None:
+    """Store each of `changes`; a None value deletes the override, so the environment's
+    value is in force again."""
     for key, value in changes.items():
+        if value is None:
+            RuntimeSetting.delete().where(RuntimeSetting.key == key).execute()
+            continue
         fields = {"value": value, "updated_by": actor, "updated_at": utcnow()}
         updated = RuntimeSetting.update(**fields).where(RuntimeSetting.key == key).execute()
         if not updated:

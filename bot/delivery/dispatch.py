@@ -33,7 +33,7 @@ from bot.delivery.claims import claim_due
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from bot.delivery.sending import Sender
+    from bot.delivery.sending import InFlight, Sender
 
 SEND_DUE_JOB = "jobs.send.send_due"
 KICK_KEY = "dakiya:send-due:{queue}"
@@ -71,15 +71,19 @@ def drain(
     The trigger is cleared first thing, then the sender is made (`make_sender` may read
     the run-time settings). If the process dies in between, its claimed messages keep
     their leases and are taken again when those run out (sent ones are reconciled by
-    their receipts)."""
+    their receipts).
+
+    The sender is asked for again before every batch, so a run-time settings change
+    reaches a running drain within runtime.REFRESH_SECONDS (`make_sender` rebuilds it
+    only when the settings changed); a batch is recorded by the sender that started it."""
     triggers.clear(queues[queue].connection, KICK_KEY.format(queue=queue))
-    sender = make_sender()
-    # No more than one go at the send rate: a bigger batch would only be put back.
-    size = min(sender.settings.send_batch_size, sender.limiter.current_rate())
     stop_at = time.monotonic() + budget_seconds
     outcomes: Counter[str] = Counter()
-    flight = None
+    flight: tuple[Sender, InFlight] | None = None
     while True:
+        sender = make_sender()
+        # No more than one go at the send rate: a bigger batch would only be put back.
+        size = min(sender.settings.send_batch_size, sender.limiter.current_rate())
         now = utcnow()
         batch = claim_due(now, size, sender.settings.send_lease_seconds)
         if not batch:
@@ -90,15 +94,15 @@ def drain(
         # Two batches overlap: this one is decided and sent while the last one's
         # provider calls are still in flight; then the last one is recorded.
         try:
-            started = sender.start(batch, now)
+            started = (sender, sender.start(batch, now))
         finally:  # the batch in flight is recorded whatever happens to the next one
             if flight is not None:
-                outcomes.update(sender.finish(flight))
+                outcomes.update(flight[0].finish(flight[1]))
         flight = started
         if out_of_time:
             break
     if flight is not None:
-        outcomes.update(sender.finish(flight))
+        outcomes.update(flight[0].finish(flight[1]))
     return dict(outcomes)
 
 

@@ -23,6 +23,22 @@ TIER_WINDOW = timedelta(hours=24)
 WEEK = timedelta(days=7)
 
 
+#: The deferrals each run-time setting decides: (reason, category; None: every category).
+#: When the setting changes, the messages it deferred are decided afresh (bot/delivery/
+#: release.py). The duplicate window only suppresses and the send rate only puts a message
+#: back for a second, so neither has deferrals to release.
+DEFERRED_BY: dict[str, tuple[Reason, Category | None]] = {
+    "quiet_hours_marketing": (Reason.QUIET_HOURS, Category.MARKETING),
+    "quiet_hours_utility": (Reason.QUIET_HOURS, Category.UTILITY),
+    "marketing_daily_cap": (Reason.CAP_DAILY, Category.MARKETING),
+    "marketing_weekly_cap": (Reason.CAP_WEEKLY, Category.MARKETING),
+    "utility_daily_cap": (Reason.CAP_DAILY, Category.UTILITY),
+    "utility_weekly_cap": (Reason.CAP_WEEKLY, Category.UTILITY),
+    "min_gap_seconds": (Reason.PAIR_RATE, None),
+    "messaging_tier": (Reason.TIER_LIMIT, None),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class CustomerFacts:
     opted_out: bool = False

@@ -24,7 +24,7 @@ from bot.core.models import (
 )
 from bot.core.notifications import parse_notification_map
 from bot.customers import customers
-from bot.delivery import sending
+from bot.delivery import release, sending
 from bot.extensions import services
 from bot.policy import consent
 from bot.web.admin import bp
@@ -249,6 +249,24 @@ def retry_message(message_id: int):
     return jsonify(dump(s.MessageOut, Message.get_by_id(message_id))), 202
 
 
+@bp.post("/api/messages/<int:message_id>/send-now")
+@endpoint(
+    tag="messages",
+    response=s.MessageOut,
+    status=202,
+    errors=(404, 409),
+    path_examples={"message_id": 3},
+)
+def send_message_now(message_id: int):
+    """Make a waiting (deferred or queued) message due now. The sending policy still
+    decides it when it is picked up, and may defer it again (quiet hours that still
+    apply, a cap still reached)."""
+    get_or_404(Message, message_id)
+    if not release.send_now(message_id, actor(), services().queues, utcnow()):
+        raise ApiError(409, "not_waiting", "only queued or deferred messages can be sent now")
+    return jsonify(dump(s.MessageOut, Message.get_by_id(message_id))), 202
+
+
 # --- orders --------------------------------------------------------------------------
 
 
@@ -347,17 +365,25 @@ def show_settings():
     example={"quiet_hours_marketing": "21:00-09:00", "marketing_daily_cap": 1},
 )
 def change_settings(body: dict):
-    """Change quiet hours, caps, the tier, the minimum gap or the send rate at run time."""
-    svc = services()
-    before = {name: getattr(svc.current_settings(), name) for name in body}
+    """Change quiet hours, caps, the tier, the minimum gap or the send rate at run time;
+    `null` clears a change (the environment's value is in force again). Messages deferred
+    by a setting that changed (quiet hours, a cap, the minimum gap, the tier) are decided
+    again within seconds."""
+    svc, now = services(), utcnow()
+    current = runtime.current_settings(svc.settings)  # as stored, not this process's copy
     try:
-        runtime.apply_overrides(svc.current_settings(), body)
+        after = runtime.settings_after(svc.settings, body)
     except ConfigError as exc:
         raise ApiError(400, "invalid_body", str(exc), {name: [str(exc)] for name in body}) from exc
+    before = {name: getattr(current, name) for name in body}
+    changed = [name for name in body if getattr(after, name) != before[name]]
     with write_transaction():
         runtime.save_overrides(body, actor())
-        audit(actor(), "change_settings", "policy", {"before": before, "after": body}, utcnow())
+        released = release.release_deferred(changed, now)
+        details = {"before": before, "after": body, "released": released.count}
+        audit(actor(), "change_settings", "policy", details, now)
     svc.refresh()
+    release.wake(svc.queues, released)
     return show_settings.__wrapped__()
 
 

@@ -249,25 +249,45 @@ class TemplateList(Schema):
     fallbacks = fields.Dict(keys=fields.String(), values=fields.String())
 
 
-class PolicySettings(Schema):
+def policy_fields(**kwargs) -> dict:
     """The settings an admin may change at run time (bot.core.runtime.OVERRIDABLE)."""
+    hours = "HH:MM-HH:MM or off"
+    count = validate.Range(0, 1000)
+    return {
+        "quiet_hours_marketing": fields.String(metadata={"description": hours}, **kwargs),
+        "quiet_hours_utility": fields.String(metadata={"description": hours}, **kwargs),
+        "marketing_daily_cap": WholeNumber(validate=count, **kwargs),
+        "marketing_weekly_cap": WholeNumber(validate=count, **kwargs),
+        "utility_daily_cap": WholeNumber(validate=count, **kwargs),
+        "utility_weekly_cap": WholeNumber(validate=count, **kwargs),
+        "min_gap_seconds": WholeNumber(validate=validate.Range(0, 86400), **kwargs),
+        "messaging_tier": fields.String(
+            validate=validate.OneOf(["250", "2000", "10000", "100000", "unlimited"]), **kwargs
+        ),
+        "duplicate_window_seconds": WholeNumber(validate=validate.Range(0, 30 * 86400), **kwargs),
+        "send_rate_per_second": WholeNumber(validate=validate.Range(1, 1000), **kwargs),
+    }
 
-    quiet_hours_marketing = fields.String(metadata={"description": "HH:MM-HH:MM or off"})
-    quiet_hours_utility = fields.String(metadata={"description": "HH:MM-HH:MM or off"})
-    marketing_daily_cap = WholeNumber(validate=validate.Range(0, 1000))
-    marketing_weekly_cap = WholeNumber(validate=validate.Range(0, 1000))
-    utility_daily_cap = WholeNumber(validate=validate.Range(0, 1000))
-    utility_weekly_cap = WholeNumber(validate=validate.Range(0, 1000))
-    min_gap_seconds = WholeNumber(validate=validate.Range(0, 86400))
-    messaging_tier = fields.String(
-        validate=validate.OneOf(["250", "2000", "10000", "100000", "unlimited"])
-    )
-    duplicate_window_seconds = WholeNumber(validate=validate.Range(0, 30 * 86400))
-    send_rate_per_second = WholeNumber(validate=validate.Range(1, 1000))
 
+#: A change of the policy settings; `null` clears the run-time value of a setting.
+PolicySettings = type(
+    "PolicySettings",
+    (Schema,),
+    {
+        "__doc__": "Settings to change at run time; null: back to the environment's value.",
+        **policy_fields(allow_none=True),
+    },
+)
 
-class PolicySettingsOut(PolicySettings):
-    overridden = fields.List(fields.String(), metadata={"description": "changed at run time"})
+PolicySettingsOut = type(
+    "PolicySettingsOut",
+    (Schema,),
+    {
+        "__doc__": "The policy settings in force.",
+        **policy_fields(),
+        "overridden": fields.List(fields.String(), metadata={"description": "changed at run time"}),
+    },
+)
 
 
 # --- conversations -------------------------------------------------------------------
