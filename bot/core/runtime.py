@@ -11,10 +11,11 @@ validates the environment.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 import tomllib
 
-from bot.core.config import Settings, validate
+from bot.core.config import ConfigError, Settings, validate
 from bot.core.models import RuntimeSetting, TemplateOverride, utcnow
 from bot.core.notifications import NotificationMap, parse_notification_map
 
@@ -32,6 +33,8 @@ OVERRIDABLE = (
     "send_rate_per_second",
 )
 REFRESH_SECONDS = 5.0
+
+log = logging.getLogger(__name__)
 
 
 def overrides() -> dict:
@@ -53,8 +56,12 @@ def save_overrides(changes: dict, actor: str) -> None:
 
 
 def base_notification_data(settings: Settings) -> dict:
-    with open(settings.notifications_file, "rb") as fh:
-        return tomllib.load(fh)
+    """The map file's data; ConfigError when it cannot be read."""
+    try:
+        with open(settings.notifications_file, "rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"NOTIFICATIONS_FILE {settings.notifications_file}: {exc}") from exc
 
 
 def template_overrides() -> dict[str, dict]:
@@ -106,16 +113,25 @@ def delete_template_override(event: str) -> dict | None:
 
 
 class Refreshing:
-    """A value rebuilt from the database at most every REFRESH_SECONDS per process."""
+    """A value rebuilt from the database at most every REFRESH_SECONDS per process.
 
-    def __init__(self, build) -> None:
+    With `keep_on`, a rebuild raising one of those errors keeps the last good value (and
+    logs why): a map file broken while the process runs does not stop every send."""
+
+    def __init__(self, build, keep_on: tuple[type[Exception], ...] = ()) -> None:
         self._build = build
+        self._keep_on = keep_on
         self._value = None
         self._at = float("-inf")
 
     def get(self):
         if time.monotonic() - self._at >= REFRESH_SECONDS:
-            self._value = self._build()
+            try:
+                self._value = self._build()
+            except self._keep_on as exc:
+                if self._value is None:
+                    raise
+                log.error("keeping the last good value: %s", exc)
             self._at = time.monotonic()
         return self._value
 

@@ -118,3 +118,10 @@ def test_the_migration_turns_the_whole_map_copy_into_overrides_of_the_edited_eve
     assert not RuntimeSetting.select().where(RuntimeSetting.key == "notifications").exists()
     services().refresh()
     assert queued_message().template_name == "shipped_v2"
+
+
+def test_a_map_file_broken_while_running_leaves_the_last_good_map_in_force(client, map_file):
+    assert queued_message(event_id="a", order_id="1").template_name == "order_shipped"
+    map_file.write_text("[events.shipped\n")  # a half-saved edit
+    services().refresh()
+    assert queued_message(event_id="b", order_id="2").template_name == "order_shipped"
