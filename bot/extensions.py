@@ -21,7 +21,7 @@ from rq import Queue
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot.core import events, runtime
-from bot.core.config import Settings
+from bot.core.config import ConfigError, Settings
 from bot.core.config_rules import rules_from_settings
 from bot.core.models import db
 from bot.core.notifications import NotificationMap, load_notification_map
@@ -74,7 +74,9 @@ class Services:
     @cached_property
     def _runtime(self) -> tuple[Refreshing, Refreshing]:
         settings = Refreshing(lambda: runtime.current_settings(self.settings))
-        notifications = Refreshing(lambda: runtime.current_notifications(self.settings))
+        notifications = Refreshing(
+            lambda: runtime.current_notifications(self.settings), keep_on=(ConfigError,)
+        )
         return settings, notifications
 
     def current_settings(self) -> Settings:
@@ -82,7 +84,8 @@ class Services:
         return self._runtime[0].get()
 
     def current_notifications(self) -> NotificationMap:
-        """The template map, as the admin last edited it (re-read every few seconds)."""
+        """The map file with the admin's per-event overrides (both re-read every few
+        seconds; a file broken meanwhile leaves the last good map in force)."""
         return self._runtime[1].get()
 
     def refresh(self) -> None:

@@ -196,9 +196,8 @@ def test_admin_creates_starts_shows_and_rolls_out_an_experiment(client):
     assert shown["significant_winner"] is None
     undecided = client.post(f"{path}/rollout", json={}, headers=ADMIN)
     assert undecided.status_code == 409
-    rolled = client.post(f"{path}/rollout", json={"winner": "B"}, headers=ADMIN)
+    rolled = client.post(f"{path}/rollout", json={"winner": "B", "override": True}, headers=ADMIN)
     assert (rolled.json["state"], rolled.json["winner"]) == ("rolled_out", "B")
-    assert client.post(f"{path}/stop", headers=ADMIN).status_code == 409
     listed = client.get("/admin/api/experiments", headers=ADMIN).json["items"]
     assert [e["name"] for e in listed] == ["shipped copy"]
 
@@ -297,3 +296,86 @@ def test_auto_rollout_rolls_out_a_significant_winner_once(app):
         ("system", str(experiment.id), "B")
     ]
     assert queued_message().template_name == "order_shipped_v2"
+
+
+# --- roll-outs end, and give way to the template map ----------------------------------
+
+
+def test_a_roll_out_ends_with_stop_and_the_map_is_in_charge_again(client):
+    experiment = new_experiment(state="rolled_out", winner="B")
+    assert queued_message(event_id="before", order_id="1").template_name == "order_shipped_v2"
+    stopped = client.post(f"/admin/api/experiments/{experiment.id}/stop", headers=ADMIN)
+    assert stopped.status_code == 200, stopped.json
+    assert (stopped.json["state"], stopped.json["winner"]) == ("stopped", "B")
+    message = queued_message(event_id="after", order_id="2")
+    assert (message.variant, message.template_name) == (None, "order_shipped")
+    again = client.post("/admin/api/experiments", json={**BODY, "name": "round 2"}, headers=ADMIN)
+    started = client.post(f"/admin/api/experiments/{again.json['id']}/start", headers=ADMIN)
+    assert started.status_code == 200, started.json
+
+
+def test_another_live_experiment_is_named_when_a_start_is_refused(client):
+    live = new_experiment(state="rolled_out", winner="B")
+    again = client.post("/admin/api/experiments", json={**BODY, "name": "round 2"}, headers=ADMIN)
+    refused = client.post(f"/admin/api/experiments/{again.json['id']}/start", headers=ADMIN)
+    assert refused.status_code == 409
+    message = refused.json["error"]["message"]
+    assert f"{live.id} ('shipped copy', rolled_out)" in message and "stop it first" in message
+
+
+def test_a_template_edit_wins_over_a_rolled_out_experiment(client):
+    experiment = new_experiment(state="rolled_out", winner="B")
+    edit = {"template": "order_shipped_v9", "languages": ["en"], "body": ["order_number"]}
+    response = client.put("/admin/api/templates/shipped", json=edit, headers=ADMIN)
+    assert response.status_code == 200, response.json
+    assert response.json["ended_experiments"] == [
+        {"id": experiment.id, "name": "shipped copy", "state": "rolled_out"}
+    ]
+    message = queued_message()
+    assert (message.variant, message.template_name) == (None, "order_shipped_v9")
+    assert Experiment.get_by_id(experiment.id).state == "stopped"
+    [stop] = AuditLog.select().where(AuditLog.action == "stop_experiment")
+    assert (stop.subject, stop.details["reason"]) == (str(experiment.id), "template_edit")
+
+
+def test_a_template_edit_stops_a_running_experiment_on_that_event_only(client):
+    shipped = new_experiment()
+    placed = new_experiment(name="placed copy", event_kind="placed")
+    edit = {"template": "order_shipped_v9", "languages": ["en"], "body": ["order_number"]}
+    response = client.put("/admin/api/templates/shipped", json=edit, headers=ADMIN)
+    assert [e["id"] for e in response.json["ended_experiments"]] == [shipped.id]
+    assert Experiment.get_by_id(placed.id).state == "running"
+    assert queued_message().template_name == "order_shipped_v9"
+
+
+def test_rolling_out_a_variant_that_has_not_won_needs_an_override(client):
+    experiment = new_experiment(variants=VARIANTS[:2], min_sample=20)
+    seed_reads({"A": (30, 5), "B": (30, 25)})
+    path = f"/admin/api/experiments/{experiment.id}/rollout"
+    refused = client.post(path, json={"winner": "A"}, headers=ADMIN)
+    assert refused.status_code == 409
+    assert refused.json["error"]["code"] == "not_the_winner"
+    assert "'B' won" in refused.json["error"]["message"]
+    assert Experiment.get_by_id(experiment.id).state == "running"
+    forced = client.post(path, json={"winner": "A", "override": True}, headers=ADMIN)
+    assert (forced.json["state"], forced.json["winner"]) == ("rolled_out", "A")
+    [rollout] = AuditLog.select().where(AuditLog.action == "roll_out_experiment")
+    assert rollout.details["override"] is True and rollout.details["significant_winner"] == "B"
+
+
+def test_the_significant_winner_rolls_out_without_an_override(client):
+    experiment = new_experiment(variants=VARIANTS[:2], min_sample=20)
+    seed_reads({"A": (30, 5), "B": (30, 25)})
+    path = f"/admin/api/experiments/{experiment.id}/rollout"
+    named = client.post(path, json={"winner": "B"}, headers=ADMIN)
+    assert (named.status_code, named.json["winner"]) == (200, "B")
+    [rollout] = AuditLog.select().where(AuditLog.action == "roll_out_experiment")
+    assert rollout.details["override"] is False
+
+
+def test_naming_a_variant_while_none_has_won_needs_an_override(client):
+    experiment = new_experiment(variants=VARIANTS[:2])
+    path = f"/admin/api/experiments/{experiment.id}/rollout"
+    refused = client.post(path, json={"winner": "B"}, headers=ADMIN)
+    assert (refused.status_code, refused.json["error"]["code"]) == (409, "not_the_winner")
+    assert "no variant has won significantly" in refused.json["error"]["message"]

@@ -30,7 +30,16 @@ from werkzeug.exceptions import MethodNotAllowed
 from bot.campaigns.campaigns import CampaignState
 from bot.campaigns.experiments import Phase as ExperimentPhase
 from bot.core import spool
-from bot.core.models import Campaign, EventKind, Experiment, Message, Reason, State, utcnow
+from bot.core.models import (
+    Campaign,
+    EventKind,
+    Experiment,
+    Message,
+    Reason,
+    State,
+    TemplateOverride,
+    utcnow,
+)
 from bot.core.signing import sign_hmac
 from bot.intake import dead_letters
 from bot.web import openapi_examples as examples
@@ -204,7 +213,7 @@ def lived_in() -> None:
     2 scheduled (pause), 3 paused (resume);
     experiments 1 draft (start), 2 running with a "button" variant (stop, rollout),
     3 stopped; dead letter 1, a generic order event a since-fixed bug refused (retry,
-    discard).
+    discard); an admin's override of the "shipped" template (reset).
     """
     empty_database()
     now = utcnow()
@@ -236,6 +245,11 @@ def lived_in() -> None:
         Experiment.create(
             name=f"{kind} copy", event_kind=kind, variants=variants, goal="read", state=state
         )
+    TemplateOverride.create(
+        event_kind="shipped",
+        mapping={"template": "order_shipped_v2", "languages": ["en"], "body": ["order_number"]},
+        updated_by="admin",
+    )
     body = json.dumps({**examples.GENERIC_ORDER_EVENT, "event_id": "evt-dead-1"}).encode()
     entry = spool.Entry(id="1764000000000-0", kind="order:generic", body=body, headers={})
     dead_letters.record(entry, RuntimeError("a bug, since fixed"), now)

@@ -182,9 +182,19 @@ def decide_rollout(results: list[dict], alpha: float = 0.05, min_sample: int = 1
 # --- roll-out (writes the database) ------------------------------------------------
 
 
-def roll_out(experiment: Experiment, winner: str, actor: str, now: datetime) -> Experiment | None:
-    """Make `winner` everyone's variant from now on, audited as `actor`; the updated
-    experiment, or None when it is no longer running (someone else moved it first)."""
+def roll_out(
+    experiment: Experiment,
+    winner: str,
+    actor: str,
+    now: datetime,
+    significant: str | None = None,
+) -> Experiment | None:
+    """Make `winner` everyone's variant from now on, audited as `actor` (with the
+    significant winner, so an override of the statistics shows in the log); the updated
+    experiment, or None when it is no longer running (someone else moved it first).
+
+    A roll-out lasts until the experiment is stopped or its event's template is edited
+    (`end_live`): then the notification map is in charge again."""
     with write_transaction():
         changed = (
             Experiment.update(state=Phase.ROLLED_OUT, winner=winner, updated_at=now)
@@ -193,9 +203,34 @@ def roll_out(experiment: Experiment, winner: str, actor: str, now: datetime) -> 
         )
         if not changed:
             return None
-        details = {"before": Phase.RUNNING, "after": Phase.ROLLED_OUT, "winner": winner}
+        details = {
+            "before": Phase.RUNNING,
+            "after": Phase.ROLLED_OUT,
+            "winner": winner,
+            "significant_winner": significant,
+            "override": winner != significant,
+        }
         audit(actor, "roll_out_experiment", str(experiment.id), details, now)
     return Experiment.get_by_id(experiment.id)
+
+
+def end_live(event_kind: str, actor: str, now: datetime, reason: str) -> list[dict]:
+    """Stop every live (running or rolled-out) experiment on the order event
+    `event_kind`, audited as `actor` with `reason`: its messages go back to the
+    notification map. [{id, name, state}] of those stopped, with the state they were in.
+    Call it inside the transaction that changes the event's mapping."""
+    live = Experiment.select().where(
+        (Experiment.event_kind == event_kind) & Experiment.state.in_(LIVE)
+    )
+    ended = []
+    for experiment in live.order_by(Experiment.id):
+        Experiment.update(state=Phase.STOPPED, stopped_at=now, updated_at=now).where(
+            Experiment.id == experiment.id
+        ).execute()
+        details = {"before": experiment.state, "after": Phase.STOPPED, "reason": reason}
+        audit(actor, "stop_experiment", str(experiment.id), details, now)
+        ended.append({"id": experiment.id, "name": experiment.name, "state": experiment.state})
+    return ended
 
 
 def check_rollouts(now: datetime | None = None) -> list[dict]:

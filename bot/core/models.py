@@ -338,11 +338,21 @@ class AdminUser(BaseModel):
 
 
 class RuntimeSetting(BaseModel):
-    """A setting an admin changed at run time (policy knobs, the template map); it
-    overrides the environment's value until removed."""
+    """A policy setting an admin changed at run time; it overrides the environment's
+    value until removed."""
 
     key = CharField(max_length=64, unique=True)
     value = JSONField()
+    updated_by = CharField(max_length=64)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class TemplateOverride(BaseModel):
+    """An admin's mapping for one order event (bot/core/runtime.py): it replaces the map
+    file's entry for that event until deleted; every other event follows the file."""
+
+    event_kind = CharField(max_length=32, unique=True)
+    mapping = JSONField()  # one `[events.<kind>]` entry of the map, as the API takes it
     updated_by = CharField(max_length=64)
     updated_at = DateTimeField(default=utcnow)
 
@@ -505,6 +515,7 @@ ALL_MODELS = [
     AuditLog,
     AdminUser,
     RuntimeSetting,
+    TemplateOverride,
     Alert,
     DailyStat,
     Experiment,

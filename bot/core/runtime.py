@@ -1,18 +1,22 @@
 """Settings an admin changes at run time: policy knobs and the template map.
 
-They live in the database (`runtime_setting`) and override the environment's values;
-every process re-reads them every few seconds, so a change reaches all workers without
-a restart. Each change is validated exactly as start-up validates the environment.
+Policy knobs live in `runtime_setting` and override the environment's values. Template
+edits live per order event in `template_override`: an override replaces the map file's
+entry for its event until it is deleted, and every other event follows the file (edits
+to the file are picked up). Every process re-reads both every few seconds, so a change
+reaches all workers without a restart. Each change is validated exactly as start-up
+validates the environment.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 import tomllib
 
-from bot.core.config import Settings, validate
-from bot.core.models import RuntimeSetting, utcnow
+from bot.core.config import ConfigError, Settings, validate
+from bot.core.models import RuntimeSetting, TemplateOverride, utcnow
 from bot.core.notifications import NotificationMap, parse_notification_map
 
 #: The settings an admin may change at run time (the rest need a deploy).
@@ -28,8 +32,9 @@ OVERRIDABLE = (
     "duplicate_window_seconds",
     "send_rate_per_second",
 )
-NOTIFICATIONS = "notifications"
 REFRESH_SECONDS = 5.0
+
+log = logging.getLogger(__name__)
 
 
 def overrides() -> dict:
@@ -64,27 +69,82 @@ def save_overrides(changes: dict, actor: str) -> None:
 
 
 def base_notification_data(settings: Settings) -> dict:
-    with open(settings.notifications_file, "rb") as fh:
-        return tomllib.load(fh)
+    """The map file's data; ConfigError when it cannot be read."""
+    try:
+        with open(settings.notifications_file, "rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"NOTIFICATIONS_FILE {settings.notifications_file}: {exc}") from exc
+
+
+def template_overrides() -> dict[str, dict]:
+    """{event kind: mapping} of the events an admin remapped."""
+    return {row.event_kind: row.mapping for row in TemplateOverride.select()}
 
 
 def notification_data(settings: Settings) -> dict:
-    """The template map as data: the admin's edited copy, else the file's."""
-    row = RuntimeSetting.get_or_none(RuntimeSetting.key == NOTIFICATIONS)
-    return row.value if row else base_notification_data(settings)
+    """The template map as data: the file's, with each overridden event's entry replaced
+    by the admin's."""
+    data = base_notification_data(settings)
+    return {**data, "events": {**(data.get("events") or {}), **template_overrides()}}
+
+
+def template_sources(settings: Settings) -> tuple[dict, dict[str, str]]:
+    """The template map as data, and where each event's entry comes from: "file" or
+    "override"."""
+    data = notification_data(settings)
+    overridden = {row.event_kind for row in TemplateOverride.select(TemplateOverride.event_kind)}
+    sources = {kind: "override" if kind in overridden else "file" for kind in data["events"]}
+    return data, sources
+
+
+def check_template(settings: Settings, event: str, mapping: dict) -> None:
+    """Raise ConfigError when the map with `mapping` for `event` would not load."""
+    data = notification_data(settings)
+    data = {**data, "events": {**data["events"], event: mapping}}
+    parse_notification_map(data, source="template map")
+
+
+def save_template_override(event: str, mapping: dict, actor: str) -> dict | None:
+    """Map `event` to `mapping` until the override is deleted; the override it replaced."""
+    before = TemplateOverride.get_or_none(TemplateOverride.event_kind == event)
+    fields = {"mapping": mapping, "updated_by": actor, "updated_at": utcnow()}
+    if before is None:
+        TemplateOverride.create(event_kind=event, **fields)
+        return None
+    TemplateOverride.update(**fields).where(TemplateOverride.id == before.id).execute()
+    return before.mapping
+
+
+def delete_template_override(event: str) -> dict | None:
+    """Send `event` with the map file's entry again; the deleted override, None if none."""
+    row = TemplateOverride.get_or_none(TemplateOverride.event_kind == event)
+    if row is None:
+        return None
+    TemplateOverride.delete().where(TemplateOverride.id == row.id).execute()
+    return row.mapping
 
 
 class Refreshing:
-    """A value rebuilt from the database at most every REFRESH_SECONDS per process."""
+    """A value rebuilt from the database at most every REFRESH_SECONDS per process.
 
-    def __init__(self, build) -> None:
+    With `keep_on`, a rebuild raising one of those errors keeps the last good value (and
+    logs why): a map file broken while the process runs does not stop every send."""
+
+    def __init__(self, build, keep_on: tuple[type[Exception], ...] = ()) -> None:
         self._build = build
+        self._keep_on = keep_on
         self._value = None
         self._at = float("-inf")
 
     def get(self):
         if time.monotonic() - self._at >= REFRESH_SECONDS:
-            self._value = self._build()
+            try:
+                self._value = self._build()
+            except self._keep_on as exc:
+                if self._value is None:
+                    raise
+                log.error("keeping the last good value: %s", exc)
             self._at = time.monotonic()
         return self._value
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from flask import jsonify
 
+from bot.campaigns import experiments
 from bot.core import phones, runtime, search
 from bot.core.audit import audit
 from bot.core.config import ConfigError
@@ -22,7 +23,6 @@ from bot.core.models import (
     utcnow,
     write_transaction,
 )
-from bot.core.notifications import parse_notification_map
 from bot.customers import customers
 from bot.delivery import release, sending
 from bot.extensions import services
@@ -303,14 +303,21 @@ def show_order(order_id: int):
 @bp.get("/api/templates")
 @endpoint(tag="settings", response=s.TemplateList)
 def list_templates():
-    """The template each order event sends, with its languages and parameters."""
-    data = runtime.notification_data(services().settings)
+    """The template each order event sends, with its languages and parameters, and where
+    the mapping comes from: the map file, or an admin's override."""
+    return _template_list()
+
+
+def _template_list(ended: list[dict] | None = None):
+    data, sources = runtime.template_sources(services().settings)
     items = [
-        {"event": kind, "enabled": True, **entry}
+        {"event": kind, "enabled": True, **entry, "source": sources[kind]}
         for kind, entry in (data.get("events") or {}).items()
     ]
     return jsonify(
-        items=dump(s.TemplateMappingOut, items, many=True), fallbacks=data.get("fallbacks") or {}
+        items=dump(s.TemplateMappingOut, items, many=True),
+        fallbacks=data.get("fallbacks") or {},
+        ended_experiments=ended or [],
     )
 
 
@@ -330,20 +337,43 @@ def list_templates():
     path_examples={"event": EventKind.SHIPPED.value},
 )
 def edit_template(event: str, body: dict):
-    """Change which template an order event sends (takes effect within seconds)."""
-    svc, now = services(), utcnow()
+    """Change which template an order event sends (takes effect within seconds), as an
+    override of the map file's entry for this event only. The edit wins: an experiment
+    live on the event (running, or rolled out) is stopped, and named in
+    `ended_experiments`."""
+    svc, now, who = services(), utcnow(), actor()
     with write_transaction():
-        data = runtime.notification_data(svc.settings)
-        before = (data.get("events") or {}).get(event)
-        data = {**data, "events": {**(data.get("events") or {}), event: body}}
         try:
-            parse_notification_map(data, source="template map")
+            runtime.check_template(svc.settings, event, body)
         except ConfigError as exc:
             raise ApiError(400, "invalid_body", str(exc), {"body": [str(exc)]}) from exc
-        runtime.save_overrides({runtime.NOTIFICATIONS: data}, actor())
-        audit(actor(), "edit_template", event, {"before": before, "after": body}, now)
+        before = runtime.save_template_override(event, body, who)
+        audit(who, "edit_template", event, {"before": before, "after": body}, now)
+        ended = experiments.end_live(event, who, now, reason="template_edit")
     svc.refresh()
-    return list_templates.__wrapped__()
+    return _template_list(ended)
+
+
+@bp.delete(f"/api/templates/{EVENT}")
+@endpoint(
+    tag="settings",
+    response=s.TemplateList,
+    errors=(404,),
+    path_examples={"event": EventKind.SHIPPED.value},
+)
+def reset_template(event: str):
+    """Delete the event's override: it sends the map file's entry again (and follows
+    later edits of the file). An experiment live on the event is stopped, as on an edit.
+    404 when the event has no override."""
+    svc, now, who = services(), utcnow(), actor()
+    with write_transaction():
+        before = runtime.delete_template_override(event)
+        if before is None:
+            raise ApiError(404, "not_found", f"{event} has no override; it follows the map file")
+        audit(who, "reset_template", event, {"before": before, "after": None}, now)
+        ended = experiments.end_live(event, who, now, reason="template_reset")
+    svc.refresh()
+    return _template_list(ended)
 
 
 @bp.get("/api/settings")

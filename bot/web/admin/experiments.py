@@ -66,6 +66,13 @@ class RolloutBody(Schema):
         validate=validate.Length(1, 64),
         metadata={"description": "default: the significant winner, if there is one"},
     )
+    override = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "true to roll out a variant that is not the significant winner "
+            "(or while there is none); audited"
+        },
+    )
 
 
 class VariantResult(Schema):
@@ -200,8 +207,9 @@ def start_experiment(experiment_id: int):
     tag="experiments", response=ExperimentOut, errors=(404, 409), path_examples={"experiment_id": 2}
 )
 def stop_experiment(experiment_id: int):
-    """Stop the test: messages go back to the notification map's template."""
-    return _move(experiment_id, Phase.RUNNING, Phase.STOPPED, "stop_experiment")
+    """Stop the test, or end its roll-out: messages go back to the notification map's
+    template."""
+    return _move(experiment_id, experiments.LIVE, Phase.STOPPED, "stop_experiment")
 
 
 @bp.post("/api/experiments/<int:experiment_id>/rollout")
@@ -210,33 +218,56 @@ def stop_experiment(experiment_id: int):
     body=RolloutBody,
     response=ExperimentOut,
     errors=(404, 409),
-    example={"winner": "button"},
+    example={"winner": "button", "override": True},
     path_examples={"experiment_id": 2},
 )
 def roll_out_experiment(experiment_id: int, body: dict):
-    """Send the winner's template to everyone from now on."""
+    """Send the winner's template to everyone until the experiment is stopped or the
+    event's template is edited. Another variant than the significant winner (or any,
+    while none has won) needs `override: true`."""
     experiment = get_or_404(Experiment, experiment_id)
-    winner = body.get("winner") or experiments.decide_rollout(
+    significant = experiments.decide_rollout(
         experiments.results(experiment), min_sample=experiment.min_sample
     )
+    winner = body.get("winner") or significant
     if winner is None:
-        raise ApiError(409, "undecided", "no variant has won significantly yet; name a winner")
+        raise ApiError(
+            409,
+            "undecided",
+            "no variant has won significantly yet; name a winner with override: true",
+        )
     if winner not in {v["name"] for v in experiment.variants}:
         raise ApiError(400, "invalid_body", "invalid body", {"winner": ["not a variant"]})
-    rolled = experiments.roll_out(experiment, winner, actor(), utcnow())
+    if winner != significant and not body["override"]:
+        won = f"{significant!r} won" if significant else "no variant has won significantly"
+        raise ApiError(
+            409,
+            "not_the_winner",
+            f"{winner!r} is not the significant winner ({won}); "
+            "send override: true to roll it out anyway",
+        )
+    rolled = experiments.roll_out(experiment, winner, actor(), utcnow(), significant)
     if rolled is None:
         raise ApiError(409, "conflict", f"the experiment is {experiment.state}, not running")
     return jsonify(dump(ExperimentOut, rolled))
 
 
-def _move(experiment_id: int, source: Phase, target: Phase, action: str):
+def _move(experiment_id: int, source: Phase | tuple, target: Phase, action: str):
     now = utcnow()
+    sources = source if isinstance(source, tuple) else (source,)
     with write_transaction():
         experiment = get_or_404(Experiment, experiment_id)
-        if experiment.state != source:
-            raise ApiError(409, "conflict", f"the experiment is {experiment.state}, not {source}")
-        if target == Phase.RUNNING and _another_live(experiment):
-            raise ApiError(409, "conflict", "another experiment is live for the same messages")
+        if experiment.state not in sources:
+            expected = " or ".join(sources)
+            raise ApiError(409, "conflict", f"the experiment is {experiment.state}, not {expected}")
+        other = target == Phase.RUNNING and _another_live(experiment)
+        if other:
+            raise ApiError(
+                409,
+                "conflict",
+                f"another experiment is live for the same messages: {other.id} "
+                f"({other.name!r}, {other.state}); stop it first",
+            )
         before = experiment.state
         experiment.state, experiment.updated_at = target, now
         if target == Phase.RUNNING:
@@ -248,14 +279,14 @@ def _move(experiment_id: int, source: Phase, target: Phase, action: str):
     return jsonify(dump(ExperimentOut, experiment))
 
 
-def _another_live(experiment: Experiment) -> bool:
+def _another_live(experiment: Experiment) -> Experiment | None:
     same = (
         Experiment.event_kind == experiment.event_kind
         if experiment.event_kind
         else Experiment.campaign_id == experiment.campaign_id
     )
     live = Experiment.state.in_(experiments.LIVE) & (Experiment.id != experiment.id)
-    return Experiment.select().where(same & live).exists()
+    return Experiment.select().where(same & live).order_by(Experiment.id).first()
 
 
 # --- conversions ---------------------------------------------------------------------

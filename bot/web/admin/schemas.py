@@ -242,11 +242,28 @@ class TemplateMapping(Schema):
 
 class TemplateMappingOut(TemplateMapping):
     event = fields.String(validate=validate.OneOf([k.value for k in EventKind]))
+    source = fields.String(
+        validate=validate.OneOf(["file", "override"]),
+        metadata={
+            "description": "file: the map file's entry; override: an admin's edit, "
+            "until DELETE /admin/api/templates/<event>"
+        },
+    )
+
+
+class EndedExperiment(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    state = fields.String(metadata={"description": "the state it was in: running or rolled_out"})
 
 
 class TemplateList(Schema):
     items = fields.List(fields.Nested(TemplateMappingOut))
     fallbacks = fields.Dict(keys=fields.String(), values=fields.String())
+    ended_experiments = fields.List(
+        fields.Nested(EndedExperiment),
+        metadata={"description": "experiments this change stopped (the edit wins)"},
+    )
 
 
 def policy_fields(**kwargs) -> dict:
