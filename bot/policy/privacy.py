@@ -25,7 +25,16 @@ from bot.core.models import (
     UnhandledUpdate,
     write_transaction,
 )
-from bot.core.signing import sign_hmac
+from bot.core.suppression import is_suppressed, suppressed_among, suppression_hash
+
+__all__ = [
+    "erase_customer",
+    "export_customer",
+    "is_suppressed",
+    "redact_old_messages",
+    "suppressed_among",
+    "suppression_hash",
+]
 
 #: Rows redacted per transaction, so a first run over a large backlog never holds a long lock.
 REDACT_BATCH = 500
@@ -42,31 +51,6 @@ DELETION_ORDER = (
     ("orders", Order),
     ("customers", Customer),
 )
-
-
-def suppression_hash(phone: str, salt: str) -> str:
-    """HMAC-SHA256 of the number's digits keyed with SUPPRESSION_SALT, as hex.
-
-    Only digits count, so "+91 98123 45678" and "+919812345678" hash alike. Without the
-    salt (allowed in sandbox only) the hash of a phone number is trivially reversible.
-    """
-    return sign_hmac(salt, ("+" + re.sub(r"\D", "", phone)).encode())
-
-
-def is_suppressed(phone: str, salt: str) -> bool:
-    """True when this number's owner asked to be erased: never message it again."""
-    return phone in suppressed_among([phone], salt)
-
-
-def suppressed_among(phones: list[str], salt: str) -> set[str]:
-    """The numbers in `phones` whose owners asked to be erased (one query for a batch)."""
-    hashes = {suppression_hash(phone, salt): phone for phone in phones}
-    if not hashes:
-        return set()
-    found = Suppression.select(Suppression.phone_hash).where(
-        Suppression.phone_hash.in_(list(hashes))
-    )
-    return {hashes[row.phone_hash] for row in found}
 
 
 def export_customer(phone: str) -> dict | None:
@@ -87,8 +71,10 @@ def erase_customer(phone: str, salt: str, actor: str, now: datetime) -> dict:
 
     Erasure means "forget me and never message me again": the suppression hash is
     written even when nothing else is held, so the number stays blocked when a shop
-    later sends a new order for it. Orders and order events are deleted only when no
-    other customer's message refers to them. One transaction; idempotent.
+    later sends a new order for it. Orders are deleted only when no other customer's
+    message refers to them; their order events are kept as bare dedupe keys (payload
+    blanked, order unlinked), so that a redelivered old event is still a duplicate and
+    never recreates the customer. One transaction; idempotent.
     """
     subject = suppression_hash(phone, salt)
     with write_transaction():
@@ -96,7 +82,11 @@ def erase_customer(phone: str, salt: str, actor: str, now: datetime) -> dict:
         counts = {name: len(rows) for name, rows in held.items()}
         for name, model in DELETION_ORDER:
             ids = [row.id for row in held[name]]
-            if ids:
+            if ids and model is OrderEvent:
+                # The dedupe key outlives the person: a redelivered old event stays a
+                # duplicate. What it said (the payload) and which order it was go.
+                model.update(payload={}, order=None).where(model.id.in_(ids)).execute()
+            elif ids:
                 model.delete().where(model.id.in_(ids)).execute()
         Suppression.insert(
             phone_hash=subject, reason=Reason.ERASED, created_at=now
