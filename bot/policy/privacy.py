@@ -18,11 +18,13 @@ from bot.core.models import (
     Message,
     Order,
     OrderEvent,
+    OutboundEvent,
     Reason,
     State,
     StatusEvent,
     Suppression,
     UnhandledUpdate,
+    WebhookDelivery,
     write_transaction,
 )
 from bot.core.suppression import is_suppressed, suppressed_among, suppression_hash
@@ -42,6 +44,7 @@ REDACT_BATCH = 500
 IN_FLIGHT = (State.QUEUED, State.SENDING, State.DEFERRED)
 #: What an erasure deletes, children before parents.
 DELETION_ORDER = (
+    ("crm_events", OutboundEvent),  # with their webhook deliveries
     ("unhandled_updates", UnhandledUpdate),
     ("status_events", StatusEvent),
     ("inbound_messages", InboundMessage),
@@ -82,7 +85,11 @@ def erase_customer(phone: str, salt: str, actor: str, now: datetime) -> dict:
         counts = {name: len(rows) for name, rows in held.items()}
         for name, model in DELETION_ORDER:
             ids = [row.id for row in held[name]]
-            if ids and model is OrderEvent:
+            if ids and model is OutboundEvent:
+                # What the CRM was told, or still would be: the attempts go with it.
+                WebhookDelivery.delete().where(WebhookDelivery.event.in_(ids)).execute()
+                model.delete().where(model.id.in_(ids)).execute()
+            elif ids and model is OrderEvent:
                 # The dedupe key outlives the person: a redelivered old event stays a
                 # duplicate. What it said (the payload) and which order it was go.
                 model.update(payload={}, order=None).where(model.id.in_(ids)).execute()
@@ -178,6 +185,7 @@ def _held_rows(phone: str) -> dict[str, list[Model]]:
         order_ids |= {o.id for o in Order.select(Order.id).where(Order.customer == customer)}
     inbound_messages = list(InboundMessage.select().where(inbound).order_by(InboundMessage.id))
     unhandled_updates = _unhandled_rows(phone)
+    crm_events = _rows_naming(OutboundEvent, OutboundEvent.payload, phone)
 
     # Orders and events are theirs only if nobody else is their customer or recipient.
     others = Message.id.not_in(message_ids)
@@ -221,6 +229,7 @@ def _held_rows(phone: str) -> dict[str, list[Model]]:
         "status_events": status_events,
         "inbound_messages": inbound_messages,
         "unhandled_updates": unhandled_updates,
+        "crm_events": crm_events,
     }
 
 
@@ -234,6 +243,16 @@ def _unhandled_rows(phone: str) -> list[Model]:
         # JSON is stored as text: match it as text, bypassing the field's JSON conversion.
         about |= UnhandledUpdate.payload ** Value(f"%{digits}%", converter=False)
     return list(UnhandledUpdate.select().where(about).order_by(UnhandledUpdate.id))
+
+
+def _rows_naming(model: type[Model], payload, phone: str) -> list[Model]:
+    """Rows whose JSON `payload` holds the number's digits (the CRM's events name the
+    phone in their payload), matched as text like `_unhandled_rows`."""
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) < 8:
+        return []
+    about = payload ** Value(f"%{digits}%", converter=False)
+    return list(model.select().where(about).order_by(model.id))
 
 
 def _plain(row: Model) -> dict:
