@@ -17,11 +17,12 @@ from bot.core.models import (
     Order,
     OrderEvent,
     OutboundEvent,
+    UnhandledUpdate,
 )
 from tests.conftest import ADMIN, load_payload
 from tests.test_privacy import all_text_in_database
 from tests.webhooks.test_orders import post_generic
-from tests.webhooks.test_whatsapp import post_meta
+from tests.webhooks.test_whatsapp import post_meta, signup_preference
 
 DIGITS = "9812345678"  # Asha's number, +91 98123 45678, as the payloads write it
 
@@ -93,13 +94,13 @@ def test_a_redelivered_old_event_stays_a_duplicate_after_erasure(client, sign, e
 
 
 def test_a_message_from_an_erased_number_is_acknowledged_and_not_stored(client, sign, erased):
-    for body in (
-        load_payload("meta/messages")["text"],
-        load_payload("meta/other")["user_preferences"],
-    ):
+    text = load_payload("meta/messages")["text"]
+    stop = load_payload("meta/other")["user_preferences"]
+    for body in (text, stop, signup_preference()):  # signup: kept raw for anyone else
         assert post_meta(client, sign, body).status_code == 200
 
     nothing_personal_stored()
+    assert not UnhandledUpdate.select().exists()
     assert OutboundEvent.select().count() == erased
 
 

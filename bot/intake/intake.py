@@ -23,6 +23,7 @@ from bot.core.events import MessageReceived, publish
 from bot.core.models import Customer, InboundMessage, Reason, db, fit, write_transaction
 from bot.core.notifications import NotificationMap
 from bot.core.rows import Erased, get_or_create_customer
+from bot.core.suppression import suppressed_among
 from bot.delivery import dispatch, receipts, statuses, unhandled
 from bot.delivery.providers.base import (
     AccountNews,
@@ -118,6 +119,11 @@ def take_whatsapp_updates(svc: IntakeServices, updates: list[WebhookUpdate], now
     kept_raw = [u for u in updates if isinstance(u, UnhandledItem)]
     salt = svc.settings.suppression_salt
     dropped: Counter[str] = Counter()
+    named = [u.phone for u in kept_raw if u.phone]
+    if named and (erased := suppressed_among(named, salt)):
+        # A raw part naming an erased number is not kept either.
+        dropped["unhandled"] = sum(1 for u in kept_raw if u.phone in erased)
+        kept_raw = [u for u in kept_raw if u.phone not in erased]
     with write_transaction():
         event_ids = statuses.record_updates(status_updates, now)
         inbound_ids = store_inbound(inbound, now, salt=salt, dropped=dropped)
