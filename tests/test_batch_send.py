@@ -319,3 +319,31 @@ def test_rate_slots_are_taken_a_chunk_at_a_time_and_the_refused_chunks_put_back(
     waiting = Message.select().where(Message.state == State.QUEUED)
     assert {(m.reason, m.attempts) for m in waiting} == {(Reason.RATE_LIMITED, 0)}
     assert waiting.count() == 50
+
+
+def test_a_batchs_crm_status_events_cost_two_inserts_not_a_query_per_message(
+    make_app, meta_settings, fake_whatsapp, run_jobs, monkeypatch
+):
+    from bot.core.models import OutboundEvent, db
+
+    make_app(
+        meta_settings.replace(send_rate_per_second=1000, crm_webhook_urls=("http://127.0.0.1:9/",))
+    )
+    messages = order_messages(40)
+    statements: list[str] = []
+    database = type(db.obj)
+    real = database.execute_sql
+
+    def recording(self, sql, *args, **kwargs):
+        statements.append(sql)
+        return real(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(database, "execute_sql", recording)
+    run_jobs()
+
+    sent = [e.payload for e in OutboundEvent.select() if e.payload["state"] == "sent"]
+    assert sorted(p["message_id"] for p in sent) == [m.id for m in messages]
+    inserts = [s for s in statements if s.startswith('INSERT INTO "outbound_event"')]
+    assert len(inserts) == 1  # the whole batch's events in one statement
+    orders = [s for s in statements if s.startswith("SELECT") and 'FROM "order"' in s]
+    assert len(orders) <= 1  # and their orders read once

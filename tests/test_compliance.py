@@ -12,8 +12,9 @@ import pytest
 from bot.core.models import ConsentEvent, Customer, Message, Reason, State, utcnow
 from bot.delivery.ratelimit import SendRateLimiter, recovered_rate
 from bot.extensions import services
+from bot.intake.intake import take_order_event
 from tests.conftest import SECRETS, load_payload
-from tests.factories import marketing_message, queued_message
+from tests.factories import marketing_message, order_event, queued_message
 
 NOON_IST = datetime(2026, 11, 25, 6, 30)  # 12:00 in India
 
@@ -254,7 +255,9 @@ def test_an_erased_number_is_never_messaged_again_even_for_a_new_order(app, clie
     queued_message(event_id="a", order_id="1")
     run_jobs()
     erase_customer("+919812345678", services().settings.suppression_salt, "admin", utcnow())
-    message = queued_message(event_id="b", order_id="2")  # the shop sends a new order
+    # The shop sends a new order: acknowledged and dropped, never stored or sent.
+    accepted = take_order_event(services(), order_event(event_id="b", order_id="2"), utcnow())
     run_jobs()
-    message = Message.get_by_id(message.id)
-    assert (message.state, message.reason) == (State.SUPPRESSED, Reason.ERASED)
+    assert (accepted.dropped, accepted.message_ids) == (Reason.ERASED, [])
+    assert not Message.select().exists()  # the erased one went with the erasure
+    assert not Customer.select().exists()

@@ -141,8 +141,8 @@ def test_status_change_opt_out_and_inbound_each_produce_one_event(crm_app, run_j
     message = queued_message()
     run_jobs()  # the sandbox sends it and reports delivered, then read
     states = [e.payload["state"] for e in OutboundEvent.select() if e.type == crm.MESSAGE_STATUS]
-    # one event per change: delivered then read, or read alone when it overtook delivered
-    assert states in (["delivered", "read"], ["read"])
+    # one event per change: sent, then delivered and read, or read alone when it overtook
+    assert states in (["sent", "delivered", "read"], ["sent", "read"])
     now = utcnow()
     provider_id = message.__class__.get_by_id(message.id).provider_message_id
     stale = StatusUpdate("sandbox", provider_id, DeliveryStatus.SENT, now)
@@ -152,7 +152,7 @@ def test_status_change_opt_out_and_inbound_each_produce_one_event(crm_app, run_j
     opt_out()  # already out: no change, no event
     inbound = Inbound("meta", "wamid.IN1", PHONE, "text", now, text="hi")
     with write_transaction():
-        store_inbound([inbound, inbound], now)
+        store_inbound([inbound, inbound], now, salt="")
     events = list(OutboundEvent.select().order_by(OutboundEvent.id))
     types = [e.type for e in events]
     assert types.count(crm.MESSAGE_STATUS) == len(states)  # a stale receipt: no event
@@ -161,6 +161,52 @@ def test_status_change_opt_out_and_inbound_each_produce_one_event(crm_app, run_j
     status = events[0].payload
     assert (status["phone"], status["order"]["id"]) == (PHONE, "1042")
     assert events[-1].payload["text"] == "hi"
+
+
+def status_events() -> dict[int, list[dict]]:
+    """The `message.status` payloads recorded, by message id, in order."""
+    by_message: dict[int, list[dict]] = {}
+    for event in OutboundEvent.select().order_by(OutboundEvent.id):
+        if event.type == crm.MESSAGE_STATUS:
+            by_message.setdefault(event.payload["message_id"], []).append(event.payload)
+    return by_message
+
+
+def test_sent_failed_and_suppressed_messages_each_produce_a_status_event(crm_app, run_jobs):
+    sent = queued_message(event_id="e-sent", order_id="1")
+    failed = queued_message(phone="+919812340000", event_id="e-failed", order_id="2")
+    opt_out("+919876543210")
+    suppressed = queued_message(phone="+919876543210", event_id="e-suppressed", order_id="3")
+
+    run_jobs()
+
+    events = status_events()
+    first = events[sent.id][0]
+    assert (first["state"], first["reason"], first["error"]) == ("sent", None, None)
+    assert first["order"]["id"] == "1" and first["phone"] == PHONE
+    assert [e["state"] for e in events[sent.id]][-1] == "read"
+    [fail] = events[failed.id]
+    assert (fail["state"], fail["reason"]) == ("failed", "provider_rejected")
+    assert fail["error"]["code"] == "131026"
+    assert "not on WhatsApp" in fail["error"]["text"]
+    assert fail["order"]["id"] == "2"
+    [suppression] = events[suppressed.id]
+    assert (suppression["state"], suppression["reason"], suppression["error"]) == (
+        "suppressed",
+        "opted_out",
+        None,
+    )
+
+
+def test_an_admins_cancel_produces_a_suppressed_status_event(crm_app):
+    message = queued_message()
+    client = crm_app.test_client()
+
+    response = client.post(f"/admin/api/messages/{message.id}/cancel", headers=ADMIN)
+
+    assert response.status_code == 200
+    [event] = status_events()[message.id]
+    assert (event["state"], event["reason"]) == ("suppressed", "cancelled")
 
 
 def test_no_urls_no_events(app):

@@ -78,7 +78,7 @@ def test_batches_of_every_size_are_inserted(app):
 
 
 def test_a_customer_is_created_once_per_number_with_its_time_zone(app):
-    customer, created = get_or_create_customer(ASHA, NOW, name="Asha", language="hi")
+    customer, created = get_or_create_customer(ASHA, NOW, salt="", name="Asha", language="hi")
     assert created
     assert (customer.phone, customer.name, customer.language, customer.timezone) == (
         ASHA,
@@ -87,7 +87,9 @@ def test_a_customer_is_created_once_per_number_with_its_time_zone(app):
         "Asia/Calcutta",
     )
     assert customer.created_at == customer.updated_at == NOW and not customer.dirty_fields
-    known, created = get_or_create_customer(ASHA, LATER, name="Someone Else", language="en")
+    known, created = get_or_create_customer(
+        ASHA, LATER, salt="", name="Someone Else", language="en"
+    )
     assert not created
     assert (known.id, known.name, known.language, known.updated_at) == (
         customer.id,
@@ -99,22 +101,26 @@ def test_a_customer_is_created_once_per_number_with_its_time_zone(app):
 
 
 def test_a_given_time_zone_and_tags_are_kept(app):
-    customer, _ = get_or_create_customer(ASHA, NOW, timezone="Europe/London", tags=["vip"])
+    customer, _ = get_or_create_customer(ASHA, NOW, salt="", timezone="Europe/London", tags=["vip"])
     stored = Customer.get_by_id(customer.id)
     assert (stored.timezone, stored.tags, stored.opted_out) == ("Europe/London", ["vip"], False)
 
 
 def test_renaming_takes_the_new_name_and_moves_updated_at_only_when_it_changed(app):
-    get_or_create_customer(ASHA, NOW, rename=True, name="Asha")
-    renamed, created = get_or_create_customer(ASHA, LATER, rename=True, name="Asha K")
+    get_or_create_customer(ASHA, NOW, salt="", rename=True, name="Asha")
+    renamed, created = get_or_create_customer(ASHA, LATER, salt="", rename=True, name="Asha K")
     assert not created and (renamed.name, renamed.updated_at) == ("Asha K", LATER)
-    same, _ = get_or_create_customer(ASHA, LATER + timedelta(1), rename=True, name="Asha K")
-    nameless, _ = get_or_create_customer(ASHA, LATER + timedelta(2), rename=True, name=None)
+    same, _ = get_or_create_customer(
+        ASHA, LATER + timedelta(1), salt="", rename=True, name="Asha K"
+    )
+    nameless, _ = get_or_create_customer(
+        ASHA, LATER + timedelta(2), salt="", rename=True, name=None
+    )
     assert (same.name, same.updated_at) == (nameless.name, nameless.updated_at) == ("Asha K", LATER)
     assert Customer.get(Customer.phone == ASHA).name == "Asha K"
 
 
 def test_a_customer_with_no_name_gets_the_first_name_given_when_renamed(app):
-    get_or_create_customer(ASHA, NOW)
-    named, _ = get_or_create_customer(ASHA, LATER, rename=True, name="Asha")
+    get_or_create_customer(ASHA, NOW, salt="")
+    named, _ = get_or_create_customer(ASHA, LATER, salt="", rename=True, name="Asha")
     assert (named.name, named.updated_at) == ("Asha", LATER)

@@ -1,7 +1,8 @@
 """Domain events: what the ledgers tell whoever listens, without knowing who that is.
 
-Consent, receipts and intake publish; the CRM integration (`bot.integrations.crm`) subscribes at
-composition time (`bot.extensions.init_app`), so the ledgers need not import it.
+Consent, receipts, sending and intake publish; the CRM integration
+(`bot.integrations.crm`) subscribes at composition time (`bot.extensions.init_app`), so
+the ledgers need not import it.
 `publish()` calls every subscriber synchronously, inside the publisher's transaction:
 what a subscriber writes (the CRM's OutboundEvent) commits or rolls back with the change
 it reports, the transactional outbox the CRM's guarantees rest on.
@@ -18,10 +19,23 @@ from bot.core.models import Customer, InboundMessage, Message, State
 
 @dataclass(frozen=True, slots=True)
 class MessageStateChanged:
-    """A receipt moved a message forward (delivered, read, failed, ...)."""
+    """A message moved: sent, suppressed or failed by the sender (with the reason code,
+    and the provider's error code and text for a failure), delivered, read or failed by
+    a receipt."""
 
     message: Message
     state: State
+    reason: str | None = None
+    error_code: str | None = None
+    error_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessagesStateChanged:
+    """Several messages moved in one transaction (a send batch's outcomes): one event,
+    so that a subscriber writes its rows in a few statements, not a few per message."""
+
+    changes: tuple[MessageStateChanged, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +55,7 @@ class MessageReceived:
     inbound: InboundMessage
 
 
-Event = MessageStateChanged | ConsentChanged | MessageReceived
+Event = MessageStateChanged | MessagesStateChanged | ConsentChanged | MessageReceived
 Subscriber = Callable[[Event, datetime], None]
 
 _subscribers: list[Subscriber] = []

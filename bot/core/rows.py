@@ -8,7 +8,12 @@ check-then-insert race and no IntegrityError to catch (a known customer is then 
 back). The SQL is compiled once per database (bot/core/statements.py: this is the order
 webhook's hot path).
 
-Core level: it imports only models, statements and phones, so every caller is above it.
+A number whose owner was erased (bot/policy/privacy.py) is never a customer again:
+`get_or_create_customer` refuses it (`Erased`), whoever asks — an order, a customer's
+message, a WhatsApp preference, a CSV row, an admin, an alert channel.
+
+Core level: it imports only models, statements, phones and the suppression list, so
+every caller is above it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,11 @@ from peewee import Case, Query
 from bot.core import phones
 from bot.core.models import Customer, Message
 from bot.core.statements import BatchStatement, Statement, columns, row_values
+from bot.core.suppression import is_suppressed
+
+
+class Erased(Exception):
+    """The number's owner was erased: Dakiya keeps no customer for it again."""
 
 
 def insert_message(message: Message) -> bool:
@@ -57,18 +67,23 @@ def insert_messages(messages: Sequence[Message]) -> list[Message]:
 
 
 def get_or_create_customer(
-    phone: str, now: datetime, *, rename: bool = False, **facts: Any
+    phone: str, now: datetime, *, salt: str, rename: bool = False, **facts: Any
 ) -> tuple[Customer, bool]:
     """The customer with the E.164 `phone`, and whether this call created it.
+
+    Raises `Erased`, creating nothing, when the number is on the suppression list
+    (`salt` is SUPPRESSION_SALT): the caller acknowledges and drops what it was storing.
 
     A new customer gets `facts` (name, language, timezone, tags; the time zone defaults
     to the number's) and `now` as created and updated time. A known one is left as it
     is, unless `rename`: then it takes `facts["name"]` when given and different (the
     shop's latest spelling), and `updated_at` moves only if it did.
 
-    A new number costs one statement; a known one two (the insert that did nothing, then
-    the read, or the rename returning the row).
+    A new number costs two statements (the suppression check, the insert); a known one
+    three (the check, the insert that did nothing, then the read or the rename).
     """
+    if is_suppressed(phone, salt):
+        raise Erased("the number's owner was erased")
     new = Customer(
         phone=phone,
         **{**facts, "timezone": facts.get("timezone") or phones.time_zone(phone)},

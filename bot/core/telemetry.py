@@ -27,6 +27,10 @@ COUNTERS = {
     "send_retries": ("Retries scheduled, by provider and error code.", ("provider", "code")),
     "rate_limiter_waits": ("Sends put back because the global send rate was spent.", ()),
     "sweep_phase_failures": ("Sweeper phases that failed, by phase.", ("phase",)),
+    "intake_dropped": (
+        "Deliveries acknowledged but not stored, by what, reason (erased) and source.",
+        ("what", "reason", "source"),
+    ),
 }
 HISTOGRAMS = {
     "webhook_seconds": ("Webhook handling time.", ("endpoint",)),

@@ -24,7 +24,10 @@ from bot.core.errors import UNSTORABLE, ApiError
 from bot.core.models import ConsentEvent, Customer, db, write_transaction
 from bot.core.rows import get_or_create_customer
 from bot.policy import consent
-from bot.policy.privacy import iso
+from bot.policy.privacy import iso, suppressed_among
+
+#: Why a row for an erased number is not imported (no number in it: the report is shown).
+ERASED_ROW = "erased: this number's owner asked to be erased; it is not stored again"
 
 #: What an import file may have (phone is required), in the order an export writes them.
 COLUMNS = (
@@ -143,7 +146,13 @@ class ImportReport:
 
 
 def import_customers(
-    data: bytes, default_region: str, actor: str, now: datetime, *, dry_run: bool = False
+    data: bytes,
+    default_region: str,
+    actor: str,
+    now: datetime,
+    *,
+    salt: str,
+    dry_run: bool = False,
 ) -> ImportReport:
     """Import a customers CSV file: every row is checked first, then each good row is
     written in its own savepoint with its consent changes; bad rows are reported.
@@ -158,17 +167,17 @@ def import_customers(
     for start in range(0, len(good), WRITE_BATCH):
         batch = good[start : start + WRITE_BATCH]
         if dry_run:
-            _import_batch(batch, report, now)
+            _import_batch(batch, report, now, salt)
         else:
             with write_transaction():
-                _import_batch(batch, report, now)
+                _import_batch(batch, report, now, salt)
     if not dry_run:
         audit(actor, "import_customers", report.import_id, report.counts(), now)
     return report
 
 
 def upsert_customers(
-    items: list[dict], default_region: str, actor: str, now: datetime
+    items: list[dict], default_region: str, actor: str, now: datetime, *, salt: str
 ) -> ImportReport:
     """Create or update customers given as JSON items (a CRM's bulk upsert), checked by
     the import's rules; the good ones are written in one transaction, each row whole or
@@ -177,7 +186,7 @@ def upsert_customers(
     report = ImportReport(import_id=str(uuid.uuid4()), dry_run=False, rows=len(rows))
     report.rejected = [row for row in rows if row.errors]
     with write_transaction():
-        _import_batch([row for row in rows if not row.errors], report, now)
+        _import_batch([row for row in rows if not row.errors], report, now, salt)
     audit(actor, "upsert_customers", report.import_id, report.counts(), now)
     return report
 
@@ -382,10 +391,15 @@ FIELD_PARSERS = {
 }
 
 
-def _import_batch(batch: list[CustomerRow], report: ImportReport, now: datetime) -> None:
+def _import_batch(batch: list[CustomerRow], report: ImportReport, now: datetime, salt: str) -> None:
     found = Customer.select().where(Customer.phone.in_([row.phone for row in batch]))
     existing = {customer.phone: customer for customer in found}
+    erased = suppressed_among([row.phone for row in batch], salt)
     for row in batch:
+        if row.phone in erased:
+            # The number's owner was erased: it is not imported again (README, Privacy).
+            report.rejected.append(row.rejected({"phone": [ERASED_ROW]}))
+            continue
         customer = existing.get(row.phone)
         conflicts = consent_conflicts(row, customer)
         if conflicts:
@@ -394,7 +408,7 @@ def _import_batch(batch: list[CustomerRow], report: ImportReport, now: datetime)
         if not report.dry_run:
             evidence = {"file_row": row.row, "import_id": report.import_id}
             with db.atomic():  # a savepoint: the row is written whole or not at all
-                saved = save_row(row, customer, evidence, now)
+                saved = save_row(row, customer, evidence, now, salt)
             if not saved:
                 # Another request created this number between our read and our write.
                 report.rejected.append(
@@ -443,14 +457,16 @@ def _last_opt_out_source(customer: Customer, category: str) -> str | None:
     return event.source if event else None
 
 
-def save_row(row: CustomerRow, customer: Customer | None, evidence: dict, now: datetime) -> bool:
+def save_row(
+    row: CustomerRow, customer: Customer | None, evidence: dict, now: datetime, salt: str
+) -> bool:
     """Create or update the customer with the row's fields, then its consent changes.
 
     False, writing nothing, when the number was to be new but a customer has it now: its
     consent was not checked against this row (`consent_conflicts`), so it is not touched.
     """
     if customer is None:
-        customer, created = get_or_create_customer(row.phone, now, **row.fields)
+        customer, created = get_or_create_customer(row.phone, now, salt=salt, **row.fields)
         if not created:
             return False
     else:

@@ -23,6 +23,7 @@ from rq import Queue
 from bot.core import phones, telemetry
 from bot.core.audit import audit
 from bot.core.config import Settings
+from bot.core.events import MessagesStateChanged, MessageStateChanged, publish
 from bot.core.models import Customer, Message, Reason, State, db, write_transaction
 from bot.delivery import statuses
 from bot.delivery.backoff import backoff_seconds
@@ -227,9 +228,12 @@ class Sender:
     def finish(self, flight: InFlight) -> list[Outcome]:
         """Wait for the provider's answers and record every outcome of the batch."""
         results = flight.results()
+        changes: list[MessageStateChanged] = []  # suppressed and failed; sent: record_sent
         with write_transaction():
-            outcomes = self.apply_decisions(flight.batch, flight.decisions, flight.now)
-            outcomes |= self.record_results(flight.sending, results, flight.now)
+            outcomes = self.apply_decisions(flight.batch, flight.decisions, flight.now, changes)
+            outcomes |= self.record_results(flight.sending, results, flight.now, changes)
+            if changes:  # one event for the batch, in its transaction (the CRM's outbox)
+                publish(MessagesStateChanged(tuple(changes)), flight.now)
         return [outcomes[m.id] for m in flight.batch]
 
     def decide_all(
@@ -300,15 +304,18 @@ class Sender:
         batch: list[Message],
         decisions: dict[int, policy.Decision | PutBack],
         now: datetime,
+        changes: list[MessageStateChanged],
     ) -> dict[int, Outcome]:
         """Store every decision but "send": suppressed, deferred or put back (without
-        counting the attempt); one wake-up per queue and time for the ones put off."""
+        counting the attempt); one wake-up per queue and time for the ones put off.
+        A suppression written is added to `changes`."""
         outcomes: dict[int, Outcome] = {}
         wake: set[tuple[str, datetime]] = set()
         for m in batch:
             decision = decisions[m.id]
             if isinstance(decision, policy.Suppress):
-                finish(m, State.SUPPRESSED, decision.reason, now)
+                if finish(m, State.SUPPRESSED, decision.reason, now):
+                    changes.append(MessageStateChanged(m, State.SUPPRESSED, decision.reason))
                 outcomes[m.id] = Outcome.SUPPRESSED
                 continue
             if isinstance(decision, policy.Defer):
@@ -339,8 +346,10 @@ class Sender:
         messages: list[Message],
         results: list[SendResult | ProviderError],
         now: datetime,
+        changes: list[MessageStateChanged],
     ) -> dict[int, Outcome]:
-        """Store what the provider said about each message, sends in one go."""
+        """Store what the provider said about each message, sends in one go (and their
+        event); a failure written is added to `changes`."""
         outcomes: dict[int, Outcome] = {}
         sent = [
             (m, r.provider_message_id)
@@ -361,7 +370,7 @@ class Sender:
         not_counted = []
         for m, result in zip(messages, results, strict=True):
             if isinstance(result, ProviderError):
-                outcomes[m.id] = self.record_error(m, result, now)
+                outcomes[m.id] = self.record_error(m, result, now, changes)
                 if outcomes[m.id] is not Outcome.HELD:  # a held send may have gone out
                     not_counted.append(m)
         self.ledger.forget(not_counted)
@@ -388,7 +397,13 @@ class Sender:
                 seconds,
             )
 
-    def record_error(self, message: Message, error: ProviderError, now: datetime) -> Outcome:
+    def record_error(
+        self,
+        message: Message,
+        error: ProviderError,
+        now: datetime,
+        changes: list[MessageStateChanged],
+    ) -> Outcome:
         step = next_step_after_error(error, message.attempts, self.settings, now, self.jitter())
         log.warning(
             "message %s: %s error %s %r (attempt %d) -> %s",
@@ -431,7 +446,11 @@ class Sender:
                 now,
             )
         if isinstance(step, Fail):
-            finish(message, State.FAILED, step.reason, now, failed_at=now, **errors)
+            if finish(message, State.FAILED, step.reason, now, failed_at=now, **errors):
+                failed = MessageStateChanged(
+                    message, State.FAILED, step.reason, error.code, error.text
+                )
+                changes.append(failed)
             return Outcome.FAILED
         if isinstance(step, Hold):
             update_while_sending(
@@ -502,8 +521,9 @@ def finish(message: Message, state: State, reason: Reason, now: datetime, **fiel
 
 
 def record_sent(sent: list[tuple[Message, str]], provider: str, now: datetime) -> None:
-    """Record the provider's ids, move `sending` to `sent`, and apply early receipts:
-    two UPDATEs for the whole batch."""
+    """Record the provider's ids, move `sending` to `sent` (one `MessagesStateChanged`
+    for those it moved, before any early receipt's), and apply early receipts: two
+    UPDATEs for the whole batch."""
     if not sent:
         return
     ids = [m.id for m, _ in sent]
@@ -519,15 +539,25 @@ def record_sent(sent: list[tuple[Message, str]], provider: str, now: datetime) -
         # A provider id seen before (a provider bug): store the others, keep the send.
         for m, pid in sent:
             record_provider_id(m, provider, pid, now)
-    Message.update(
-        state=State.SENT,
-        reason=None,
-        lease_until=None,
-        next_attempt_at=None,
-        error_code=None,
-        error_text=None,
-        updated_at=now,
-    ).where(Message.id.in_(ids) & (Message.state == State.SENDING)).execute()
+    moved = (
+        Message.update(
+            state=State.SENT,
+            reason=None,
+            lease_until=None,
+            next_attempt_at=None,
+            error_code=None,
+            error_text=None,
+            updated_at=now,
+        )
+        .where(Message.id.in_(ids) & (Message.state == State.SENDING))
+        .returning(Message.id)
+        .tuples()
+        .execute()
+    )
+    moved_ids = {row[0] for row in moved}
+    changes = tuple(MessageStateChanged(m, State.SENT) for m, _ in sent if m.id in moved_ids)
+    if changes:
+        publish(MessagesStateChanged(changes), now)
     statuses.apply_pending_for(provider, [pid for _, pid in sent], now)
 
 
@@ -562,6 +592,8 @@ def cancel_message(message_id: int, actor: str, now: datetime) -> bool:
         )
         if cancelled:
             audit(actor, "cancel_message", str(message_id), {"after": "suppressed/cancelled"}, now)
+            message = Message.get_by_id(message_id)
+            publish(MessageStateChanged(message, State.SUPPRESSED, Reason.CANCELLED), now)
     return cancelled == 1
 
 

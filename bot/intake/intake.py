@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import NamedTuple, Protocol, TypeVar
@@ -15,13 +16,14 @@ from peewee import IntegrityError
 from rq import Queue
 from werkzeug.datastructures import Headers
 
-from bot.core import spool
+from bot.core import spool, telemetry
 from bot.core.config import Settings
 from bot.core.errors import is_outage, without_unstorable
 from bot.core.events import MessageReceived, publish
-from bot.core.models import Customer, InboundMessage, db, fit, write_transaction
+from bot.core.models import Customer, InboundMessage, Reason, db, fit, write_transaction
 from bot.core.notifications import NotificationMap
-from bot.core.rows import get_or_create_customer
+from bot.core.rows import Erased, get_or_create_customer
+from bot.core.suppression import suppressed_among
 from bot.delivery import dispatch, receipts, statuses, unhandled
 from bot.delivery.providers.base import (
     AccountNews,
@@ -93,7 +95,18 @@ def take_order_event(svc: IntakeServices, event: OrderEvent, now: datetime) -> A
         event, settings=svc.settings, notifications=svc.current_notifications(), now=now
     )
     dispatch.enqueue_sends(svc.queues, accepted.queued)
+    if accepted.dropped:
+        count_dropped(svc, "order_event", accepted.dropped, event.source)
     return accepted
+
+
+def count_dropped(svc: IntakeServices, what: str, reason: str, source: str, n: int = 1) -> None:
+    """A delivery acknowledged but not stored: logged and counted by reason, never with
+    the number (`dakiya_intake_dropped_total` in /metrics)."""
+    log.info("%d %s from %s dropped: %s", n, what, source, reason)
+    telemetry.count(
+        svc.redis, "intake_dropped", {"what": what, "reason": reason, "source": source}, n
+    )
 
 
 def take_whatsapp_updates(svc: IntakeServices, updates: list[WebhookUpdate], now: datetime) -> int:
@@ -104,12 +117,22 @@ def take_whatsapp_updates(svc: IntakeServices, updates: list[WebhookUpdate], now
     preferences = [u for u in updates if isinstance(u, PreferenceUpdate)]
     account = [u for u in updates if isinstance(u, AccountNews)]
     kept_raw = [u for u in updates if isinstance(u, UnhandledItem)]
+    salt = svc.settings.suppression_salt
+    dropped: Counter[str] = Counter()
+    named = [u.phone for u in kept_raw if u.phone]
+    if named and (erased := suppressed_among(named, salt)):
+        # A raw part naming an erased number is not kept either.
+        dropped["unhandled"] = sum(1 for u in kept_raw if u.phone in erased)
+        kept_raw = [u for u in kept_raw if u.phone not in erased]
     with write_transaction():
         event_ids = statuses.record_updates(status_updates, now)
-        inbound_ids = store_inbound(inbound, now)
+        inbound_ids = store_inbound(inbound, now, salt=salt, dropped=dropped)
         for preference in preferences:
-            record_preference(preference, now)
+            if not record_preference(preference, now, salt=salt):
+                dropped["preference"] += 1
         new_unhandled = unhandled.record(kept_raw, now)
+    for what, n in dropped.items():
+        count_dropped(svc, what, Reason.ERASED, "whatsapp", n)
     try:
         if event_ids:
             receipts.hand_over(svc.queues, event_ids)
@@ -122,9 +145,15 @@ def take_whatsapp_updates(svc: IntakeServices, updates: list[WebhookUpdate], now
     return len(event_ids) + len(inbound_ids) + len(preferences) + len(account) + new_unhandled
 
 
-def store_inbound(messages: list[Inbound], now: datetime) -> list[int]:
+def store_inbound(
+    messages: list[Inbound], now: datetime, *, salt: str, dropped: Counter[str] | None = None
+) -> list[int]:
     """Keep every customer message once (providers redeliver), create or update the
-    customer, and open their 24-hour service window. The ids of the new rows."""
+    customer, and open their 24-hour service window. The ids of the new rows.
+
+    A message from an erased number is dropped, not stored (counted in `dropped`): no
+    customer, no text, no CRM event. Even STOP or START: the number is suppressed for
+    good already, and START does not lift an erasure."""
     stored = []
     for message in messages:
         if (
@@ -135,7 +164,7 @@ def store_inbound(messages: list[Inbound], now: datetime) -> list[int]:
             continue
         try:
             with db.atomic():
-                customer = touch_customer(message, now)
+                customer = touch_customer(message, now, salt)
                 row = InboundMessage.create(
                     provider=message.provider,
                     provider_message_id=message.provider_message_id,
@@ -152,13 +181,21 @@ def store_inbound(messages: list[Inbound], now: datetime) -> list[int]:
                 publish(MessageReceived(row), now)
         except IntegrityError:
             continue
+        except Erased:
+            if dropped is not None:
+                dropped["inbound"] += 1
+            continue
         stored.append(row.id)
     return stored
 
 
-def record_preference(update: PreferenceUpdate, now: datetime) -> None:
-    """A marketing stop/resume the customer chose in WhatsApp itself: consent evidence."""
-    customer, _ = get_or_create_customer(update.phone, now)
+def record_preference(update: PreferenceUpdate, now: datetime, *, salt: str) -> bool:
+    """A marketing stop/resume the customer chose in WhatsApp itself: consent evidence.
+    False, storing nothing, for an erased number (it is never messaged anyway)."""
+    try:
+        customer, _ = get_or_create_customer(update.phone, now, salt=salt)
+    except Erased:
+        return False
     evidence = {
         "provider": update.provider,
         "detail": update.detail,
@@ -169,13 +206,14 @@ def record_preference(update: PreferenceUpdate, now: datetime) -> None:
         consent.record_opt_in(customer, consent.MARKETING, source, evidence, now)
     else:
         consent.record_opt_out(customer, consent.MARKETING, source, evidence, now)
+    return True
 
 
-def touch_customer(message: Inbound, now: datetime) -> Customer:
+def touch_customer(message: Inbound, now: datetime, salt: str) -> Customer:
     """The customer who wrote, created on first contact; their window opens now."""
     # A new customer is named as they named themselves (typed by them: cut to fit).
     customer, _ = get_or_create_customer(
-        message.from_phone, now, name=fit(Customer.name, message.profile_name)
+        message.from_phone, now, salt=salt, name=fit(Customer.name, message.profile_name)
     )
     last = customer.last_inbound_at
     customer.last_inbound_at = max(last, message.occurred_at) if last else message.occurred_at

@@ -30,7 +30,7 @@ from bot.core.notifications import (
     order_values,
     render_params,
 )
-from bot.core.rows import get_or_create_customer, insert_message
+from bot.core.rows import Erased, get_or_create_customer, insert_message
 from bot.core.statements import Statement, columns, row_values
 from bot.intake import reminders
 from bot.intake.sources.base import OrderEvent as IncomingEvent
@@ -41,19 +41,25 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Accepted:
-    """What an order event produced. `created` is False for a redelivered event."""
+    """What an order event produced. `created` is False for a redelivered event, and
+    for one `dropped` (the reason code: `erased`, the number's owner was erased), which
+    stores nothing at all and has no `event_id`."""
 
     created: bool
-    event_id: int
+    event_id: int | None
     message_ids: list[int] = field(default_factory=list)
     queued: list[tuple[int, str]] = field(default_factory=list)  # (message id, queue)
+    dropped: str | None = None
 
     def as_json(self) -> dict:
-        return {
+        answer = {
             "event_id": self.event_id,
             "message_ids": self.message_ids,
-            "duplicate": not self.created,
+            "duplicate": not self.created and self.dropped is None,
         }
+        if self.dropped is not None:
+            answer["dropped"] = self.dropped
+        return answer
 
 
 def accept_order_event(
@@ -93,7 +99,13 @@ def _accept(
 
     region = event.customer.country or settings.default_region
     phone = phones.to_e164(event.customer.phone, region)
-    customer = upsert_customer(phone, event, now) if phone else None
+    try:
+        customer = upsert_customer(phone, event, now, settings.suppression_salt) if phone else None
+    except Erased:
+        # After erasure only the salted suppression is kept: no customer, order, event,
+        # consent or CRM event for this number; acknowledged so that the shop does not
+        # retry (nothing was written yet, so nothing is rolled back).
+        return Accepted(created=False, event_id=None, dropped=Reason.ERASED)
     order = upsert_order(event, customer, now)
     if customer is None and order.customer_id is not None:
         customer = order.customer  # an unusable number: the order's known customer
@@ -146,11 +158,12 @@ ORDER_UPSERT = Statement(Order, columns(Order), _order_upsert)
 EVENT_INSERT = Statement(OrderEvent, columns(OrderEvent), _event_insert)
 
 
-def upsert_customer(phone: str, event: IncomingEvent, now: datetime) -> Customer:
-    """The customer with `phone`, created, or renamed to the shop's latest name."""
+def upsert_customer(phone: str, event: IncomingEvent, now: datetime, salt: str) -> Customer:
+    """The customer with `phone`, created, or renamed to the shop's latest name
+    (`Erased` for an erased number)."""
     facts = event.customer
     customer, _ = get_or_create_customer(
-        phone, now, rename=True, name=facts.name or None, language=facts.language
+        phone, now, salt=salt, rename=True, name=facts.name or None, language=facts.language
     )
     if facts.marketing_consent is not None:
         # The checkout's consent is evidence for the ledger (the shop can prove it).

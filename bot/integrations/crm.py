@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,11 +21,16 @@ import requests
 from rq import Queue
 
 from bot.core.config import Settings
-from bot.core.events import ConsentChanged, Event, MessageReceived, MessageStateChanged
+from bot.core.events import (
+    ConsentChanged,
+    Event,
+    MessageReceived,
+    MessagesStateChanged,
+    MessageStateChanged,
+)
 from bot.core.models import (
     Customer,
     InboundMessage,
-    Message,
     Order,
     OutboundEvent,
     WebhookDelivery,
@@ -62,6 +68,10 @@ def on_event(
     transaction). Nothing is built or written when no CRM URL is configured."""
     if not settings.crm_webhook_urls:
         return None
+    if isinstance(event, MessagesStateChanged):
+        payloads = message_status_payloads(event.changes, now)
+        record_events(settings, queues, [(MESSAGE_STATUS, p) for p in payloads], now)
+        return None
     type_, payload = describe(event, now)
     return record_event(settings, queues, type_, payload, now)
 
@@ -69,8 +79,8 @@ def on_event(
 def describe(event: Event, now: datetime) -> tuple[str, dict]:
     """The CRM event type and payload that report a domain event."""
     match event:
-        case MessageStateChanged(message, state):
-            return MESSAGE_STATUS, message_status_payload(message, state, now)
+        case MessageStateChanged():
+            return MESSAGE_STATUS, message_status_payloads([event], now)[0]
         case ConsentChanged(customer, category, action, source):
             return CONSENT_CHANGED, consent_payload(customer, category, action, source, now)
         case MessageReceived(row):
@@ -94,6 +104,26 @@ def record_event(
     return event
 
 
+def record_events(
+    settings: Settings, queues: dict[str, Queue], events: list[tuple[str, dict]], now: datetime
+) -> list[int]:
+    """`record_event` for a batch (a send batch's outcomes): two INSERTs however many
+    events, then the enqueues. The events' ids, in order."""
+    if not events:
+        return []
+    rows = [{"type": t, "payload": p, "created_at": now} for t, p in events]
+    cursor = OutboundEvent.insert_many(rows).returning(OutboundEvent.id).execute()
+    event_ids = sorted(row[0] if isinstance(row, tuple) else row.id for row in cursor)
+    deliveries = [
+        {"event": event_id, "url": url, "next_attempt_at": now, "created_at": now}
+        for event_id in event_ids
+        for url in settings.crm_webhook_urls
+    ]
+    cursor = WebhookDelivery.insert_many(deliveries).returning(WebhookDelivery.id).execute()
+    enqueue(queues, sorted(row[0] if isinstance(row, tuple) else row.id for row in cursor))
+    return event_ids
+
+
 def enqueue(queues: dict[str, Queue], delivery_ids: list[int], at: datetime | None = None) -> None:
     queue = queues[QUEUE]
     try:
@@ -106,14 +136,24 @@ def enqueue(queues: dict[str, Queue], delivery_ids: list[int], at: datetime | No
         log.warning("CRM delivery enqueue failed (%s); the sweeper picks it up", exc)
 
 
-def message_status_payload(message: Message, state: str, now: datetime) -> dict:
-    order = Order.get_or_none(Order.id == message.order_id) if message.order_id else None
+def message_status_payloads(changes: Sequence[MessageStateChanged], now: datetime) -> list[dict]:
+    """The `message.status` payloads of `changes`, their orders read in one query."""
+    order_ids = {c.message.order_id for c in changes if c.message.order_id}
+    orders = {o.id: o for o in Order.select().where(Order.id.in_(order_ids))} if order_ids else {}
+    return [_status_payload(change, orders.get(change.message.order_id), now) for change in changes]
+
+
+def _status_payload(change: MessageStateChanged, order: Order | None, now: datetime) -> dict:
+    message = change.message
+    failed = change.error_code is not None or change.error_text is not None
     return {
         "message_id": message.id,
         "phone": message.phone,
         "kind": message.kind,
         "template": message.template_name,
-        "state": str(state),
+        "state": str(change.state),
+        "reason": str(change.reason) if change.reason else None,
+        "error": {"code": change.error_code, "text": change.error_text} if failed else None,
         "order": {"source": order.source, "id": order.external_id, "number": order.number}
         if order
         else None,

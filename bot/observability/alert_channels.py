@@ -19,7 +19,7 @@ from rq import Queue
 from bot.core import phones
 from bot.core.config import Settings
 from bot.core.models import Category, Message, utcnow, write_transaction
-from bot.core.rows import get_or_create_customer, insert_message
+from bot.core.rows import Erased, get_or_create_customer, insert_message
 from bot.delivery.dispatch import enqueue_sends
 from bot.observability.alerts import Notice
 
@@ -119,12 +119,14 @@ class WhatsAppChannel(AlertChannel):
         language: str,
         region: str,
         queues: dict[str, Queue],
+        salt: str = "",
     ):
         self.numbers = list(numbers)
         self.template = template
         self.language = language
         self.region = region
         self.queues = queues
+        self.salt = salt
 
     def send(self, alert: Notice) -> None:
         now = utcnow()
@@ -136,7 +138,11 @@ class WhatsAppChannel(AlertChannel):
                 if phone is None:
                     unusable.append(number)
                     continue
-                customer, _ = get_or_create_customer(phone, now)
+                try:
+                    customer, _ = get_or_create_customer(phone, now, salt=self.salt)
+                except Erased:  # an admin who had themselves erased: no alerts either
+                    unusable.append(number)
+                    continue
                 message = Message(
                     customer=customer,
                     phone=phone,
@@ -177,6 +183,7 @@ def configured_channels(settings: Settings, queues: dict[str, Queue]) -> list[Al
                 settings.default_language,
                 settings.default_region,
                 queues,
+                settings.suppression_salt,
             )
         )
     return channels

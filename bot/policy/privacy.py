@@ -18,14 +18,25 @@ from bot.core.models import (
     Message,
     Order,
     OrderEvent,
+    OutboundEvent,
     Reason,
     State,
     StatusEvent,
     Suppression,
     UnhandledUpdate,
+    WebhookDelivery,
     write_transaction,
 )
-from bot.core.signing import sign_hmac
+from bot.core.suppression import is_suppressed, suppressed_among, suppression_hash
+
+__all__ = [
+    "erase_customer",
+    "export_customer",
+    "is_suppressed",
+    "redact_old_messages",
+    "suppressed_among",
+    "suppression_hash",
+]
 
 #: Rows redacted per transaction, so a first run over a large backlog never holds a long lock.
 REDACT_BATCH = 500
@@ -33,6 +44,7 @@ REDACT_BATCH = 500
 IN_FLIGHT = (State.QUEUED, State.SENDING, State.DEFERRED)
 #: What an erasure deletes, children before parents.
 DELETION_ORDER = (
+    ("crm_events", OutboundEvent),  # with their webhook deliveries
     ("unhandled_updates", UnhandledUpdate),
     ("status_events", StatusEvent),
     ("inbound_messages", InboundMessage),
@@ -42,31 +54,6 @@ DELETION_ORDER = (
     ("orders", Order),
     ("customers", Customer),
 )
-
-
-def suppression_hash(phone: str, salt: str) -> str:
-    """HMAC-SHA256 of the number's digits keyed with SUPPRESSION_SALT, as hex.
-
-    Only digits count, so "+91 98123 45678" and "+919812345678" hash alike. Without the
-    salt (allowed in sandbox only) the hash of a phone number is trivially reversible.
-    """
-    return sign_hmac(salt, ("+" + re.sub(r"\D", "", phone)).encode())
-
-
-def is_suppressed(phone: str, salt: str) -> bool:
-    """True when this number's owner asked to be erased: never message it again."""
-    return phone in suppressed_among([phone], salt)
-
-
-def suppressed_among(phones: list[str], salt: str) -> set[str]:
-    """The numbers in `phones` whose owners asked to be erased (one query for a batch)."""
-    hashes = {suppression_hash(phone, salt): phone for phone in phones}
-    if not hashes:
-        return set()
-    found = Suppression.select(Suppression.phone_hash).where(
-        Suppression.phone_hash.in_(list(hashes))
-    )
-    return {hashes[row.phone_hash] for row in found}
 
 
 def export_customer(phone: str) -> dict | None:
@@ -87,8 +74,10 @@ def erase_customer(phone: str, salt: str, actor: str, now: datetime) -> dict:
 
     Erasure means "forget me and never message me again": the suppression hash is
     written even when nothing else is held, so the number stays blocked when a shop
-    later sends a new order for it. Orders and order events are deleted only when no
-    other customer's message refers to them. One transaction; idempotent.
+    later sends a new order for it. Orders are deleted only when no other customer's
+    message refers to them; their order events are kept as bare dedupe keys (payload
+    blanked, order unlinked), so that a redelivered old event is still a duplicate and
+    never recreates the customer. One transaction; idempotent.
     """
     subject = suppression_hash(phone, salt)
     with write_transaction():
@@ -96,7 +85,15 @@ def erase_customer(phone: str, salt: str, actor: str, now: datetime) -> dict:
         counts = {name: len(rows) for name, rows in held.items()}
         for name, model in DELETION_ORDER:
             ids = [row.id for row in held[name]]
-            if ids:
+            if ids and model is OutboundEvent:
+                # What the CRM was told, or still would be: the attempts go with it.
+                WebhookDelivery.delete().where(WebhookDelivery.event.in_(ids)).execute()
+                model.delete().where(model.id.in_(ids)).execute()
+            elif ids and model is OrderEvent:
+                # The dedupe key outlives the person: a redelivered old event stays a
+                # duplicate. What it said (the payload) and which order it was go.
+                model.update(payload={}, order=None).where(model.id.in_(ids)).execute()
+            elif ids:
                 model.delete().where(model.id.in_(ids)).execute()
         Suppression.insert(
             phone_hash=subject, reason=Reason.ERASED, created_at=now
@@ -188,6 +185,7 @@ def _held_rows(phone: str) -> dict[str, list[Model]]:
         order_ids |= {o.id for o in Order.select(Order.id).where(Order.customer == customer)}
     inbound_messages = list(InboundMessage.select().where(inbound).order_by(InboundMessage.id))
     unhandled_updates = _unhandled_rows(phone)
+    crm_events = _rows_naming(OutboundEvent, OutboundEvent.payload, phone)
 
     # Orders and events are theirs only if nobody else is their customer or recipient.
     others = Message.id.not_in(message_ids)
@@ -231,6 +229,7 @@ def _held_rows(phone: str) -> dict[str, list[Model]]:
         "status_events": status_events,
         "inbound_messages": inbound_messages,
         "unhandled_updates": unhandled_updates,
+        "crm_events": crm_events,
     }
 
 
@@ -244,6 +243,16 @@ def _unhandled_rows(phone: str) -> list[Model]:
         # JSON is stored as text: match it as text, bypassing the field's JSON conversion.
         about |= UnhandledUpdate.payload ** Value(f"%{digits}%", converter=False)
     return list(UnhandledUpdate.select().where(about).order_by(UnhandledUpdate.id))
+
+
+def _rows_naming(model: type[Model], payload, phone: str) -> list[Model]:
+    """Rows whose JSON `payload` holds the number's digits (the CRM's events name the
+    phone in their payload), matched as text like `_unhandled_rows`."""
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) < 8:
+        return []
+    about = payload ** Value(f"%{digits}%", converter=False)
+    return list(model.select().where(about).order_by(model.id))
 
 
 def _plain(row: Model) -> dict:

@@ -278,9 +278,14 @@ def hand_written_paths() -> dict[str, dict[str, Any]]:
         "type": "object",
         "required": ["event_id", "message_ids", "duplicate"],
         "properties": {
-            "event_id": {"type": "integer"},
+            "event_id": {"type": ["integer", "null"]},
             "message_ids": {"type": "array", "items": {"type": "integer"}},
             "duplicate": {"type": "boolean"},
+            "dropped": {
+                "type": "string",
+                "description": "set when the event was acknowledged but not stored: "
+                "`erased` (the number's owner was erased)",
+            },
         },
     }
     spooled = {"type": "object", "required": ["spooled"], "properties": {"spooled": _true()}}

@@ -111,7 +111,10 @@ def create_customer(body: dict):
     """Add a customer (consent is changed through the consent endpoint)."""
     now = utcnow()
     with write_transaction():
-        customer = customers.create_customer(body, services().settings.default_region, now)
+        settings = services().settings
+        customer = customers.create_customer(
+            body, settings.default_region, now, salt=settings.suppression_salt
+        )
         audit(actor(), "create_customer", str(customer.id), {"after": audited(customer)}, now)
     return jsonify(customer_json(customer)), 201
 

@@ -62,7 +62,11 @@ class BulkReportSchema(Schema):
 def upsert_customers(body: dict):
     """Create or update up to 1,000 customers; the same body twice changes nothing more."""
     report = customers_csv.upsert_customers(
-        body["customers"], services().settings.default_region, actor(), utcnow()
+        body["customers"],
+        services().settings.default_region,
+        actor(),
+        utcnow(),
+        salt=services().settings.suppression_salt,
     )
     return jsonify(
         {

@@ -63,6 +63,7 @@ def import_customers(query: dict):
         services().settings.default_region,
         actor(),
         utcnow(),
+        salt=services().settings.suppression_salt,
         dry_run=query["dry_run"],
     )
     return jsonify(report.as_json())
