@@ -72,4 +72,21 @@ def test_users_are_created_rotated_listed_and_disabled(runner, app):
     assert check_password_hash(AdminUser.get(username="asha").password_hash, "pw-2")
     assert runner.invoke(args=["users", "disable", "asha"]).output == "disabled\n"
     assert runner.invoke(args=["users", "disable", "ravi"]).output == "no user ravi\n"
-    assert runner.invoke(args=["users", "list"]).output == "asha\tviewer\tdisabled\n"
+    listed = runner.invoke(args=["users", "list"]).output.splitlines()
+    assert "asha\tviewer\tdisabled\tdatabase" in listed
+
+
+def test_users_list_names_the_environments_users_and_each_users_source(runner, app):
+    runner.invoke(args=["users", "create", "meena"], input="pw-1\npw-1\n")
+    runner.invoke(args=["users", "create", "admin"], input="pw-1\npw-1\n")  # ADMIN_USERS has it
+    assert runner.invoke(args=["users", "list"]).output.splitlines() == [
+        "admin\tadmin\tactive\tADMIN_USERS",
+        "admin\tviewer\tshadowed\tdatabase",  # the environment's admin is the one who logs in
+        "meena\tviewer\tactive\tdatabase",
+        "viewer\tviewer\tactive\tADMIN_USERS",
+    ]
+
+
+def test_hash_password_help_names_the_setting_the_hash_goes_into(runner):
+    help_text = runner.invoke(args=["hash-password", "--help"]).output
+    assert "ADMIN_USERS" in help_text and "ADMIN_PASSWORD_HASH" not in help_text

@@ -193,7 +193,7 @@ def test_inbound_message_opens_the_service_window(app, say):
     say(inbound("hello"))
     customer = Customer.get(Customer.phone == "+" + ASHA)
     assert customer.last_inbound_at is not None
-    assert customer.timezone == "Asia/Calcutta"
+    assert customer.timezone == "Asia/Kolkata"
 
 
 def unique_phrases(section: str) -> dict[str, str]:

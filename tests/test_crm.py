@@ -245,7 +245,7 @@ def test_bulk_upsert_is_idempotent_and_reports_bad_items(client):
         (3, ["language"]),
     ]
     second = client.put("/admin/api/customers/bulk", json=body, headers=ADMIN).get_json()
-    assert (second["created"], second["updated"]) == (0, 2)
+    assert (second["created"], second["updated"], second["unchanged"]) == (0, 0, 2)
     assert second["rejected"] == report["rejected"]
     assert Customer.select().count() == 2
     asha = Customer.get(Customer.phone == "+919812345678")

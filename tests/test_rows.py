@@ -84,7 +84,7 @@ def test_a_customer_is_created_once_per_number_with_its_time_zone(app):
         ASHA,
         "Asha",
         "hi",
-        "Asia/Calcutta",
+        "Asia/Kolkata",
     )
     assert customer.created_at == customer.updated_at == NOW and not customer.dirty_fields
     known, created = get_or_create_customer(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import phonenumbers
 
+from bot.core import zones
+
 #: ISO 3166 alpha-2 regions a number can be read in (those with a calling code).
 REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
 
@@ -37,8 +39,9 @@ def mask(phone: str | None) -> str:
 
 
 def time_zone(e164: str) -> str | None:
-    """The customer's time zone from their number, when the number pins down exactly one."""
+    """The customer's time zone from their number, when the number pins down exactly one,
+    under its canonical name (phonenumbers gives "Asia/Calcutta"; we store "Asia/Kolkata")."""
     from phonenumbers import timezone
 
-    zones = timezone.time_zones_for_number(phonenumbers.parse(e164))
-    return zones[0] if len(zones) == 1 and zones[0] != "Etc/Unknown" else None
+    found = timezone.time_zones_for_number(phonenumbers.parse(e164))
+    return zones.canonical(found[0]) if len(found) == 1 and found[0] != "Etc/Unknown" else None

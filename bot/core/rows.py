@@ -24,7 +24,7 @@ from typing import Any
 
 from peewee import Case, Query
 
-from bot.core import phones
+from bot.core import phones, zones
 from bot.core.models import Customer, Message
 from bot.core.statements import BatchStatement, Statement, columns, row_values
 from bot.core.suppression import is_suppressed
@@ -86,7 +86,7 @@ def get_or_create_customer(
         raise Erased("the number's owner was erased")
     new = Customer(
         phone=phone,
-        **{**facts, "timezone": facts.get("timezone") or phones.time_zone(phone)},
+        **{**facts, "timezone": zones.canonical(facts.get("timezone")) or phones.time_zone(phone)},
         created_at=now,
         updated_at=now,
     )

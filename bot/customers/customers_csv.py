@@ -18,7 +18,7 @@ from zoneinfo import available_timezones
 import phonenumbers
 from babel import Locale, UnknownLocaleError
 
-from bot.core import phones, search
+from bot.core import phones, search, zones
 from bot.core.audit import audit
 from bot.core.errors import UNSTORABLE, ApiError
 from bot.core.models import ConsentEvent, Customer, db, write_transaction
@@ -95,11 +95,17 @@ class CustomerRow:
 
     @property
     def masked_phone(self) -> str | None:
-        """The number as far as a report may show it."""
+        """The number as far as a report may show it: a read number masked as the logs
+        mask it; one that is not a number (or was not read, for a bad country) is no
+        E.164 to mask, so it is marked as such with the last two digits written, e.g.
+        "invalid: …78" (two, as the mask shows, so a report gives away no more)."""
         if self.phone:
             return phones.mask(self.phone)
         digits = re.sub(r"\D", "", self.raw_phone)
-        return phones.mask(digits) if digits else None
+        if not self.raw_phone:
+            return None
+        marker = "invalid" if "phone" in self.errors else "not read"
+        return f"{marker}: …{digits[-2:]}" if len(digits) > 2 else marker
 
     def rejected(self, errors: dict[str, list[str]]) -> CustomerRow:
         merged = {name: list(messages) for name, messages in self.errors.items()}
@@ -115,11 +121,13 @@ class ImportReport:
     rows: int = 0
     created: int = 0
     updated: int = 0
+    unchanged: int = 0  # a known customer the row would not change
     rejected: list[CustomerRow] = field(default_factory=list)
 
     @property
     def imported(self) -> int:
-        return self.created + self.updated
+        """Rows accepted: created, updated or already as the row says."""
+        return self.created + self.updated + self.unchanged
 
     def counts(self) -> dict:
         """What the audit log keeps: numbers only, never a phone number."""
@@ -128,6 +136,7 @@ class ImportReport:
             "imported": self.imported,
             "created": self.created,
             "updated": self.updated,
+            "unchanged": self.unchanged,
             "rejected": len(self.rejected),
         }
 
@@ -138,6 +147,7 @@ class ImportReport:
             "imported": self.imported,
             "created": self.created,
             "updated": self.updated,
+            "unchanged": self.unchanged,
             "rejected": [
                 {"row": row.row, "phone": row.masked_phone, "errors": row.errors}
                 for row in sorted(self.rejected, key=lambda row: row.row)
@@ -354,11 +364,12 @@ def parse_language(value: str) -> str:
 
 
 def parse_timezone(value: str) -> str:
-    """An IANA time zone, in its canonical spelling ("asia/kolkata" -> "Asia/Kolkata")."""
+    """An IANA time zone, in its canonical spelling ("asia/kolkata" -> "Asia/Kolkata") and
+    under its current name ("Asia/Calcutta" -> "Asia/Kolkata")."""
     zone = _time_zones().get(value.lower())
     if zone is None:
         raise ValueError("not a known time zone (e.g. Asia/Kolkata)")
-    return zone
+    return zones.canonical(zone)
 
 
 @cache
@@ -405,6 +416,9 @@ def _import_batch(batch: list[CustomerRow], report: ImportReport, now: datetime,
         if conflicts:
             report.rejected.append(row.rejected(conflicts))
             continue
+        if customer is not None and not changes(row, customer):
+            report.unchanged += 1  # nothing to write, not even updated_at
+            continue
         if not report.dry_run:
             evidence = {"file_row": row.row, "import_id": report.import_id}
             with db.atomic():  # a savepoint: the row is written whole or not at all
@@ -419,6 +433,15 @@ def _import_batch(batch: list[CustomerRow], report: ImportReport, now: datetime,
             report.created += 1
         else:
             report.updated += 1
+
+
+def changes(row: CustomerRow, customer: Customer) -> bool:
+    """Whether `row` would change `customer`: a field it gives, or a consent state."""
+    if any(getattr(customer, name) != value for name, value in row.fields.items()):
+        return True
+    if row.opted_out is not None and row.opted_out != customer.opted_out:
+        return True
+    return row.marketing is not None and row.marketing != customer.marketing_opt_in
 
 
 def consent_conflicts(row: CustomerRow, customer: Customer | None) -> dict[str, list[str]]:

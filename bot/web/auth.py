@@ -242,7 +242,7 @@ def init_app(app: Flask) -> None:
 @click.command("hash-password")
 @click.password_option()
 def hash_password_command(password: str) -> None:
-    """Print the ADMIN_PASSWORD_HASH for a password."""
+    """Print a password hash for an ADMIN_USERS entry (name:role:<hash>)."""
     click.echo(generate_password_hash(password))
 
 
@@ -282,7 +282,19 @@ def disable_user_command(username: str) -> None:
 
 @users.command("list")
 def list_users_command() -> None:
-    """List the database's users (ADMIN_USERS from the environment are not listed)."""
+    """List every user who may log in, or could: name, role, state and source.
+
+    The source is ADMIN_USERS (the environment) or database (`users create`). A database
+    user whose name ADMIN_USERS also has is listed as "shadowed": the environment's entry
+    is the one that logs in (see find_user).
+    """
+    configured = parse_admin_users(services().settings.admin_users)
+    lines = [(name, role.value, "active", "ADMIN_USERS") for name, (role, _) in configured.items()]
     with db.connection_context():
-        for user in AdminUser.select().order_by(AdminUser.username):
-            click.echo(f"{user.username}\t{user.role}\t{'disabled' if user.disabled else 'active'}")
+        for user in AdminUser.select():
+            state = "disabled" if user.disabled else "active"
+            if user.username in configured:
+                state = "shadowed"
+            lines.append((user.username, user.role, state, "database"))
+    for line in sorted(lines):
+        click.echo("\t".join(line))

@@ -28,7 +28,7 @@ def test_customers_can_be_created_found_updated_and_audited(client):
     )
     assert created.status_code == 201
     customer = created.get_json()
-    assert (customer["phone"], customer["timezone"]) == ("+919812345678", "Asia/Calcutta")
+    assert (customer["phone"], customer["timezone"]) == ("+919812345678", "Asia/Kolkata")
     found = client.get("/admin/api/customers?q=98123&tag=vip", headers=ADMIN).get_json()
     assert [c["id"] for c in found["items"]] == [customer["id"]] and found["next_after"] is None
     changed = post(

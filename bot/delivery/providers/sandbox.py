@@ -1,8 +1,10 @@
 """The sandbox provider: sends to nobody, keeps what it would have sent, and plays back
 sent / delivered / read receipts through the same status path as a real provider.
 
-It is a product feature (local runs, demos, staging), not a test double. A number ending
-in 0000 is treated as "not on WhatsApp" so the failure path can be seen too.
+It is a product feature (local runs, demos, staging), not a test double. Numbers ending
+in a trigger (`TRIGGERS`, like Twilio's magic numbers) fail with each error class the
+sender knows, so every failure path (a retry, a slow-down, a dead letter, a hold for
+reconciliation) can be seen locally; the README lists them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,35 @@ OUTBOX_LENGTH = 1000
 RECEIPT_JOB = "jobs.statuses.apply_sandbox_receipt"
 
 
+#: A number's last four digits -> the failure the sandbox answers with, every time.
+#: Each is one error class of the sender (ErrorKind), with a Meta-like code.
+TRIGGERS: dict[str, tuple[ErrorKind, str, str]] = {
+    "0000": (
+        ErrorKind.PERMANENT,
+        "131026",
+        "Message undeliverable (sandbox: numbers ending in 0000 are not on WhatsApp)",
+    ),
+    "0500": (
+        ErrorKind.RETRY,
+        "131000",
+        "Service temporarily unavailable (sandbox: numbers ending in 0500 always fail"
+        " and are retried until they are a dead letter)",
+    ),
+    "0429": (
+        ErrorKind.RATE_LIMITED,
+        "130429",
+        "Rate limit hit (sandbox: numbers ending in 0429 are always rate limited)",
+    ),
+    "0504": (
+        ErrorKind.AMBIGUOUS,
+        "timeout",
+        "No answer in time (sandbox: numbers ending in 0504 may or may not have been sent)",
+    ),
+}
+#: The Retry-After of a rate-limited sandbox send, in seconds.
+RATE_LIMIT_RETRY_AFTER = 30.0
+
+
 class SandboxProvider(Provider):
     name = "sandbox"
 
@@ -39,12 +70,11 @@ class SandboxProvider(Provider):
         self.queue = queue
 
     def send(self, message: OutboundMessage) -> SendResult:
-        if message.to.endswith("0000"):
-            raise ProviderError(
-                "Message undeliverable (sandbox: numbers ending in 0000 are not on WhatsApp)",
-                kind=ErrorKind.PERMANENT,
-                code="131026",
-            )
+        trigger = TRIGGERS.get(message.to[-4:])
+        if trigger:
+            kind, code, text = trigger
+            retry_after = RATE_LIMIT_RETRY_AFTER if kind is ErrorKind.RATE_LIMITED else None
+            raise ProviderError(text, kind=kind, code=code, retry_after=retry_after)
         provider_id = f"sandbox.{uuid.uuid4().hex}"
         record = {"id": provider_id, "at": utcnow().isoformat(), **asdict(message)}
         self.redis.lpush(OUTBOX_KEY, json.dumps(record, ensure_ascii=False))

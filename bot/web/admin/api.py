@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import jsonify
+from peewee import IntegrityError
 
 from bot.campaigns import experiments
 from bot.core import phones, runtime, search
@@ -20,6 +21,7 @@ from bot.core.models import (
     Message,
     Order,
     StatusEvent,
+    db,
     utcnow,
     write_transaction,
 )
@@ -80,7 +82,8 @@ def list_customers(query: dict):
     """Find customers by phone or name, tag, consent or hand-over state."""
     rows = Customer.select()
     if "q" in query:
-        rows = rows.where(Customer.phone.contains(query["q"]) | Customer.name.contains(query["q"]))
+        region = services().settings.default_region
+        rows = rows.where(search.phone_or_name(Customer.phone, Customer.name, query["q"], region))
     if "tag" in query:
         rows = rows.where(search.has_tag(Customer.tags, query["tag"]))
     if "opted_out" in query:
@@ -129,21 +132,38 @@ def show_customer(customer_id: int):
 @bp.patch("/api/customers/<int:customer_id>")
 @endpoint(
     tag="customers",
-    body=s.CustomerFields,
+    body=s.CustomerUpdate,
     response=s.CustomerOut,
-    errors=(404,),
+    errors=(404, 409),
     example={"name": "Asha Rao", "language": "en-IN", "tags": ["vip", "repeat"]},
 )
 def update_customer(customer_id: int, body: dict):
-    """Change a customer's name, language, time zone or tags."""
+    """Change a customer's name, language, time zone, tags or phone number.
+
+    A new number is read like a new customer's (E.164, or national in `country` or
+    DEFAULT_REGION); 409 names the customer who has it. Consent, orders and history stay
+    with the customer; messages still waiting go to the new number; the service window
+    closes. The audit log keeps both numbers masked."""
     now = utcnow()
+    fields = dict(body)
+    country = fields.pop("country", None)
     with write_transaction():
         customer = get_or_404(Customer, customer_id)
         before = audited(customer)
-        for name, value in body.items():
+        if "phone" in fields:
+            settings = services().settings
+            region = country or settings.default_region
+            customers.change_phone(
+                customer, fields.pop("phone"), region, now, salt=settings.suppression_salt
+            )
+        for name, value in fields.items():
             setattr(customer, name, value)
         customer.updated_at = now
-        customer.save()
+        try:
+            with db.atomic():  # a savepoint: a number taken meanwhile is a 409, not a 500
+                customer.save()
+        except IntegrityError:
+            raise customers.exists(Customer.get(Customer.phone == customer.phone)) from None
         audit(
             actor(),
             "update_customer",

@@ -40,9 +40,10 @@ class RejectedItemSchema(Schema):
 
 
 class BulkReportSchema(Schema):
-    upserted = fields.Integer()
+    upserted = fields.Integer(metadata={"description": "created + updated + unchanged"})
     created = fields.Integer()
     updated = fields.Integer()
+    unchanged = fields.Integer(metadata={"description": "known customers already as the item"})
     rejected = fields.List(fields.Nested(RejectedItemSchema))
 
 
@@ -73,6 +74,7 @@ def upsert_customers(body: dict):
             "upserted": report.imported,
             "created": report.created,
             "updated": report.updated,
+            "unchanged": report.unchanged,
             "rejected": [
                 {"index": row.row, "phone": row.masked_phone, "errors": row.errors}
                 for row in sorted(report.rejected, key=lambda row: row.row)

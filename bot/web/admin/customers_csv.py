@@ -28,16 +28,23 @@ class ImportQuery(Schema):
 
 class RejectedRowSchema(Schema):
     row = fields.Integer(metadata={"description": "row number in the file; the header is 1"})
-    phone = fields.String(allow_none=True, metadata={"description": "masked"})
+    phone = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "masked (+91********78), or 'invalid: …78' for a value that is"
+            " not a number ('not read: …78' when its country was bad)"
+        },
+    )
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
 
 
 class ImportReportSchema(Schema):
     import_id = fields.String()
     dry_run = fields.Boolean()
-    imported = fields.Integer()
+    imported = fields.Integer(metadata={"description": "created + updated + unchanged"})
     created = fields.Integer()
-    updated = fields.Integer()
+    updated = fields.Integer(metadata={"description": "known customers the row changed"})
+    unchanged = fields.Integer(metadata={"description": "known customers already as the row"})
     rejected = fields.List(fields.Nested(RejectedRowSchema))
 
 

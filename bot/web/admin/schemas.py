@@ -9,6 +9,7 @@ from babel import Locale, UnknownLocaleError
 from marshmallow import Schema, ValidationError, fields, validate
 
 from bot.campaigns.segments import REGION
+from bot.core import zones
 from bot.core.fields import WholeNumber
 from bot.core.models import Category, EventKind, Reason, State
 from bot.core.notifications import PARAMETERS
@@ -45,10 +46,14 @@ class LanguageCode(fields.String):
 
 
 class TimeZoneName(fields.String):
-    """An IANA time zone name the server's zone database has; its shape is documented."""
+    """An IANA time zone name the server's zone database has; its shape is documented.
+    An old name is taken and stored under its canonical one (Asia/Calcutta -> Asia/Kolkata)."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(validate=[validate.Regexp(TIME_ZONE_SHAPE), check_timezone], **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return zones.canonical(super()._deserialize(value, attr, data, **kwargs))
 
 
 #: A template parameter's name (bot/core/notifications.py): the map refuses any other.
@@ -60,7 +65,12 @@ TEMPLATE_PARAMETER = validate.OneOf(sorted(PARAMETERS))
 
 class CustomerQuery(PageQuery):
     q = fields.String(
-        validate=validate.Length(1, 100), metadata={"description": "phone or name contains"}
+        validate=validate.Length(1, 100),
+        metadata={
+            "description": "name contains, or phone number as typed: its digits"
+            " ('98111 22233', '+91 98111-22233'; an unencoded + reads as a space)"
+            " or the number it is in DEFAULT_REGION ('098111 22233')"
+        },
     )
     tag = fields.String(validate=validate.Length(1, 64))
     opted_out = fields.Boolean()
@@ -79,6 +89,17 @@ class CustomerCreate(CustomerFields):
     country = fields.String(
         validate=REGION,
         metadata={"description": "region for numbers without +"},
+    )
+
+
+class CustomerUpdate(CustomerFields):
+    phone = fields.String(
+        validate=validate.Length(3, 32),
+        metadata={"description": "a new number (E.164, or national with `country`)"},
+    )
+    country = fields.String(
+        validate=REGION,
+        metadata={"description": "region for a new number without +"},
     )
 
 

@@ -26,7 +26,13 @@ def verify_meta_subscription():
     """Meta's subscription handshake: echo hub.challenge when the verify token matches."""
     token = services().settings.meta_verify_token
     given = request.args.get("hub.verify_token", "")
-    if request.args.get("hub.mode") != "subscribe" or not token:
+    if not token:
+        raise ApiError(
+            403,
+            "verification_failed",
+            "META_VERIFY_TOKEN is not configured: set it to the verify token given to Meta",
+        )
+    if request.args.get("hub.mode") != "subscribe":
         raise ApiError(403, "verification_failed", "hub.mode must be subscribe")
     if not hmac.compare_digest(given.encode(), token.encode()):
         raise ApiError(403, "verification_failed", "hub.verify_token does not match")
