@@ -197,7 +197,8 @@ def test_pause_between_batches_stops_new_messages_and_resume_carries_on(app):
     for _ in range(3):
         run_batch(campaign, batch_size=1)
     assert len(messages(campaign)) == 3
-    assert Campaign.get_by_id(campaign.id).state == "done"
+    # Everyone targeted, but their messages are still queued: not done yet.
+    assert Campaign.get_by_id(campaign.id).state == "sending"
 
 
 def test_cancel_suppresses_the_queued_messages(app, run_jobs):
@@ -338,3 +339,98 @@ def test_a_campaign_experiment_splits_customers_stably_across_a_restart(app, day
 )
 def test_a_campaign_keeps_its_schedule_as_json(schedule, stored):
     assert campaigns.stored_schedule(schedule) == stored
+
+
+# --- done only when nothing of it can still be sent (issue 17, item 2) -------------------
+
+
+@pytest.fixture
+def quiet_night(time_machine):
+    """22:30 in Kolkata: marketing waits for the end of quiet hours, time frozen."""
+    time_machine.move_to(datetime(2030, 1, 10, 17, 0), tick=False)
+
+
+def launch_via_api(client, run_jobs) -> int:
+    created = client.post(
+        "/admin/api/campaigns",
+        json={"name": "Night", "template": "diwali_sale", "languages": ["en"]},
+        headers=ADMIN,
+    ).json
+    client.post(f"/admin/api/campaigns/{created['id']}/launch", headers=ADMIN)
+    run_jobs()
+    return created["id"]
+
+
+def test_a_campaign_whose_messages_wait_for_quiet_hours_is_sending_not_done(
+    client, run_jobs, quiet_night, time_machine
+):
+    customer(KOLKATA)
+    customer(MUMBAI)
+    campaign_id = launch_via_api(client, run_jobs)
+    shown = client.get(f"/admin/api/campaigns/{campaign_id}", headers=ADMIN).json
+    assert shown["state"] == "sending" and shown["finished_at"] is None
+    assert shown["progress"]["queued"] == 2 and shown["progress"]["sent"] == 0
+
+    time_machine.move_to(datetime(2030, 1, 11, 3, 30), tick=False)  # 09:00 in Kolkata
+    run_jobs()
+    shown = client.get(f"/admin/api/campaigns/{campaign_id}", headers=ADMIN).json
+    assert shown["state"] == "done" and shown["progress"]["sent"] == 2
+    assert client.post(f"/admin/api/campaigns/{campaign_id}/cancel", headers=ADMIN).status_code == 409
+
+
+def test_cancel_while_messages_wait_for_quiet_hours_suppresses_them(
+    client, run_jobs, quiet_night, time_machine
+):
+    customer(KOLKATA)
+    campaign_id = launch_via_api(client, run_jobs)
+    cancelled = client.post(f"/admin/api/campaigns/{campaign_id}/cancel", headers=ADMIN)
+    assert cancelled.status_code == 200, cancelled.json
+    assert cancelled.json["state"] == "cancelled"
+    assert cancelled.json["progress"]["suppressed_by_reason"] == {"cancelled": 1}
+
+    time_machine.move_to(datetime(2030, 1, 11, 3, 30), tick=False)  # quiet hours are over
+    run_jobs()
+    (message,) = Message.select()
+    assert (message.state, message.reason) == (State.SUPPRESSED, Reason.CANCELLED)
+    assert message.sent_at is None
+
+
+def test_pause_holds_messages_waiting_for_quiet_hours_until_resume(
+    client, run_jobs, quiet_night, time_machine
+):
+    customer(KOLKATA)
+    campaign_id = launch_via_api(client, run_jobs)
+    paused = client.post(f"/admin/api/campaigns/{campaign_id}/pause", headers=ADMIN)
+    assert paused.status_code == 200 and paused.json["state"] == "paused"
+
+    time_machine.move_to(datetime(2030, 1, 11, 3, 30), tick=False)  # quiet hours are over
+    run_jobs()
+    (message,) = Message.select()
+    assert (message.state, message.reason) == (State.DEFERRED, Reason.CAMPAIGN_PAUSED)
+    assert client.get(f"/admin/api/campaigns/{campaign_id}", headers=ADMIN).json["state"] == (
+        "paused"
+    )
+
+    resumed = client.post(f"/admin/api/campaigns/{campaign_id}/resume", headers=ADMIN)
+    assert resumed.status_code == 200
+    run_jobs()
+    message = Message.get_by_id(message.id)
+    assert message.state in DELIVERED_OR_SENT and message.sent_at == datetime(2030, 1, 11, 3, 30)
+    assert client.get(f"/admin/api/campaigns/{campaign_id}", headers=ADMIN).json["state"] == "done"
+
+
+def test_the_sweeper_finishes_a_campaign_whose_last_message_an_admin_cancelled(
+    app, run_jobs, quiet_night
+):
+    from bot.delivery.sending import cancel_message
+    from jobs.sweep import sweep_once
+
+    customer(KOLKATA)
+    campaign = draft()
+    campaigns.launch(campaign, services().queues, utcnow())
+    run_jobs()
+    (message,) = messages(campaign)
+    assert Campaign.get_by_id(campaign.id).state == "sending"
+    assert cancel_message(message.id, "tests", utcnow())
+    assert sweep_once(services(), utcnow())["campaigns_done"] == 1
+    assert Campaign.get_by_id(campaign.id).state == "done"
