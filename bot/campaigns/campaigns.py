@@ -359,6 +359,8 @@ def plan_messages(
         except MissingParameter as exc:
             row.state, row.reason = State.SUPPRESSED, Reason.MISSING_PARAMETER
             row.error_text = str(exc)
+        if not segments.has_valid_phone(customer.phone):  # as the segment preview counts it
+            row.state, row.reason = State.SUPPRESSED, Reason.INVALID_PHONE
         rows.append(row)
     return rows
 
@@ -388,15 +390,15 @@ def customer_values(customer: Customer, orders: list[Order], language: str) -> d
     if not orders:
         return {"customer_name": customer.name}
     first, last = orders[0], orders[-1]
-    spend = sum(
-        (o.total for o in orders if o.total is not None and o.currency == last.currency),
-        Decimal(0),
-    )
+    # Completed orders only, in the currency of the latest of them (never mixed).
+    spent = [o for o in orders if o.total is not None and segments.is_completed(o)]
+    currency = spent[-1].currency if spent else last.currency
+    spend = sum((o.total for o in spent if o.currency == currency), Decimal(0))
     return {
         **order_values(last, customer, language),
         "first_order_number": first.number or first.external_id,
         "last_order_number": last.number or last.external_id,
-        "total_spend": format_money(spend, last.currency, language),
+        "total_spend": format_money(spend, currency, language),
     }
 
 
