@@ -154,9 +154,7 @@ def resume(campaign: Campaign, queues: dict[str, Queue], now: datetime) -> Campa
     with write_transaction():
         campaign = transition(campaign, (CampaignState.PAUSED,), CampaignState.SCHEDULED, now)
         released = (
-            Message.update(
-                state=State.QUEUED, reason=None, next_attempt_at=now, updated_at=now
-            )
+            Message.update(state=State.QUEUED, reason=None, next_attempt_at=now, updated_at=now)
             .where(
                 (Message.campaign == campaign.id)
                 & (Message.state == State.DEFERRED)
