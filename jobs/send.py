@@ -7,6 +7,7 @@ import json
 
 import click
 
+from bot.campaigns import campaigns
 from bot.core.models import db, utcnow
 from bot.delivery import dispatch
 from bot.delivery.providers.sandbox import recorded
@@ -19,7 +20,11 @@ def send_due(queue: str = "orders") -> dict[str, int]:
     happened to them, by outcome."""
     svc = services()
     with db.connection_context():
-        return dispatch.drain(svc.sender, svc.queues, queue, svc.settings.send_job_seconds)
+        outcomes = dispatch.drain(svc.sender, svc.queues, queue, svc.settings.send_job_seconds)
+        if queue == campaigns.QUEUE:
+            # Committed above, so the last sender to finish sees every message settled.
+            campaigns.finish_settled(utcnow())
+        return outcomes
 
 
 def send_message(message_id: int) -> str:

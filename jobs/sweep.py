@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import click
 
+from bot.campaigns import campaigns
 from bot.core import telemetry
 from bot.core.models import InboundMessage, StatusEvent, db, utcnow
 from bot.core.triggers import single_run
@@ -89,6 +90,11 @@ def crm_phase(svc: Services, now: datetime, cutoff: datetime) -> dict:
     return {"crm_webhooks_requeued": len(webhooks)}
 
 
+def campaigns_phase(svc: Services, now: datetime, cutoff: datetime) -> dict:
+    """Campaigns whose last messages were settled by a receipt or an admin are done."""
+    return {"campaigns_done": campaigns.finish_settled(now)}
+
+
 #: The sweep's phases, in order; each is independent of the others.
 PHASES: tuple[tuple[str, Callable[[Services, datetime, datetime], dict]], ...] = (
     ("spool", drain_phase),
@@ -96,6 +102,7 @@ PHASES: tuple[tuple[str, Callable[[Services, datetime, datetime], dict]], ...] =
     ("receipts", receipts_phase),
     ("inbound", inbound_phase),
     ("crm_webhooks", crm_phase),
+    ("campaigns", campaigns_phase),
 )
 
 

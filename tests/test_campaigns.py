@@ -92,7 +92,7 @@ def test_segment_filters_by_tags_language_country_orders_and_replies(app):
     assert ids({"last_order_after": utcnow().date().isoformat()}) == {asha.id}
     assert ids({"has_replied": True}) == {bob.id}
     assert ids({"has_replied": False, "countries": ["IN"]}) == {asha.id, asha.id + 1}
-    assert segments.preview({"tags_any": ["vip", "new"]}) == 3
+    assert segments.preview({"tags_any": ["vip", "new"]})["count"] == 3
 
 
 def test_a_segment_with_an_unknown_key_is_refused(app):
@@ -197,7 +197,8 @@ def test_pause_between_batches_stops_new_messages_and_resume_carries_on(app):
     for _ in range(3):
         run_batch(campaign, batch_size=1)
     assert len(messages(campaign)) == 3
-    assert Campaign.get_by_id(campaign.id).state == "done"
+    # Everyone targeted, but their messages are still queued: not done yet.
+    assert Campaign.get_by_id(campaign.id).state == "sending"
 
 
 def test_cancel_suppresses_the_queued_messages(app, run_jobs):
@@ -271,7 +272,7 @@ def test_segment_preview_counts_and_refuses_unknown_keys(client):
     customer(KOLKATA, tags=["vip"])
     customer(MUMBAI)
     answer = client.post("/admin/api/segments/preview", json={"tags_any": ["vip"]}, headers=ADMIN)
-    assert answer.status_code == 200 and answer.json == {"count": 1}
+    assert answer.status_code == 200 and answer.json["count"] == 1
     bad = client.post("/admin/api/segments/preview", json={"tag": "vip"}, headers=ADMIN)
     assert bad.status_code == 400
 
@@ -338,3 +339,197 @@ def test_a_campaign_experiment_splits_customers_stably_across_a_restart(app, day
 )
 def test_a_campaign_keeps_its_schedule_as_json(schedule, stored):
     assert campaigns.stored_schedule(schedule) == stored
+
+
+# --- done only when nothing of it can still be sent (issue 17, item 2) -------------------
+
+
+@pytest.fixture
+def quiet_night(time_machine):
+    """22:30 in Kolkata: marketing waits for the end of quiet hours, time frozen."""
+    time_machine.move_to(datetime(2030, 1, 10, 17, 0), tick=False)
+
+
+def launch_via_api(client, run_jobs) -> int:
+    created = client.post(
+        "/admin/api/campaigns",
+        json={"name": "Night", "template": "diwali_sale", "languages": ["en"]},
+        headers=ADMIN,
+    ).json
+    client.post(f"/admin/api/campaigns/{created['id']}/launch", headers=ADMIN)
+    run_jobs()
+    return created["id"]
+
+
+def test_a_campaign_whose_messages_wait_for_quiet_hours_is_sending_not_done(
+    client, run_jobs, quiet_night, time_machine
+):
+    customer(KOLKATA)
+    customer(MUMBAI)
+    campaign_id = launch_via_api(client, run_jobs)
+    shown = client.get(f"/admin/api/campaigns/{campaign_id}", headers=ADMIN).json
+    assert shown["state"] == "sending" and shown["finished_at"] is None
+    assert shown["progress"]["queued"] == 2 and shown["progress"]["sent"] == 0
+
+    time_machine.move_to(datetime(2030, 1, 11, 3, 30), tick=False)  # 09:00 in Kolkata
+    run_jobs()
+    shown = client.get(f"/admin/api/campaigns/{campaign_id}", headers=ADMIN).json
+    assert shown["state"] == "done" and shown["progress"]["sent"] == 2
+    cancel = client.post(f"/admin/api/campaigns/{campaign_id}/cancel", headers=ADMIN)
+    assert cancel.status_code == 409
+
+
+def test_cancel_while_messages_wait_for_quiet_hours_suppresses_them(
+    client, run_jobs, quiet_night, time_machine
+):
+    customer(KOLKATA)
+    campaign_id = launch_via_api(client, run_jobs)
+    cancelled = client.post(f"/admin/api/campaigns/{campaign_id}/cancel", headers=ADMIN)
+    assert cancelled.status_code == 200, cancelled.json
+    assert cancelled.json["state"] == "cancelled"
+    assert cancelled.json["progress"]["suppressed_by_reason"] == {"cancelled": 1}
+
+    time_machine.move_to(datetime(2030, 1, 11, 3, 30), tick=False)  # quiet hours are over
+    run_jobs()
+    (message,) = Message.select()
+    assert (message.state, message.reason) == (State.SUPPRESSED, Reason.CANCELLED)
+    assert message.sent_at is None
+
+
+def test_pause_holds_messages_waiting_for_quiet_hours_until_resume(
+    client, run_jobs, quiet_night, time_machine
+):
+    customer(KOLKATA)
+    campaign_id = launch_via_api(client, run_jobs)
+    paused = client.post(f"/admin/api/campaigns/{campaign_id}/pause", headers=ADMIN)
+    assert paused.status_code == 200 and paused.json["state"] == "paused"
+
+    time_machine.move_to(datetime(2030, 1, 11, 3, 30), tick=False)  # quiet hours are over
+    run_jobs()
+    (message,) = Message.select()
+    assert (message.state, message.reason) == (State.DEFERRED, Reason.CAMPAIGN_PAUSED)
+    assert client.get(f"/admin/api/campaigns/{campaign_id}", headers=ADMIN).json["state"] == (
+        "paused"
+    )
+
+    resumed = client.post(f"/admin/api/campaigns/{campaign_id}/resume", headers=ADMIN)
+    assert resumed.status_code == 200
+    run_jobs()
+    message = Message.get_by_id(message.id)
+    assert message.state in DELIVERED_OR_SENT and message.sent_at == datetime(2030, 1, 11, 3, 30)
+    assert client.get(f"/admin/api/campaigns/{campaign_id}", headers=ADMIN).json["state"] == "done"
+
+
+def test_the_sweeper_finishes_a_campaign_whose_last_message_an_admin_cancelled(
+    app, run_jobs, quiet_night
+):
+    from bot.delivery.sending import cancel_message
+    from jobs.sweep import sweep_once
+
+    customer(KOLKATA)
+    campaign = draft()
+    campaigns.launch(campaign, services().queues, utcnow())
+    run_jobs()
+    (message,) = messages(campaign)
+    assert Campaign.get_by_id(campaign.id).state == "sending"
+    assert cancel_message(message.id, "tests", utcnow())
+    assert sweep_once(services(), utcnow())["campaigns_done"] == 1
+    assert Campaign.get_by_id(campaign.id).state == "done"
+
+
+# --- what the preview counts, and what spend is (issue 17, item 4) -----------------------
+
+
+def test_the_preview_counts_who_a_marketing_campaign_sends_to_and_why_not_the_others(
+    client, run_jobs, daytime
+):
+    from bot.policy.privacy import suppression_hash
+
+    for n in range(6):
+        customer(f"+9198123400{n + 10:02d}", tags=["vip"])
+    for n in range(3):
+        customer(f"+9198123410{n + 10:02d}", tags=["vip"], marketing_opt_in=False)
+    customer("+919812342000", tags=["vip"], opted_out=True)
+    customer("+919812342001", tags=["vip"], opted_out=True, marketing_opt_in=False)
+    erased = customer("+919812343001", tags=["vip"])
+    from bot.core.models import Suppression
+
+    salt = services().settings.suppression_salt
+    Suppression.create(phone_hash=suppression_hash(erased.phone, salt), reason="erased")
+
+    answer = client.post("/admin/api/segments/preview", json={"tags_any": ["vip"]}, headers=ADMIN)
+    assert answer.status_code == 200, answer.json
+    assert answer.json == {
+        "count": 6,
+        "matched": 12,
+        "excluded": {"invalid_phone": 0, "erased": 1, "opted_out": 2, "no_marketing_consent": 3},
+    }
+    utility = client.post(
+        "/admin/api/segments/preview",
+        json={"tags_any": ["vip"], "category": "utility"},
+        headers=ADMIN,
+    ).json
+    assert utility["count"] == 9 and utility["excluded"]["no_marketing_consent"] == 0
+
+    # The campaign sends to exactly the previewed count.
+    created = client.post(
+        "/admin/api/campaigns",
+        json={
+            "name": "VIP",
+            "template": "diwali_sale",
+            "languages": ["en"],
+            "segment": {"tags_any": ["vip"]},
+        },
+        headers=ADMIN,
+    ).json
+    client.post(f"/admin/api/campaigns/{created['id']}/launch", headers=ADMIN)
+    run_jobs()
+    progress = client.get(f"/admin/api/campaigns/{created['id']}", headers=ADMIN).json["progress"]
+    assert progress["sent"] == 6 and progress["suppressed_by_reason"] == {"erased": 1}, progress
+
+
+def test_spend_counts_only_completed_orders_and_never_adds_currencies(app, run_jobs, daytime):
+    asha = customer(KOLKATA)
+    ravi = customer(MUMBAI)
+    mixed = customer(DELHI)
+
+    def order(who: Customer, n: int, total: str, currency: str = "INR", **fields) -> None:
+        Order.create(
+            source="generic",
+            external_id=f"{who.id}-{n}",
+            number=f"#{who.id}{n}",
+            customer=who,
+            total=Decimal(total),
+            currency=currency,
+            **fields,
+        )
+
+    order(asha, 1, "1500", status="paid", stage="delivered")
+    order(asha, 2, "800")
+    order(ravi, 1, "1500", status="paid", stage="cancelled")  # cancelled: not spend
+    order(ravi, 2, "900", status="refunded")
+    order(ravi, 3, "800", status="wc-cancelled")
+    order(ravi, 4, "2000", status="abandoned")
+    order(mixed, 1, "1500", currency="INR")
+    order(mixed, 2, "1500", currency="USD")  # 1500 INR + 1500 USD is not 3000 of anything
+
+    def ids(definition: dict) -> set[int]:
+        return {c.id for c in segments.segment_query(definition)}
+
+    assert ids({"min_spend": "2000"}) == {asha.id}
+    assert ids({"min_spend": "1500", "spend_currency": "USD"}) == {mixed.id}
+    assert ids({"min_spend": "1500", "spend_currency": "INR"}) == {asha.id, mixed.id}
+    assert ids({"min_spend": "3000"}) == set()
+
+    campaign = draft(params=["total_spend"], segment={"min_orders": 1})
+    campaigns.launch(campaign, services().queues, utcnow())
+    run_jobs()
+    spend = {m.customer_id: m.params["body"] for m in messages(campaign)}
+    assert spend[asha.id] == ["₹2,300.00"]
+    assert spend[ravi.id] == ["₹0.00"]
+
+
+def test_spend_currency_needs_min_spend_and_a_real_currency(client):
+    for segment in ({"spend_currency": "INR"}, {"min_spend": "10", "spend_currency": "RUPEE"}):
+        answer = client.post("/admin/api/segments/preview", json=segment, headers=ADMIN)
+        assert answer.status_code == 400, segment

@@ -55,15 +55,23 @@ KIND = "campaign"
 class CampaignState(StrEnum):
     DRAFT = "draft"
     SCHEDULED = "scheduled"
-    RUNNING = "running"
+    RUNNING = "running"  # creating batches
+    SENDING = "sending"  # everyone targeted; some of its messages have not gone out yet
     PAUSED = "paused"
     CANCELLED = "cancelled"
-    DONE = "done"
+    DONE = "done"  # nothing of it can still be sent
 
 
+#: States in which batches are created.
 ACTIVE = (CampaignState.SCHEDULED, CampaignState.RUNNING)
-#: A campaign message that has not gone out yet (cancel suppresses these).
+#: States a campaign can still be paused or cancelled in: until it is done.
+STOPPABLE = (*ACTIVE, CampaignState.SENDING)
+#: A campaign message that has not gone out yet (cancel suppresses these, pause holds them).
 WAITING = (State.QUEUED, State.DEFERRED)
+#: A campaign message that may still be sent: waiting, or in a sender's hands right now.
+UNSETTLED = (*WAITING, State.SENDING)
+#: Until when pause holds a campaign's waiting messages (resume releases them at once).
+HELD_UNTIL = datetime(9999, 12, 31)
 
 
 class NotAllowed(Exception):
@@ -126,22 +134,47 @@ def launch(campaign: Campaign, queues: dict[str, Queue], now: datetime) -> Campa
 
 
 def pause(campaign: Campaign, now: datetime) -> Campaign:
-    """No new batches; rows already queued may still go out (at most one batch)."""
-    return transition(campaign, ACTIVE, CampaignState.PAUSED, now)
+    """No new batches, and the messages that wait (queued, or deferred by quiet hours or a
+    cap) are held (deferred, `campaign_paused`) until resume; a message a sender holds at
+    this moment may still go out. Allowed until the campaign is done."""
+    with write_transaction():
+        campaign = transition(campaign, STOPPABLE, CampaignState.PAUSED, now)
+        Message.update(
+            state=State.DEFERRED,
+            reason=Reason.CAMPAIGN_PAUSED,
+            next_attempt_at=HELD_UNTIL,
+            updated_at=now,
+        ).where((Message.campaign == campaign.id) & Message.state.in_(list(WAITING))).execute()
+    return campaign
 
 
 def resume(campaign: Campaign, queues: dict[str, Queue], now: datetime) -> Campaign:
-    campaign = transition(campaign, (CampaignState.PAUSED,), CampaignState.SCHEDULED, now)
+    """Release the held messages (the send-time policy decides them afresh: quiet hours
+    defer them again) and carry on with the batches."""
+    with write_transaction():
+        campaign = transition(campaign, (CampaignState.PAUSED,), CampaignState.SCHEDULED, now)
+        released = (
+            Message.update(state=State.QUEUED, reason=None, next_attempt_at=now, updated_at=now)
+            .where(
+                (Message.campaign == campaign.id)
+                & (Message.state == State.DEFERRED)
+                & (Message.reason == Reason.CAMPAIGN_PAUSED)
+            )
+            .execute()
+        )
+    if released:
+        dispatch.kick(queues, QUEUE)
     schedule_batch(campaign, queues, max(first_send_time(campaign), now), now)
     return campaign
 
 
 def cancel(campaign: Campaign, now: datetime) -> Campaign:
-    """Stop for good, and suppress the campaign's messages that have not gone out yet."""
+    """Stop for good, and suppress the campaign's messages that have not gone out yet
+    (`cancelled`); allowed until the campaign is done."""
     with write_transaction():
         campaign = transition(
             campaign,
-            (CampaignState.DRAFT, *ACTIVE, CampaignState.PAUSED),
+            (CampaignState.DRAFT, *STOPPABLE, CampaignState.PAUSED),
             CampaignState.CANCELLED,
             now,
             finished_at=now,
@@ -207,6 +240,8 @@ def run_batch(
     """Create and enqueue the next batch of messages that are due, then queue the next
     run (now, or when the next time zone's moment comes) or finish."""
     campaign = Campaign.get_or_none(Campaign.id == campaign_id)
+    if campaign is not None and campaign.state == CampaignState.SENDING:
+        return {"done": bool(finish_settled(now, [campaign_id]))}
     if campaign is None or campaign.state not in ACTIVE:
         return {"stopped": campaign.state if campaign else "missing"}
     zone = fn.COALESCE(Customer.timezone, default_timezone)
@@ -217,8 +252,15 @@ def run_batch(
     created: list[int] = []
     if ready:
         with write_transaction():
+            # Touching the row locks it (PostgreSQL): a pause or cancel waits for this
+            # batch to commit, and then holds or suppresses its rows too.
+            touched = (
+                Campaign.update(updated_at=now)
+                .where((Campaign.id == campaign_id) & Campaign.state.in_(list(ACTIVE)))
+                .execute()
+            )
             campaign = Campaign.get_by_id(campaign_id)
-            if campaign.state not in ACTIVE:  # paused while we looked
+            if not touched:  # paused while we looked
                 return {"stopped": campaign.state}
             if campaign.state == CampaignState.SCHEDULED:
                 campaign = transition(
@@ -238,10 +280,32 @@ def run_batch(
     if later:
         schedule_batch(campaign, queues, min(later), now)
     else:
-        Campaign.update(state=CampaignState.DONE, finished_at=now, updated_at=now).where(
+        # Everyone is targeted: done once none of its messages can still be sent.
+        Campaign.update(state=CampaignState.SENDING, updated_at=now).where(
             (Campaign.id == campaign_id) & Campaign.state.in_(list(ACTIVE))
         ).execute()
+        finish_settled(now, [campaign_id])
     return {"created": len(rows), "enqueued": len(created), "more": bool(later)}
+
+
+def finish_settled(now: datetime, campaign_ids: list[int] | None = None) -> int:
+    """Mark `sending` campaigns (all, or those of `campaign_ids`) `done` when none of their
+    messages is queued, deferred or being sent; how many became done.
+
+    One conditional UPDATE, so any number of workers may run it at any time: the run job
+    when it has targeted everyone, the send job after each drain of the campaign queue,
+    and the sweeper (for the last messages settled by a receipt or an admin's cancel).
+    """
+    unsettled = Message.select(Message.id).where(
+        (Message.campaign == Campaign.id) & Message.state.in_(list(UNSETTLED))
+    )
+    query = Campaign.update(state=CampaignState.DONE, finished_at=now, updated_at=now).where(
+        (Campaign.state == CampaignState.SENDING) & ~fn.EXISTS(unsettled)
+    )
+    if campaign_ids is not None:
+        query = query.where(Campaign.id.in_(campaign_ids))
+    with write_transaction():
+        return query.execute()
 
 
 def plan_messages(
@@ -293,6 +357,8 @@ def plan_messages(
         except MissingParameter as exc:
             row.state, row.reason = State.SUPPRESSED, Reason.MISSING_PARAMETER
             row.error_text = str(exc)
+        if not segments.has_valid_phone(customer.phone):  # as the segment preview counts it
+            row.state, row.reason = State.SUPPRESSED, Reason.INVALID_PHONE
         rows.append(row)
     return rows
 
@@ -322,15 +388,15 @@ def customer_values(customer: Customer, orders: list[Order], language: str) -> d
     if not orders:
         return {"customer_name": customer.name}
     first, last = orders[0], orders[-1]
-    spend = sum(
-        (o.total for o in orders if o.total is not None and o.currency == last.currency),
-        Decimal(0),
-    )
+    # Completed orders only, in the currency of the latest of them (never mixed).
+    spent = [o for o in orders if o.total is not None and segments.is_completed(o)]
+    currency = spent[-1].currency if spent else last.currency
+    spend = sum((o.total for o in spent if o.currency == currency), Decimal(0))
     return {
         **order_values(last, customer, language),
         "first_order_number": first.number or first.external_id,
         "last_order_number": last.number or last.external_id,
-        "total_spend": format_money(spend, last.currency, language),
+        "total_spend": format_money(spend, currency, language),
     }
 
 

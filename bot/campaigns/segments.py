@@ -9,12 +9,14 @@ from datetime import date, datetime, time
 from functools import reduce
 
 import phonenumbers
+from babel.numbers import list_currencies
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 from peewee import fn
 
 from bot.core import phones, search
 from bot.core.fields import WholeNumber
-from bot.core.models import Customer, InboundMessage, Order
+from bot.core.models import Category, Customer, EventKind, InboundMessage, Order, Reason
+from bot.policy import privacy
 
 #: A country (ISO 3166 alpha-2) phone numbers can be read in: an enum in the document.
 REGION = validate.OneOf(phones.REGIONS, error="not a country code such as IN or US")
@@ -41,7 +43,19 @@ class SegmentSchema(Schema):
     last_order_after = fields.Date(metadata={"description": "last order on or after (UTC)"})
     last_order_before = fields.Date(metadata={"description": "last order before (UTC)"})
     min_orders = WholeNumber(validate=validate.Range(1, 1_000_000))
-    min_spend = fields.Decimal(places=2, validate=validate.Range(0, 10**12))
+    min_spend = fields.Decimal(
+        places=2,
+        validate=validate.Range(0, 10**12),
+        metadata={
+            "description": "completed orders (not cancelled, refunded, voided, failed, or an "
+            "abandoned checkout) adding up to at least this in one currency: `spend_currency`, "
+            "or else any one currency (amounts in different currencies are never added)"
+        },
+    )
+    spend_currency = fields.String(
+        validate=validate.OneOf(sorted(list_currencies()), error="not an ISO 4217 code (INR)"),
+        metadata={"description": "the currency `min_spend` is in (ISO 4217)"},
+    )
     has_replied = fields.Boolean(metadata={"description": "ever wrote to us"})
 
     @validates_schema
@@ -49,6 +63,8 @@ class SegmentSchema(Schema):
         after, before = data.get("last_order_after"), data.get("last_order_before")
         if after and before and before <= after:
             raise ValidationError("must be after last_order_after", "last_order_before")
+        if "spend_currency" in data and "min_spend" not in data:
+            raise ValidationError("only with min_spend", "spend_currency")
 
 
 def validate_segment(definition: dict) -> dict:
@@ -58,8 +74,13 @@ def validate_segment(definition: dict) -> dict:
 
 def segment_query(definition: dict):
     """The customers `definition` selects; opted-out customers never are."""
+    return matching(definition).where(Customer.opted_out == False)  # noqa: E712
+
+
+def matching(definition: dict):
+    """The customers `definition`'s filters select, opted out or not."""
     data = SegmentSchema().load(definition)
-    query = Customer.select().where(Customer.opted_out == False)  # noqa: E712
+    query = Customer.select()
     if "tags_any" in data:
         tags = [search.has_tag(Customer.tags, tag) for tag in data["tags_any"]]
         query = query.where(reduce(operator.or_, tags))
@@ -72,8 +93,7 @@ def segment_query(definition: dict):
         )
     if "marketing_opt_in" in data:
         query = query.where(Customer.marketing_opt_in == data["marketing_opt_in"])
-    orders = order_filter(data)
-    if orders is not None:
+    for orders in order_filters(data):
         query = query.where(Customer.id.in_(orders))
     if "has_replied" in data:
         replied = InboundMessage.select(InboundMessage.customer).where(
@@ -84,8 +104,8 @@ def segment_query(definition: dict):
     return query
 
 
-def order_filter(data: dict):
-    """Customer ids whose orders meet the order filters, or None when there are none."""
+def order_filters(data: dict) -> list:
+    """Subqueries of the customer ids whose orders meet the order filters (none: [])."""
     having = []
     if "last_order_after" in data:
         having.append(fn.MAX(Order.created_at) >= _midnight(data["last_order_after"]))
@@ -93,23 +113,114 @@ def order_filter(data: dict):
         having.append(fn.MAX(Order.created_at) < _midnight(data["last_order_before"]))
     if "min_orders" in data:
         having.append(fn.COUNT(Order.id) >= data["min_orders"])
+    filters = []
+    if having:
+        filters.append(
+            Order.select(Order.customer)
+            .where(Order.customer.is_null(False))
+            .group_by(Order.customer)
+            .having(reduce(operator.and_, having))
+        )
     if "min_spend" in data:
-        # Totals are summed as stored: a shop selling in several currencies should add a
-        # currency filter before relying on this.
-        having.append(fn.COALESCE(fn.SUM(Order.total), 0) >= float(data["min_spend"]))
-    if not having:
-        return None
+        spent = Order.select(Order.customer).where(
+            Order.customer.is_null(False) & Order.total.is_null(False) & completed_order()
+        )
+        if "spend_currency" in data:
+            spent = spent.where(Order.currency == data["spend_currency"])
+        # Per currency: 1,000 INR and 20 USD are never added up.
+        filters.append(
+            spent.group_by(Order.customer, Order.currency).having(
+                fn.SUM(Order.total) >= float(data["min_spend"])
+            )
+        )
+    return filters
+
+
+# --- what counts as spend ----------------------------------------------------------------
+
+#: Stages and shop statuses (Shopify's financial status, WooCommerce's status, a generic
+#: shop's word; compared in lower case, "wc-" prefix and all) of an order that was not
+#: completed: no spend. A partial refund still counts in full (we never hear the amount).
+NOT_COMPLETED_STAGES = (EventKind.CANCELLED.value, EventKind.REFUNDED.value)
+NOT_COMPLETED_STATUSES = (
+    "cancelled",
+    "canceled",
+    "refunded",
+    "voided",
+    "failed",
+    "abandoned",
+    "wc-cancelled",
+    "wc-refunded",
+    "wc-failed",
+)
+#: Shopify's abandoned checkouts are stored as pseudo-orders "checkout:<token>": a completed
+#: one is the same purchase as its real order, so it never counts either.
+CHECKOUT_PREFIX = "checkout:"
+
+
+def completed_order():
+    """An Order expression: the order counts as spend."""
     return (
-        Order.select(Order.customer)
-        .where(Order.customer.is_null(False))
-        .group_by(Order.customer)
-        .having(reduce(operator.and_, having))
+        (Order.stage.is_null() | Order.stage.not_in(NOT_COMPLETED_STAGES))
+        & (Order.status.is_null() | fn.LOWER(Order.status).not_in(NOT_COMPLETED_STATUSES))
+        & ~Order.external_id.startswith(CHECKOUT_PREFIX)
     )
 
 
-def preview(definition: dict) -> int:
-    """How many customers `definition` selects right now."""
-    return segment_query(definition).count()
+def is_completed(order: Order) -> bool:
+    """The same test in Python, for orders already loaded."""
+    return (
+        order.stage not in NOT_COMPLETED_STAGES
+        and (order.status or "").lower() not in NOT_COMPLETED_STATUSES
+        and not order.external_id.startswith(CHECKOUT_PREFIX)
+    )
+
+
+# --- preview -------------------------------------------------------------------------------
+
+#: Why a customer the segment selects gets no message, in the order they are checked
+#: (each customer is counted under the first that applies).
+EXCLUDED = (Reason.INVALID_PHONE, Reason.ERASED, Reason.OPTED_OUT, Reason.NO_MARKETING_CONSENT)
+#: Phones looked up in the suppression list per query.
+ERASED_CHUNK = 1000
+
+
+def has_valid_phone(phone: str) -> bool:
+    """The stored number is still a valid E.164 number (one a message can go to)."""
+    return phones.to_e164(phone, None) == phone
+
+
+def preview(definition: dict, category: str = Category.MARKETING, salt: str = "") -> dict:
+    """What a campaign of `category` to `definition` would send right now: `count`, the
+    customers who would get a message, `matched`, those the filters select, and
+    `excluded`, the others by reason (the same rules the campaign and its sender apply:
+    opted out and, for marketing, no consent are never targeted; an erased number or an
+    invalid one is suppressed). Quiet hours and caps only delay, so they do not count;
+    a missing template parameter depends on the campaign, not the segment."""
+    rows = matching(definition).select(
+        Customer.phone, Customer.opted_out, Customer.marketing_opt_in
+    )
+    customers = list(rows.tuples())
+    valid = [phone for phone, _, _ in customers if has_valid_phone(phone)]
+    erased: set[str] = set()
+    for start in range(0, len(valid), ERASED_CHUNK):
+        erased |= privacy.suppressed_among(valid[start : start + ERASED_CHUNK], salt)
+    excluded = dict.fromkeys((reason.value for reason in EXCLUDED), 0)
+    valid_set = set(valid)
+    for phone, opted_out, marketing_opt_in in customers:
+        if phone not in valid_set:
+            excluded[Reason.INVALID_PHONE] += 1
+        elif phone in erased:
+            excluded[Reason.ERASED] += 1
+        elif opted_out:
+            excluded[Reason.OPTED_OUT] += 1
+        elif category == Category.MARKETING and not marketing_opt_in:
+            excluded[Reason.NO_MARKETING_CONSENT] += 1
+    return {
+        "count": len(customers) - sum(excluded.values()),
+        "matched": len(customers),
+        "excluded": excluded,
+    }
 
 
 def _midnight(day: date) -> datetime:

@@ -120,6 +120,7 @@ class Reason(StrEnum):
     BUSY = "busy"  # another worker is deciding for the same customer: try again shortly
     PROVIDER_MARKETING_LIMIT = "provider_marketing_limit"  # Meta 131049
     CANCELLED = "cancelled"  # by an admin
+    CAMPAIGN_PAUSED = "campaign_paused"  # held until the campaign is resumed
 
 
 class JSONField(TextField):

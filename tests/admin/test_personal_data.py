@@ -94,7 +94,7 @@ def test_customer_filters_take_percent_and_underscore_literally(client, tagged, 
 )
 def test_segments_take_percent_and_underscore_literally(client, tagged, tags, count):
     response = client.post("/admin/api/segments/preview", json={"tags_any": tags}, headers=ADMIN)
-    assert response.get_json() == {"count": count}
+    assert response.get_json()["matched"] == count  # the filters' own count
 
 
 def test_the_csv_export_tag_filter_takes_the_tag_literally(client, tagged):

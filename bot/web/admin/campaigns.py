@@ -101,8 +101,29 @@ class CampaignPage(Schema):
     next_after = fields.Integer(allow_none=True)
 
 
+class SegmentPreview(SegmentSchema):
+    """A segment, and the category of the campaign it is for (consent depends on it)."""
+
+    category = fields.String(
+        load_default=Category.MARKETING,
+        validate=validate.OneOf([Category.MARKETING, Category.UTILITY]),
+        metadata={"description": "marketing needs the customer's marketing consent"},
+    )
+
+
+class Excluded(Schema):
+    invalid_phone = fields.Integer()
+    erased = fields.Integer()
+    opted_out = fields.Integer()
+    no_marketing_consent = fields.Integer()
+
+
 class PreviewOut(Schema):
-    count = fields.Integer()
+    count = fields.Integer(metadata={"description": "customers a campaign would send to now"})
+    matched = fields.Integer(metadata={"description": "customers the filters select"})
+    excluded = fields.Nested(
+        Excluded, metadata={"description": "matched but not sent to, by the first reason"}
+    )
 
 
 # --- routes --------------------------------------------------------------------------
@@ -117,13 +138,16 @@ def campaign_json(campaign: Campaign) -> dict:
 @bp.post("/api/segments/preview")
 @endpoint(
     tag="campaigns",
-    body=SegmentSchema,
+    body=SegmentPreview,
     response=PreviewOut,
-    example={"countries": ["IN"], "marketing_opt_in": True, "min_orders": 1},
+    example={"countries": ["IN"], "min_orders": 1, "category": "marketing"},
 )
 def preview_segment(body: dict):
-    """How many customers a segment selects right now (opted-out ones never count)."""
-    return jsonify(count=preview(SegmentSchema().dump(body)))
+    """How many customers a campaign of `category` to this segment would send to right
+    now, how many the filters select, and why the others would get nothing."""
+    category = body.pop("category")
+    salt = services().settings.suppression_salt
+    return jsonify(preview(SegmentSchema().dump(body), category, salt))
 
 
 @bp.post("/api/campaigns")
