@@ -11,6 +11,8 @@ Core level: it imports only Babel and phonenumbers.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 from babel import Locale, UnknownLocaleError
 from babel.localedata import exists
@@ -80,14 +82,17 @@ def money_locale(language: str | None, phone: str | None, default: str) -> Local
     the number's country supplies it if Babel has that combination: `en` on an Indian
     number is `en_IN`, `pt` on a Portuguese one `pt_PT`; `de` on an Indian number stays `de`.
     """
+    return _money_locale(language, _region(phone) if phone else None, default)
+
+
+@lru_cache(maxsize=1024)  # the order webhook's path: a handful of (language, region) pairs
+def _money_locale(language: str | None, region: str | None, default: str) -> Locale:
     chosen = language_tag(language) or language_tag(default) or "en"
     locale = Locale.parse(chosen, sep="-")
-    if locale.territory is None and phone:
-        region = _region(phone)
-        if region:
-            candidate = "_".join(p for p in (locale.language, locale.script, region) if p)
-            if exists(candidate):
-                return Locale.parse(candidate)
+    if locale.territory is None and region:
+        candidate = "_".join(p for p in (locale.language, locale.script, region) if p)
+        if exists(candidate):
+            return Locale.parse(candidate)
     return locale
 
 
