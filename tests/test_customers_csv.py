@@ -60,7 +60,7 @@ def test_a_good_row_keeps_only_the_fields_it_gives_in_canonical_spelling():
     assert not checked.errors
     assert checked.phone == ASHA
     assert checked.fields == {
-        "language": "hi_IN",
+        "language": "hi-IN",
         "timezone": "Asia/Kolkata",
         "tags": ["vip", "diwali"],
     }
@@ -159,7 +159,7 @@ def test_good_rows_are_imported_and_bad_rows_reported_by_field_with_nothing_writ
     assert duplicate.errors["phone"] == ["duplicate of row 2"]
     assert sorted(c.phone for c in Customer.select()) == ["+447911123456", ASHA]
     asha = Customer.get(Customer.phone == ASHA)
-    assert (asha.name, asha.language, asha.timezone) == ("Asha", "hi_IN", "Asia/Kolkata")
+    assert (asha.name, asha.language, asha.timezone) == ("Asha", "hi-IN", "Asia/Kolkata")
     assert asha.tags == ["vip", "diwali"] and asha.marketing_opt_in
 
 

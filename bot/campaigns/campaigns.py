@@ -35,6 +35,7 @@ from bot.core.notifications import (
     MissingParameter,
     TemplateSpec,
     choose_language,
+    customer_locale,
     format_money,
     order_values,
     render_params,
@@ -351,7 +352,8 @@ def plan_messages(
             created_at=now,
             updated_at=now,
         )
-        values = customer_values(customer, orders.get(customer.id, []), language)
+        locale = customer_locale(customer, None, default_language)  # amounts: theirs
+        values = customer_values(customer, orders.get(customer.id, []), locale)
         try:
             row.params = render_params(spec, values, campaign.fallbacks or {})
         except MissingParameter as exc:

@@ -13,7 +13,7 @@ from babel.numbers import list_currencies
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 from peewee import fn
 
-from bot.core import phones, search
+from bot.core import languages, phones, search
 from bot.core.fields import WholeNumber
 from bot.core.models import Category, Customer, EventKind, InboundMessage, Order, Reason
 from bot.policy import privacy
@@ -32,7 +32,9 @@ class SegmentSchema(Schema):
         fields.String(validate=validate.Length(1, 64)), validate=validate.Length(1, 50)
     )
     languages = fields.List(
-        fields.String(validate=validate.Length(1, 16)), validate=validate.Length(1, 50)
+        fields.String(validate=validate.Length(1, 16)),
+        validate=validate.Length(1, 50),
+        metadata={"description": '"en" matches en, en-IN, en-GB...; "en-IN" only en-IN'},
     )
     countries = fields.List(
         fields.String(validate=REGION),
@@ -85,7 +87,7 @@ def matching(definition: dict):
         tags = [search.has_tag(Customer.tags, tag) for tag in data["tags_any"]]
         query = query.where(reduce(operator.or_, tags))
     if "languages" in data:
-        query = query.where(Customer.language.in_(data["languages"]))
+        query = query.where(speaks_any(data["languages"]))
     if "countries" in data:
         codes = {phonenumbers.country_code_for_region(region) for region in data["countries"]}
         query = query.where(
@@ -102,6 +104,20 @@ def matching(definition: dict):
         inside = Customer.id.in_(replied) | Customer.last_inbound_at.is_null(False)
         query = query.where(inside if data["has_replied"] else ~inside)
     return query
+
+
+def speaks_any(wanted: list[str]):
+    """Customers whose stored (BCP 47) language is one of `wanted`: a bare language
+    matches it with any region or script ("en": en, en-IN, en-GB), a tag with a region
+    only itself ("en-IN"). Spelling does not matter ("en_in" is "en-IN")."""
+    exact, bases = set(), set()
+    for value in wanted:
+        tag = languages.language_tag(value) or value
+        (exact if languages.has_region(tag) else bases).add(tag)
+    terms = [Customer.language.in_(sorted(exact))] if exact else []
+    for base in sorted(bases):
+        terms += [Customer.language == base, Customer.language.startswith(f"{base}-")]
+    return reduce(operator.or_, terms)
 
 
 def order_filters(data: dict) -> list:

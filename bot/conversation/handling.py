@@ -16,7 +16,7 @@ from peewee import fn
 from bot.conversation import replies
 from bot.conversation.intents import Intent, IntentKind, KeywordBook, detect_intent
 from bot.conversation.replies import CLOSED_STAGES, OrderView
-from bot.core import phones
+from bot.core import languages, phones
 from bot.core.config import Settings
 from bot.core.legal import legal_url
 from bot.core.models import Category, Customer, InboundMessage, Message, Order, write_transaction
@@ -57,7 +57,8 @@ def handle_inbound(
             preferred_language=customer.language,
         )
         reply = act(customer, intent, inbound, settings, now)
-        InboundMessage.update(handled=True, intent=intent.kind, language=intent.language).where(
+        language = languages.language_tag(intent.language)
+        InboundMessage.update(handled=True, intent=intent.kind, language=language).where(
             InboundMessage.id == inbound.id
         ).execute()
         if reply is None:
@@ -121,7 +122,8 @@ def act(
             return Reply(replies.help_text(language, shop), language)
         case IntentKind.LANGUAGE:
             target = replies.supported(intent.target_language) or language
-            Customer.update(language=target, updated_at=now).where(
+            stored = switched_language(customer.language, target)
+            Customer.update(language=stored, updated_at=now).where(
                 Customer.id == customer.id
             ).execute()
             return Reply(replies.language_switched(target), target)
@@ -141,6 +143,15 @@ def act(
         return None
     Customer.update(last_fallback_reply_at=now).where(Customer.id == customer.id).execute()
     return Reply(replies.help_text(language, shop), language)
+
+
+def switched_language(stored: str | None, target: str) -> str | None:
+    """What a customer who asked for `target` ("hi") is stored as: its BCP 47 tag, or the
+    tag they have when it is that language already (an `en-IN` reader asking for English
+    keeps `en-IN`, so amounts keep their Indian grouping)."""
+    if stored and languages.base_language(stored) == languages.base_language(target):
+        return stored
+    return languages.language_tag(target)
 
 
 def order_answer(customer: Customer, reference: str | None, language: str, timezone: str) -> str:

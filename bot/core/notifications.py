@@ -10,10 +10,11 @@ import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from babel import Locale, UnknownLocaleError
+from babel import Locale
 from babel.numbers import format_currency
 
 from bot.core.config import ConfigError
+from bot.core.languages import base_language, money_locale, template_code
 from bot.core.models import Category, Customer, EventKind, Order
 
 PARAMETERS = frozenset(
@@ -114,35 +115,40 @@ def parse_notification_map(data: dict, source: str = "notifications") -> Notific
 
 
 def choose_language(preferred: list[str | None], approved: tuple[str, ...], default: str) -> str:
-    """The approved template language closest to what the customer reads.
+    """The approved template language closest to what the customer reads, as Meta's code.
 
-    Tries each preference exactly ("en_US"), then by its base language ("hi-IN" -> "hi"),
-    then the shop's default, then the template's first language.
+    Tries each preference exactly ("en-US" -> "en_US"), then by its base language
+    ("hi-IN" -> "hi", "en-IN" -> "en"), then the shop's default, then the template's first
+    language. The answer is written as Meta's send body wants it ("en", "en_US", "pt_BR").
     """
-    by_base = {}
-    for code in approved:
-        by_base.setdefault(code.replace("-", "_").split("_")[0].lower(), code)
+    codes = [template_code(code) for code in approved]
+    by_base: dict[str, str] = {}
+    for code in codes:
+        by_base.setdefault(base_language(code), code)
     for wanted in [*preferred, default]:
         if not wanted:
             continue
-        wanted = wanted.replace("-", "_")
-        if wanted in approved:
-            return wanted
-        base = wanted.split("_")[0].lower()
-        if base in by_base:
-            return by_base[base]
-    return approved[0]
+        if template_code(wanted) in codes:
+            return template_code(wanted)
+        if base_language(wanted) in by_base:
+            return by_base[base_language(wanted)]
+    return codes[0]
 
 
-def format_money(amount: Decimal | None, currency: str | None, language: str) -> str | None:
-    """`amount` in `currency` the way a reader of `language` writes it (₹1,299.00)."""
+def format_money(amount: Decimal | None, currency: str | None, locale: Locale | str) -> str | None:
+    """`amount` in `currency` as `locale` writes it (₹12,50,000.00 for en_IN, 1.234,50 € for
+    de); a tag Babel lacks is read by its base language, else English."""
     if amount is None or not currency:
         return None
-    try:
-        locale = Locale.parse(language.replace("-", "_"))
-    except (ValueError, UnknownLocaleError):
-        locale = Locale("en")
+    if not isinstance(locale, Locale):
+        locale = money_locale(locale, None, "en")
     return format_currency(amount, currency, locale=locale)
+
+
+def customer_locale(customer: Customer, hint: str | None, default: str) -> Locale:
+    """The locale the customer's amounts are written in: their language (else the shop's
+    `hint` for it, else DEFAULT_LANGUAGE), with the region it names or their number's."""
+    return money_locale(customer.language or hint, customer.phone, default)
 
 
 def render_params(spec: TemplateSpec, values: dict[str, str | None], fallbacks: dict) -> dict:
@@ -164,13 +170,14 @@ def render_params(spec: TemplateSpec, values: dict[str, str | None], fallbacks: 
     }
 
 
-def order_values(order: Order, customer: Customer, language: str) -> dict[str, str | None]:
-    """Every template parameter's value for this order, formatted for `language`."""
+def order_values(order: Order, customer: Customer, locale: Locale | str) -> dict[str, str | None]:
+    """Every template parameter's value for this order, amounts written as `locale` does
+    (`customer_locale`: the customer's, not the template's language)."""
     number = order.number or order.external_id
     return {
         "customer_name": customer.name,
         "order_number": number,
-        "order_total": format_money(order.total, order.currency, language),
+        "order_total": format_money(order.total, order.currency, locale),
         "tracking_url": order.tracking_url,
         "tracking_number": order.tracking_number,
         "carrier": order.carrier,

@@ -16,9 +16,8 @@ from functools import cache
 from zoneinfo import available_timezones
 
 import phonenumbers
-from babel import Locale, UnknownLocaleError
 
-from bot.core import phones, search, zones
+from bot.core import languages, phones, search, zones
 from bot.core.audit import audit
 from bot.core.errors import UNSTORABLE, ApiError
 from bot.core.models import ConsentEvent, Customer, db, write_transaction
@@ -353,14 +352,11 @@ def parse_name(value: str) -> str:
 
 
 def parse_language(value: str) -> str:
-    """A language Babel knows, in its own spelling ("hi-in" -> "hi_IN")."""
-    tag = value.replace("-", "_")
+    """A language Babel knows, as its BCP 47 tag ("hi_in" -> "hi-IN")."""
     try:
-        if tag.split("_")[0].lower() in ("root", "und"):
-            raise ValueError(tag)
-        return str(Locale.parse(tag))
-    except (UnknownLocaleError, ValueError):
-        raise ValueError("not a known language (e.g. en, hi, pt_BR)") from None
+        return languages.parse_language(value)
+    except ValueError:
+        raise ValueError("not a known language (e.g. en, hi, pt-BR)") from None
 
 
 def parse_timezone(value: str) -> str:

@@ -27,6 +27,7 @@ from bot.core.notifications import (
     MissingParameter,
     NotificationMap,
     choose_language,
+    customer_locale,
     order_values,
     render_params,
 )
@@ -254,7 +255,13 @@ def plan_message(
     else:
         try:
             message.params = render_params(
-                spec, order_values(order, customer, language), notifications.fallbacks
+                spec,
+                order_values(
+                    order,
+                    customer,
+                    customer_locale(customer, event.customer.language, settings.default_language),
+                ),
+                notifications.fallbacks,
             )
         except MissingParameter as exc:
             message.state, message.reason = State.SUPPRESSED, Reason.MISSING_PARAMETER

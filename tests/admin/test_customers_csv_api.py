@@ -62,7 +62,7 @@ def test_import_answers_counts_and_each_rejected_row_with_its_fields(client):
         {
             "row": 5,
             "phone": "+91********01",
-            "errors": {"language": ["not a known language (e.g. en, hi, pt_BR)"]},
+            "errors": {"language": ["not a known language (e.g. en, hi, pt-BR)"]},
         },
     ]
     assert sorted(c.phone for c in Customer.select()) == [ASHA, "+919876543210"]

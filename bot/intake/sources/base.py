@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import ClassVar
 
+from bot.core.languages import language_tag
 from bot.core.models import EventKind
 
 
@@ -48,10 +49,15 @@ class OrderFacts:
 class CustomerFacts:
     phone: str | None  # as the shop sent it; normalised to E.164 later
     name: str | None = None
-    language: str | None = None  # BCP-47-ish hint, e.g. "hi" or "en-US"
+    language: str | None = None  # BCP 47, e.g. "hi" or "en-US" (normalised below)
     country: str | None = None  # ISO 3166 alpha-2, the default region for the phone
     # Marketing consent the shop collected (True/False), or None when it says nothing.
     marketing_consent: bool | None = None
+
+    def __post_init__(self) -> None:
+        # Every source's hint in one spelling ("en_in", "en-IN" -> "en-IN"); one Babel
+        # does not know, nor its base language, is no hint at all.
+        object.__setattr__(self, "language", language_tag(self.language))
 
 
 @dataclass(frozen=True, slots=True)

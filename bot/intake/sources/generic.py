@@ -25,7 +25,7 @@ Body (a JSON object; unknown fields are rejected at every level, optional fields
         "phone":    string, required: as you have it; "+91 98123 45678" and "09812345678"
                     are both fine when "country" is given.
         "name":     string; a longer name than 200 chars is cut to 200, not refused.
-        "language": language tag up to 16 chars, e.g. "hi" or "en-IN".
+        "language": language tag up to 16 chars, e.g. "hi" or "en-IN" (stored as BCP 47).
         "country":  2-letter upper-case ISO 3166 code, e.g. "IN": the default region for
                     phone numbers without a country code.
         "marketing_consent": true / false / null: what the customer agreed to at your

@@ -9,7 +9,7 @@ from babel import Locale, UnknownLocaleError
 from marshmallow import Schema, ValidationError, fields, validate
 
 from bot.campaigns.segments import REGION
-from bot.core import zones
+from bot.core import languages, zones
 from bot.core.fields import WholeNumber
 from bot.core.models import Category, EventKind, Reason, State
 from bot.core.notifications import PARAMETERS
@@ -43,6 +43,17 @@ class LanguageCode(fields.String):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(validate=[validate.Regexp(LANGUAGE_SHAPE), check_language], **kwargs)
+
+
+class CustomerLanguage(LanguageCode):
+    """The language a customer reads, stored as its BCP 47 tag ("en_IN" -> "en-IN")."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return languages.parse_language(text)
+        except ValueError:
+            return text  # the validators say what is wrong with it
 
 
 class TimeZoneName(fields.String):
@@ -79,7 +90,7 @@ class CustomerQuery(PageQuery):
 
 class CustomerFields(Schema):
     name = fields.String(allow_none=True, validate=NAME)
-    language = LanguageCode(allow_none=True)
+    language = CustomerLanguage(allow_none=True)
     timezone = TimeZoneName(allow_none=True)
     tags = fields.List(TAG, validate=validate.Length(max=50))
 
