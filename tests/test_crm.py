@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import hmac
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import time_machine
 
+from bot.campaigns import campaigns
 from bot.core.models import (
+    Campaign,
     Customer,
+    Message,
     OutboundEvent,
+    State,
     WebhookDelivery,
     utcnow,
     write_transaction,
@@ -261,3 +265,67 @@ def test_bulk_upsert_refuses_more_than_a_thousand(client):
 
 def test_signature_helper_is_the_shared_one():
     assert sign_hmac("k", b"x") == hmac.new(b"k", b"x", "sha256").hexdigest()
+
+
+def test_messages_created_already_suppressed_produce_a_suppressed_event(crm_app):
+    no_number = queued_message(phone="not a number", event_id="e-bad", order_id="7")
+    Customer.create(phone="+919812340001", timezone="Asia/Kolkata", marketing_opt_in=True)
+    campaign = Campaign.create(
+        name="Diwali", template="diwali_sale", languages=["en"], params=["customer_name"],
+        fallbacks={}, created_by="tests",
+    )  # fmt: skip
+    with time_machine.travel(datetime(2030, 1, 10, 6, 0), tick=False):
+        campaigns.launch(campaign, services().queues, utcnow())
+        campaigns.run_batch(campaign.id, services().queues, "en", "Asia/Kolkata", utcnow(), 500)
+
+    events = status_events()
+    [invalid] = events[no_number.id]
+    assert (invalid["state"], invalid["reason"], invalid["order"]["id"]) == (
+        "suppressed",
+        "invalid_phone",
+        "7",
+    )
+    [message] = Message.select().where(Message.campaign == campaign.id)
+    [missing] = events[message.id]
+    assert (missing["state"], missing["reason"]) == ("suppressed", "missing_parameter")
+
+
+def test_a_campaigns_cancel_produces_a_suppressed_event_per_waiting_message(crm_app):
+    for phone in ("+919812340001", "+919812340002"):
+        Customer.create(phone=phone, timezone="Asia/Kolkata", name="Asha", marketing_opt_in=True)
+    campaign = Campaign.create(
+        name="Diwali", template="diwali_sale", languages=["en"], params=["customer_name"],
+        created_by="tests",
+    )  # fmt: skip
+    with time_machine.travel(datetime(2030, 1, 10, 6, 0), tick=False):
+        campaigns.launch(campaign, services().queues, utcnow())
+        campaigns.run_batch(campaign.id, services().queues, "en", "Asia/Kolkata", utcnow(), 500)
+        campaigns.cancel(Campaign.get_by_id(campaign.id), utcnow())
+
+    ids = [m.id for m in Message.select().where(Message.campaign == campaign.id)]
+    events = status_events()
+    assert len(ids) == 2
+    for message_id in ids:
+        [event] = events[message_id]
+        assert (event["state"], event["reason"], event["error"]) == (
+            "suppressed",
+            "cancelled",
+            None,
+        )
+
+
+def test_a_failure_receipt_carries_its_reason_and_error(crm_app):
+    message = queued_message()
+    Message.update(state=State.SENT, provider="meta", provider_message_id="wamid.F1").where(
+        Message.id == message.id
+    ).execute()
+    now = utcnow()
+    receipt = StatusUpdate(
+        "meta", "wamid.F1", DeliveryStatus.FAILED, now, error_code="131000", error_text="boom"
+    )
+    for event_id in statuses.record_updates([receipt], now):
+        statuses.apply_status_event(event_id, now)
+
+    [event] = status_events()[message.id]
+    assert (event["state"], event["reason"]) == ("failed", "delivery_failed")
+    assert event["error"] == {"code": "131000", "text": "boom"}

@@ -19,6 +19,7 @@ from rq import Queue
 
 from bot.campaigns import experiments, segments
 from bot.core.audit import audit
+from bot.core.events import MessagesStateChanged, MessageStateChanged, publish
 from bot.core.models import (
     Campaign,
     Category,
@@ -180,9 +181,16 @@ def cancel(campaign: Campaign, now: datetime) -> Campaign:
             now,
             finished_at=now,
         )
-        Message.update(state=State.SUPPRESSED, reason=Reason.CANCELLED, updated_at=now).where(
-            (Message.campaign == campaign.id) & Message.state.in_(list(WAITING))
-        ).execute()
+        query = (
+            Message.update(state=State.SUPPRESSED, reason=Reason.CANCELLED, updated_at=now)
+            .where((Message.campaign == campaign.id) & Message.state.in_(list(WAITING)))
+            .returning(*Message._meta.sorted_fields)
+        )
+        if cancelled := sorted(query.execute(), key=lambda m: m.id):
+            changes = tuple(
+                MessageStateChanged(m, State.SUPPRESSED, Reason.CANCELLED) for m in cancelled
+            )
+            publish(MessagesStateChanged(changes), now)
     return campaign
 
 
@@ -272,7 +280,12 @@ def run_batch(
             )
             rows = plan_messages(campaign, customers, due, default_language, default_timezone, now)
             # Once per customer: a row a racing run of this batch created is left out.
-            created = [m.id for m in insert_messages(rows) if m.state == State.QUEUED]
+            inserted = insert_messages(rows)
+            created = [m.id for m in inserted if m.state == State.QUEUED]
+            if born := [m for m in inserted if m.state == State.SUPPRESSED]:
+                # Suppressed at birth (a missing parameter): one event for the batch.
+                changes = tuple(MessageStateChanged(m, State.SUPPRESSED, m.reason) for m in born)
+                publish(MessagesStateChanged(changes), now)
         dispatch.enqueue_sends(queues, [(message_id, QUEUE) for message_id in created])
         if len(customers) == batch_size:
             schedule_batch(campaign, queues, now, now)

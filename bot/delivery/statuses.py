@@ -120,10 +120,23 @@ def apply_status_event(event_id: int, now: datetime) -> State | None:
             StatusEvent.id == event.id
         ).execute()
         if new_state:
-            publish(MessageStateChanged(message, new_state), now)
+            publish(_change(message, new_state, event), now)
     if new_state:
         log.info("message %s is now %s (%s receipt)", message.id, new_state, event.provider)
     return new_state
+
+
+#: The reason `_transition` records for a receipt that fails or defers a message.
+RECEIPT_REASON = {State.FAILED: R.DELIVERY_FAILED, State.DEFERRED: R.PROVIDER_MARKETING_LIMIT}
+
+
+def _change(message: Message, new_state: State, event: StatusEvent) -> MessageStateChanged:
+    """The event for a receipt's move: a failure (or a marketing-cap deferral) carries
+    the reason recorded and the receipt's error code and text."""
+    reason = RECEIPT_REASON.get(new_state)
+    if reason is None:
+        return MessageStateChanged(message, new_state)
+    return MessageStateChanged(message, new_state, reason, event.error_code, event.error_text)
 
 
 def _transition(message: Message, event: StatusEvent, now: datetime) -> State | None:

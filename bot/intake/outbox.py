@@ -13,6 +13,7 @@ from peewee import EXCLUDED, IntegrityError, Query, fn
 from bot.campaigns import experiments
 from bot.core import phones
 from bot.core.config import Settings
+from bot.core.events import MessageStateChanged, publish
 from bot.core.models import (
     Customer,
     Message,
@@ -267,4 +268,8 @@ def plan_message(
             message.state, message.reason = State.SUPPRESSED, Reason.MISSING_PARAMETER
             message.error_text = str(exc)
     # One notification per dedupe key: a redelivery or a racing twin inserts nothing.
-    return message if insert_message(message) else None
+    if not insert_message(message):
+        return None
+    if message.state == State.SUPPRESSED:  # born suppressed: the CRM hears it, with why
+        publish(MessageStateChanged(message, State.SUPPRESSED, message.reason), now)
+    return message
