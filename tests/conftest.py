@@ -235,3 +235,24 @@ def database_down(app):
     outage = DatabaseOutage()
     yield outage
     outage.end()
+
+
+@pytest.fixture
+def say(client, sign, run_jobs):
+    """Post a customer's WhatsApp message through Meta's webhook (signed) and run the
+    jobs it causes (`run=False`: leave them queued)."""
+
+    def post(body: dict, run: bool = True) -> None:
+        raw = json.dumps(body, ensure_ascii=False).encode()
+        signature = "sha256=" + sign(SECRETS["meta_app_secret"], raw)
+        response = client.post(
+            "/webhooks/whatsapp/meta",
+            data=raw,
+            headers={"X-Hub-Signature-256": signature},
+            content_type="application/json",
+        )
+        assert response.status_code == 200
+        if run:
+            run_jobs()
+
+    return post

@@ -40,26 +40,6 @@ def inbound(
     return body
 
 
-@pytest.fixture
-def say(client, sign, run_jobs):
-    """Post a customer's message through Meta's webhook and run the jobs it causes."""
-
-    def post(body: dict, run: bool = True) -> None:
-        raw = json.dumps(body, ensure_ascii=False).encode()
-        signature = "sha256=" + sign(SECRETS["meta_app_secret"], raw)
-        response = client.post(
-            "/webhooks/whatsapp/meta",
-            data=raw,
-            headers={"X-Hub-Signature-256": signature},
-            content_type="application/json",
-        )
-        assert response.status_code == 200
-        if run:
-            run_jobs()
-
-    return post
-
-
 def replies_to(phone: str) -> list[Message]:
     return list(
         Message.select()

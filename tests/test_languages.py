@@ -178,25 +178,6 @@ def test_the_csv_import_stores_a_customers_language_as_bcp47(client):
     assert sorted(c.language for c in Customer.select()) == ["en-GB", "hi-IN"]
 
 
-@pytest.fixture
-def say(client, sign, run_jobs):
-    """A customer's WhatsApp message through Meta's webhook, and the jobs it causes."""
-
-    def post(body: dict) -> None:
-        raw = json.dumps(body, ensure_ascii=False).encode()
-        signature = "sha256=" + sign(SECRETS["meta_app_secret"], raw)
-        response = client.post(
-            "/webhooks/whatsapp/meta",
-            data=raw,
-            headers={"X-Hub-Signature-256": signature},
-            content_type="application/json",
-        )
-        assert response.status_code == 200
-        run_jobs()
-
-    return post
-
-
 def test_the_conversation_switch_keeps_the_region_of_the_same_language(app, say):
     Customer.create(phone="+" + ASHA, language="en-IN", timezone="Asia/Kolkata")
     say(inbound("english"))
