@@ -54,7 +54,6 @@ SHOPIFY_ORDER: dict[str, Any] = {
     },
     "billing_address": None,
     "fulfillments": [],
-    "checkout_token": "9d5f2b8e4a1c7f3e6b0d2a4c8e1f5b7d",
 }
 
 #: WooCommerce's REST v3 order as an order.created delivery carries it (§4).
