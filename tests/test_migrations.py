@@ -17,3 +17,42 @@ def test_every_model_is_listed_so_it_is_migrated_checked_and_truncated():
     from bot.core.models import BaseModel
 
     assert set(BaseModel.__subclasses__()) == set(ALL_MODELS)
+
+
+def test_the_identities_migration_keeps_every_row_and_lets_a_customer_have_no_phone(app):
+    """0015: customers, messages and inbound messages written before it keep every value;
+    afterwards a customer may be known by a BSUID alone (PROVIDERS.md §9.1)."""
+    from datetime import datetime
+
+    from playhouse.migrations import Runner
+
+    from bot.core.models import MIGRATIONS_DIR, Customer, InboundMessage, Message
+
+    runner = Runner(db.obj, MIGRATIONS_DIR)
+    runner.down("0015_customer_identities")
+    try:
+        asha = Customer.create(phone="+919811122233", name="Asha", opted_out=True)
+        Message.create(customer=asha, phone=asha.phone, dedupe_key="k1", kind="order_shipped")
+        InboundMessage.create(
+            provider="meta",
+            provider_message_id="wamid.1",
+            phone=asha.phone,
+            customer=asha,
+            type="text",
+            text="STOP",
+            occurred_at=datetime(2026, 4, 1, 9, 0),
+        )
+    finally:
+        runner.up()
+    kept = Customer.get_by_id(asha.id)
+    assert (kept.phone, kept.name, kept.opted_out, kept.user_id) == (
+        "+919811122233",
+        "Asha",
+        True,
+        None,
+    )
+    assert Message.get(Message.dedupe_key == "k1").phone == "+919811122233"
+    assert InboundMessage.get(InboundMessage.provider_message_id == "wamid.1").text == "STOP"
+    username_user = Customer.create(phone=None, user_id="US.13491208655302741918")
+    assert Customer.get(Customer.user_id == "US.13491208655302741918").id == username_user.id
+    assert not diff_models(db.obj, ALL_MODELS)

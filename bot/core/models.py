@@ -140,9 +140,13 @@ class BaseModel(Model):
 
 
 class Customer(BaseModel):
-    """A person we may message, keyed by their E.164 number."""
+    """A person we may message, known by their E.164 number, by the business-scoped user
+    id (BSUID) WhatsApp gives a username user (PROVIDERS.md §9.1), or by both."""
 
-    phone = CharField(max_length=20, unique=True)
+    phone = CharField(max_length=20, unique=True, null=True)
+    user_id = CharField(max_length=160, unique=True, null=True)  # BSUID, "CC.<alnum>"
+    parent_user_id = CharField(max_length=160, null=True)  # "CC.ENT.<alnum>"
+    username = CharField(max_length=64, null=True)  # their WhatsApp @username, if shared
     wa_id = CharField(max_length=32, null=True)
     name = CharField(max_length=200, null=True)
     language = CharField(max_length=16, null=True)
@@ -233,7 +237,9 @@ class Message(BaseModel):
     order = ForeignKeyField(Order, backref="messages", null=True, on_delete="SET NULL")
     customer = ForeignKeyField(Customer, backref="messages", null=True, on_delete="SET NULL")
     campaign = ForeignKeyField(Campaign, backref="messages", null=True, on_delete="SET NULL")
-    phone = CharField(max_length=64)  # E.164, or the raw input when it was unusable
+    # E.164, or the raw input when it was unusable; None when sent to a BSUID only.
+    phone = CharField(max_length=64, null=True)
+    user_id = CharField(max_length=160, null=True)  # the recipient's BSUID, if known
     dedupe_key = CharField(max_length=255, unique=True)
     kind = CharField(max_length=32)
     category = CharField(max_length=16, default=Category.UTILITY)
@@ -295,7 +301,8 @@ class InboundMessage(BaseModel):
 
     provider = CharField(max_length=16)
     provider_message_id = CharField(max_length=128, unique=True)
-    phone = CharField(max_length=20, index=True)
+    phone = CharField(max_length=20, index=True, null=True)  # None: a username user
+    user_id = CharField(max_length=160, null=True, index=True)  # their BSUID, if sent
     customer = ForeignKeyField(Customer, backref="inbound", null=True, on_delete="SET NULL")
     type = CharField(max_length=32)
     text = TextField(null=True)
