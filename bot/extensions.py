@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property, partial
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from bot.core.runtime import Refreshing
 from bot.delivery import dispatch
 from bot.delivery.providers import provider_class
 from bot.delivery.providers.base import Provider
+from bot.delivery.providers.meta_versions import version_news, version_table
 from bot.delivery.ratelimit import SendRateLimiter
 from bot.delivery.sending import Sender
 from bot.intake.sources import source_class
@@ -170,6 +171,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     db.initialize(open_database(settings.database_url))
     conn, url = open_redis(settings.redis_url)
     load_notification_map(settings.notifications_file)  # a bad file stops start-up
+    warn_of_api_version(settings)
     svc = Services(settings=settings, redis=conn, redis_url=url)
     svc.queues = {name: Queue(name, connection=conn) for name in QUEUE_NAMES}
     app.extensions["dakiya"] = svc
@@ -193,6 +195,16 @@ def init_app(app: Flask, settings: Settings) -> None:
     def _close_db(exc) -> None:
         if not db.is_closed():
             db.close()
+
+
+def warn_of_api_version(settings: Settings) -> None:
+    """Log at start-up when Meta retires META_API_VERSION soon, or already has (the
+    alert check keeps saying so until it is raised)."""
+    if settings.whatsapp_provider != "meta":
+        return
+    news = version_news(settings.meta_api_version, date.today(), version_table())
+    if news is not None:
+        log.warning("%s", news.text)
 
 
 def services() -> Services:

@@ -57,7 +57,7 @@ class Settings:
     meta_app_secret: str = field(default="", repr=False)
     meta_verify_token: str = field(default="", repr=False)
     meta_api_base_url: str = "https://graph.facebook.com"
-    meta_api_version: str = "v23.0"
+    meta_api_version: str = "v25.0"  # supported to 2028-07-29 (§9.3)
 
     interakt_api_key: str = field(default="", repr=False)
     interakt_webhook_secret: str = field(default="", repr=False)

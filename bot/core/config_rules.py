@@ -178,6 +178,8 @@ class AlertRules:
     provider_event_ttl: timedelta = timedelta(hours=24)
     unhandled_updates: int = 20  # within an hour (bot.delivery.unhandled.ALERT_WINDOW)
     cooldown: timedelta = timedelta(minutes=60)
+    #: The Graph API version in use when the provider is Meta (its retirement is checked).
+    meta_api_version: str | None = None
 
 
 def alert_rules_from_settings(settings) -> AlertRules:
@@ -227,4 +229,5 @@ def alert_rules_from_settings(settings) -> AlertRules:
         provider_event_ttl=timedelta(hours=s.alert_provider_event_hours),
         unhandled_updates=s.alert_unhandled_updates,
         cooldown=timedelta(minutes=s.alert_cooldown_minutes),
+        meta_api_version=s.meta_api_version if s.whatsapp_provider == "meta" else None,
     )

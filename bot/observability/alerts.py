@@ -22,6 +22,7 @@ from bot.core.config_rules import AlertRules
 from bot.core.models import Alert, Message, Reason, SpoolDeadLetter, State, write_transaction
 from bot.delivery import unhandled
 from bot.delivery.providers.base import AccountNews, News, Severity
+from bot.delivery.providers.meta_versions import version_news, version_table
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,10 @@ def evaluate(facts: AlertFacts, rules: AlertRules, now: datetime) -> list[Condit
                         "/admin/api/unhandled-updates",
                     )
                 )
+    if rules.meta_api_version:
+        news = version_news(rules.meta_api_version, now.date(), version_table())
+        if news is not None:
+            found.append(Condition("meta_api_version", news.severity, news.text))
     for event in facts.provider_events:
         if now - event.received_at < rules.provider_event_ttl:
             found.append(Condition(f"provider:{event.subject}", event.severity, event.text))

@@ -39,7 +39,7 @@ from bot.delivery.providers.base import (
 from bot.delivery.providers.meta import META_ERROR_KINDS, MetaProvider
 
 PAYLOADS = Path(__file__).parents[1] / "payloads" / "meta"
-SEND_URL = "https://graph.facebook.com/v23.0/106540352242922/messages"
+SEND_URL = "https://graph.facebook.com/v25.0/106540352242922/messages"
 AUTH = {"Authorization": "Bearer test-access-token"}
 WAMID = "wamid.HBgMOTE5ODEyMzQ1Njc4FQIAERgSQjVGMjM3QTNBN0ZGMjE0QzY3AA=="
 
