@@ -121,6 +121,14 @@ class Reason(StrEnum):
     PROVIDER_MARKETING_LIMIT = "provider_marketing_limit"  # Meta 131049
     CANCELLED = "cancelled"  # by an admin
     CAMPAIGN_PAUSED = "campaign_paused"  # held until the campaign is resumed
+    # What a provider's refusal means, when it is more than "rejected" (Meta's 2026 codes,
+    # PROVIDERS.md §9.1, §9.3; bot.delivery.providers.meta says which code is which):
+    BSUID_NOT_SUPPORTED = "bsuid_not_supported"  # this message cannot go to a BSUID
+    MARKETING_DISABLED = "marketing_disabled"  # marketing is off on the Cloud API
+    COUNTRY_BLOCKED = "country_blocked"  # the account may not message this country
+    ACCOUNT_LIMITED = "account_limited"  # a messaging limit for policy violations
+    NUMBER_NOT_READY = "number_not_ready"  # the business number's registration or name
+    RECIPIENT_CHANGED = "recipient_changed"  # the customer's identity key changed
 
 
 class JSONField(TextField):

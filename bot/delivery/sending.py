@@ -97,7 +97,7 @@ def next_step_after_error(
             return Fail(Reason.RETRIES_EXHAUSTED)
         return Retry(now + statuses.MARKETING_CAP_DELAY, Reason.PROVIDER_MARKETING_LIMIT)
     if error.kind is ErrorKind.PERMANENT:
-        return Fail(Reason.PROVIDER_REJECTED)
+        return Fail(statuses.failure_reason(error.fact, Reason.PROVIDER_REJECTED))
     if attempts >= settings.max_send_attempts:
         return Fail(Reason.RETRIES_EXHAUSTED)
     if error.kind is ErrorKind.AMBIGUOUS:

@@ -34,6 +34,23 @@ TARGET = {
 TIMESTAMP = {State.SENT: "sent_at", State.DELIVERED: "delivered_at", State.READ: "read_at"}
 
 
+#: The failure reason a provider's fact gives a message (the admin API shows it), where it
+#: says more than "rejected" (a send's answer) or "delivery failed" (a receipt).
+FAILURE_REASONS: dict[Fact, R] = {
+    Fact.BSUID_NOT_SUPPORTED: R.BSUID_NOT_SUPPORTED,
+    Fact.MARKETING_DISABLED: R.MARKETING_DISABLED,
+    Fact.COUNTRY_BLOCKED: R.COUNTRY_BLOCKED,
+    Fact.ACCOUNT_LIMITED: R.ACCOUNT_LIMITED,
+    Fact.NUMBER_NOT_READY: R.NUMBER_NOT_READY,
+    Fact.RECIPIENT_CHANGED: R.RECIPIENT_CHANGED,
+}
+
+
+def failure_reason(fact: Fact | None, otherwise: R) -> R:
+    """Why a message failed, in Dakiya's words, given what the provider's code means."""
+    return FAILURE_REASONS.get(fact, otherwise) if fact is not None else otherwise
+
+
 def next_state(current: State, status: DeliveryStatus) -> State | None:
     """The message's new state after `status`, or None when the receipt changes nothing.
 
@@ -169,7 +186,7 @@ def _transition(message: Message, event: StatusEvent, now: datetime) -> State | 
             )
         fields.update(
             state=target,
-            reason=R.DELIVERY_FAILED,
+            reason=failure_reason(fact, R.DELIVERY_FAILED),
             failed_at=event.occurred_at,
             error_code=event.error_code,
             error_text=event.error_text,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import redis
+from peewee import fn
 from rq import Queue
 
 from bot.core.config_rules import AlertRules
@@ -27,6 +28,18 @@ from bot.delivery.providers.meta_versions import version_news, version_table
 log = logging.getLogger(__name__)
 
 WARNING, CRITICAL = Severity.WARNING, Severity.CRITICAL
+
+#: Refusals that say the business account or number cannot send, not that one message was
+#: wrong: each raises a critical alert while such failures keep coming (Meta's 2026 codes).
+ACCOUNT_REFUSALS: dict[str, str] = {
+    Reason.MARKETING_DISABLED: "marketing templates are disabled on the Cloud API for this "
+    "account (Meta 131063): send them through the Marketing Messages API",
+    Reason.COUNTRY_BLOCKED: "the account may not message users in that country (Meta 130497)",
+    Reason.ACCOUNT_LIMITED: "the account's messaging is limited for template-classification "
+    "violations (Meta 131064)",
+    Reason.NUMBER_NOT_READY: "the business number is not ready to send: its registration or "
+    "display name (Meta 131037, 131045, 133010, 133016)",
+}
 FIRING, RESOLVED = "firing", "resolved"  # Alert.state
 
 #: Signature failures are counted per webhook in buckets of this many seconds.
@@ -68,6 +81,9 @@ class AlertFacts:
     spool_dead_letters: int = 0  # spooled deliveries set aside, waiting for an admin
     # provider -> reason -> unhandled updates received within the last hour
     unhandled_updates: dict[str, dict[str, int]] = field(default_factory=dict)
+    # reason -> messages the provider refused for it within the window, for the reasons
+    # that say the account or number cannot send (ACCOUNT_REFUSALS)
+    account_refusals: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -179,6 +195,15 @@ def evaluate(facts: AlertFacts, rules: AlertRules, now: datetime) -> list[Condit
                         "/admin/api/unhandled-updates",
                     )
                 )
+    for reason, count in sorted(facts.account_refusals.items()):
+        found.append(
+            Condition(
+                f"refused:{reason}",
+                CRITICAL,
+                f"{count} message(s) refused by the provider in the last {window}: "
+                f"{ACCOUNT_REFUSALS[reason]} (reason {reason})",
+            )
+        )
     if rules.meta_api_version:
         news = version_news(rules.meta_api_version, now.date(), version_table())
         if news is not None:
@@ -372,7 +397,23 @@ def gather_facts(
         provider_events=provider_events(conn, now, rules.provider_event_ttl),
         spool_dead_letters=SpoolDeadLetter.select().count(),
         unhandled_updates=unhandled.recent_counts(now),
+        account_refusals=account_refusals(since),
     )
+
+
+def account_refusals(since: datetime) -> dict[str, int]:
+    """Per ACCOUNT_REFUSALS reason, the messages that failed for it since `since`."""
+    rows = (
+        Message.select(Message.reason, fn.COUNT(Message.id).alias("n"))
+        .where(
+            (Message.state == State.FAILED)
+            & (Message.failed_at >= since)
+            & Message.reason.in_(list(ACCOUNT_REFUSALS))
+        )
+        .group_by(Message.reason)
+        .tuples()
+    )
+    return {reason: n for reason, n in rows}
 
 
 def queue_ages(queues: dict[str, Queue], now: datetime) -> dict[str, float]:

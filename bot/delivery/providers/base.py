@@ -36,6 +36,12 @@ class Fact(StrEnum):
     PAIR_RATE_LIMITED = "pair_rate_limited"  # too many messages to this one customer
     MARKETING_CAP = "marketing_cap"  # the customer's marketing cap: a delay, not an opt-out
     MARKETING_STOPPED = "marketing_stopped"  # the customer stopped marketing messages
+    BSUID_NOT_SUPPORTED = "bsuid_not_supported"  # this message needs a phone number
+    MARKETING_DISABLED = "marketing_disabled"  # the account's marketing is off on this API
+    COUNTRY_BLOCKED = "country_blocked"  # the account may not message the recipient's country
+    ACCOUNT_LIMITED = "account_limited"  # the account is held to a limit for violations
+    NUMBER_NOT_READY = "number_not_ready"  # the sending number is not registered or named
+    RECIPIENT_CHANGED = "recipient_changed"  # the recipient's identity key no longer matches
 
 
 class ProviderError(Exception):

@@ -57,7 +57,14 @@ META_ERROR_KINDS: dict[int, ErrorKind] = {
         # treats it as final and leaves that policy to the sender.
         (0, 190, 3, 10, 100, 368, 470, 130472, 131008, 131009, 131026, 131030, 131031)
         + (131042, 131047, 131048, 131049, 131050, 131051)
-        + (132000, 132001, 132005, 132007, 132012, 132015, 132016),
+        + (132000, 132001, 132005, 132007, 132012, 132015, 132016)
+        # 2026 (§9.1, §9.3), none of which a retry of the same message mends: 131062 a
+        # BSUID recipient for a message that needs a phone, 131063 marketing disabled on
+        # the Cloud API, 131064 the messaging limit for template-classification
+        # violations, 130497 a country the account may not message, 131037 a 555 number
+        # without an approved display name, 137000 the recipient's identity key hash no
+        # longer matches, 131045 / 133010 / 133016 the number's registration.
+        + (131062, 131063, 131064, 130497, 131037, 137000, 131045, 133010, 133016),
         ErrorKind.PERMANENT,
     ),
     **dict.fromkeys(range(200, 300), ErrorKind.PERMANENT),  # missing permission (§1.11)
@@ -73,6 +80,15 @@ META_FACTS: dict[str, Fact] = {
     "131056": Fact.PAIR_RATE_LIMITED,
     "131049": Fact.MARKETING_CAP,
     "131050": Fact.MARKETING_STOPPED,
+    "131062": Fact.BSUID_NOT_SUPPORTED,
+    "131063": Fact.MARKETING_DISABLED,
+    "131064": Fact.ACCOUNT_LIMITED,
+    "130497": Fact.COUNTRY_BLOCKED,
+    "131037": Fact.NUMBER_NOT_READY,
+    "131045": Fact.NUMBER_NOT_READY,
+    "133010": Fact.NUMBER_NOT_READY,
+    "133016": Fact.NUMBER_NOT_READY,
+    "137000": Fact.RECIPIENT_CHANGED,
 }
 
 # Template button parameters differ by sub_type: a URL suffix is text, a quick reply
