@@ -135,6 +135,9 @@ class InboundMessage:
     button_payload: str | None = None
     profile_name: str | None = None
     raw: dict = field(default_factory=dict, compare=False)
+    from_user_id: str | None = None  # the sender's BSUID (§9.1), when Meta gives it
+    parent_user_id: str | None = None
+    username: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
