@@ -931,6 +931,21 @@ def test_a_message_carries_the_senders_bsuid_parent_bsuid_and_username(provider)
     assert (update.parent_user_id, update.username) == ("IN.PARENT.1349120865530274", "asha.shop")
 
 
+def test_a_receipt_names_the_recipients_bsuid(provider):
+    # statuses[].recipient_user_id / recipient_parent_user_id, PROVIDERS.md §9.1.
+    webhook = payload("statuses")["delivered"]
+    status = value_of(webhook)["statuses"][0]
+    status["recipient_user_id"] = "IN.13491208655302741918"
+    status["recipient_parent_user_id"] = "IN.PARENT.1349120865530274"
+
+    [update] = provider.parse_webhook(webhook)
+
+    assert (update.recipient_user_id, update.recipient_parent_user_id) == (
+        "IN.13491208655302741918",
+        "IN.PARENT.1349120865530274",
+    )
+
+
 def test_a_message_from_a_phone_only_sender_has_no_bsuid(provider):
     [update] = provider.parse_webhook(payload("messages")["text"])
 

@@ -120,6 +120,8 @@ class StatusUpdate:
     error_code: str | None = None
     error_text: str | None = None
     raw: dict = field(default_factory=dict, compare=False)
+    recipient_user_id: str | None = None  # the recipient's BSUID (§9.1), when Meta gives it
+    recipient_parent_user_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,11 @@ def _text(value: Any, limit: int) -> str | None:
     return None
 
 
+def cut_id(value: Any) -> str | None:
+    """A BSUID from a webhook field, or None when absent or not a string."""
+    return _text(value, MAX_USER_ID)
+
+
 def sender_identity(msg: dict, contacts: list[dict]) -> Identity:
     """The sender's BSUID identity from `messages[]` and its matching `contacts[]` entry."""
     user_id = _text(msg.get("from_user_id"), MAX_USER_ID)
