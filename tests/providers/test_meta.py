@@ -914,6 +914,48 @@ def test_a_username_users_message_without_from_takes_the_number_of_its_contact(p
     assert (update.from_phone, update.profile_name) == ("+919812345678", "Asha")
 
 
+def test_a_message_carries_the_senders_bsuid_parent_bsuid_and_username(provider):
+    # Shape as in PROVIDERS.md §9.1: messages[].from_user_id, contacts[].user_id,
+    # contacts[].parent_user_id and contacts[].profile.username.
+    webhook = payload("messages")["text"]
+    contact = value_of(webhook)["contacts"][0]
+    contact["user_id"] = "IN.13491208655302741918"
+    contact["parent_user_id"] = "IN.PARENT.1349120865530274"
+    contact["profile"]["username"] = "asha.shop"
+    first_message(webhook)["from_user_id"] = "IN.13491208655302741918"
+
+    [update] = provider.parse_webhook(webhook)
+
+    assert isinstance(update, InboundMessage)
+    assert (update.from_phone, update.from_user_id) == (
+        "+919812345678",
+        "IN.13491208655302741918",
+    )
+    assert (update.parent_user_id, update.username) == ("IN.PARENT.1349120865530274", "asha.shop")
+
+
+def test_a_receipt_names_the_recipients_bsuid(provider):
+    # statuses[].recipient_user_id / recipient_parent_user_id, PROVIDERS.md §9.1.
+    webhook = payload("statuses")["delivered"]
+    status = value_of(webhook)["statuses"][0]
+    status["recipient_user_id"] = "IN.13491208655302741918"
+    status["recipient_parent_user_id"] = "IN.PARENT.1349120865530274"
+
+    [update] = provider.parse_webhook(webhook)
+
+    assert (update.recipient_user_id, update.recipient_parent_user_id) == (
+        "IN.13491208655302741918",
+        "IN.PARENT.1349120865530274",
+    )
+
+
+def test_a_message_from_a_phone_only_sender_has_no_bsuid(provider):
+    [update] = provider.parse_webhook(payload("messages")["text"])
+
+    assert isinstance(update, InboundMessage)
+    assert (update.from_user_id, update.parent_user_id, update.username) == (None, None, None)
+
+
 def test_a_username_users_message_with_only_a_bsuid_is_kept_raw(provider):
     webhook = payload("messages")["text"]
     value_of(webhook)["contacts"] = [

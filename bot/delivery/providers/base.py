@@ -126,6 +126,8 @@ class StatusUpdate:
     error_code: str | None = None
     error_text: str | None = None
     raw: dict = field(default_factory=dict, compare=False)
+    recipient_user_id: str | None = None  # the recipient's BSUID (§9.1), when Meta gives it
+    recipient_parent_user_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +143,9 @@ class InboundMessage:
     button_payload: str | None = None
     profile_name: str | None = None
     raw: dict = field(default_factory=dict, compare=False)
+    from_user_id: str | None = None  # the sender's BSUID (§9.1), when Meta gives it
+    parent_user_id: str | None = None
+    username: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,49 @@
+"""Who a Meta webhook item is about, beyond the phone: BSUIDs and usernames (§9.1).
+
+A username user's message names them by `from_user_id`; the `contacts[]` entry with
+the same `user_id` may add `parent_user_id` and `profile.username`.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+MAX_USER_ID = 128
+MAX_USERNAME = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The BSUID, parent BSUID and username an inbound message carries (each may be None)."""
+
+    user_id: str | None = None
+    parent_user_id: str | None = None
+    username: str | None = None
+
+
+def _text(value: Any, limit: int) -> str | None:
+    """A non-empty string cut to `limit`, else None."""
+    if isinstance(value, str) and value.strip():
+        return value.strip()[:limit]
+    return None
+
+
+def cut_id(value: Any) -> str | None:
+    """A BSUID from a webhook field, or None when absent or not a string."""
+    return _text(value, MAX_USER_ID)
+
+
+def sender_identity(msg: dict, contacts: list[dict]) -> Identity:
+    """The sender's BSUID identity from `messages[]` and its matching `contacts[]` entry."""
+    user_id = _text(msg.get("from_user_id"), MAX_USER_ID)
+    contact = next(
+        (c for c in contacts if isinstance(c, dict) and user_id and c.get("user_id") == user_id),
+        None,
+    )
+    if contact is None:
+        return Identity(user_id=user_id)
+    profile = contact.get("profile") if isinstance(contact.get("profile"), dict) else {}
+    return Identity(
+        user_id=user_id,
+        parent_user_id=_text(contact.get("parent_user_id"), MAX_USER_ID),
+        username=_text(profile.get("username"), MAX_USERNAME),
+    )
