@@ -920,7 +920,7 @@ def test_a_message_carries_the_senders_bsuid_parent_bsuid_and_username(provider)
     webhook = payload("messages")["text"]
     contact = value_of(webhook)["contacts"][0]
     contact["user_id"] = "IN.13491208655302741918"
-    contact["parent_user_id"] = "IN.PARENT.1349120865530274"
+    contact["parent_user_id"] = "IN.ENT.1349120865530274"
     contact["profile"]["username"] = "asha.shop"
     first_message(webhook)["from_user_id"] = "IN.13491208655302741918"
 
@@ -931,7 +931,7 @@ def test_a_message_carries_the_senders_bsuid_parent_bsuid_and_username(provider)
         "+919812345678",
         "IN.13491208655302741918",
     )
-    assert (update.parent_user_id, update.username) == ("IN.PARENT.1349120865530274", "asha.shop")
+    assert (update.parent_user_id, update.username) == ("IN.ENT.1349120865530274", "asha.shop")
 
 
 def test_a_receipt_names_the_recipients_bsuid(provider):
@@ -939,14 +939,25 @@ def test_a_receipt_names_the_recipients_bsuid(provider):
     webhook = payload("statuses")["delivered"]
     status = value_of(webhook)["statuses"][0]
     status["recipient_user_id"] = "IN.13491208655302741918"
-    status["recipient_parent_user_id"] = "IN.PARENT.1349120865530274"
+    status["recipient_parent_user_id"] = "IN.ENT.1349120865530274"
 
     [update] = provider.parse_webhook(webhook)
 
     assert (update.recipient_user_id, update.recipient_parent_user_id) == (
         "IN.13491208655302741918",
-        "IN.PARENT.1349120865530274",
+        "IN.ENT.1349120865530274",
     )
+
+
+def test_a_bsuid_is_kept_whole_at_its_longest_and_never_cut(provider):
+    # "CC." and up to 128 alphanumerics (§9.1): 131 characters stay as they are; a longer
+    # value is not a BSUID and is dropped rather than cut into someone else's.
+    longest = "IN." + "7" * 128
+    webhook = payload("statuses")["delivered"]
+    value_of(webhook)["statuses"][0]["recipient_user_id"] = longest
+    value_of(webhook)["statuses"][0]["recipient_parent_user_id"] = "IN.ENT." + "1" * 160
+    [update] = provider.parse_webhook(webhook)
+    assert (update.recipient_user_id, update.recipient_parent_user_id) == (longest, None)
 
 
 def test_a_message_from_a_phone_only_sender_has_no_bsuid(provider):

@@ -7,7 +7,9 @@ the same `user_id` may add `parent_user_id` and `profile.username`.
 from dataclasses import dataclass
 from typing import Any
 
-MAX_USER_ID = 128
+#: A BSUID is "CC." and up to 128 alphanumerics (a parent one "CC.ENT.…"): the columns
+#: hold 160. An identifier is never cut: a longer value is not one (None).
+MAX_USER_ID = 160
 MAX_USERNAME = 64
 
 
@@ -28,13 +30,16 @@ def _text(value: Any, limit: int) -> str | None:
 
 
 def cut_id(value: Any) -> str | None:
-    """A BSUID from a webhook field, or None when absent or not a string."""
+    """A BSUID from a webhook field, or None when absent, not a string or too long to be
+    one (cutting it would name someone else)."""
+    if isinstance(value, str) and len(value.strip()) > MAX_USER_ID:
+        return None
     return _text(value, MAX_USER_ID)
 
 
 def sender_identity(msg: dict, contacts: list[dict]) -> Identity:
     """The sender's BSUID identity from `messages[]` and its matching `contacts[]` entry."""
-    user_id = _text(msg.get("from_user_id"), MAX_USER_ID)
+    user_id = cut_id(msg.get("from_user_id"))
     contact = next(
         (c for c in contacts if isinstance(c, dict) and user_id and c.get("user_id") == user_id),
         None,
@@ -44,6 +49,6 @@ def sender_identity(msg: dict, contacts: list[dict]) -> Identity:
     profile = contact.get("profile") if isinstance(contact.get("profile"), dict) else {}
     return Identity(
         user_id=user_id,
-        parent_user_id=_text(contact.get("parent_user_id"), MAX_USER_ID),
+        parent_user_id=cut_id(contact.get("parent_user_id")),
         username=_text(profile.get("username"), MAX_USERNAME),
     )
