@@ -397,16 +397,18 @@ def gather_facts(
         provider_events=provider_events(conn, now, rules.provider_event_ttl),
         spool_dead_letters=SpoolDeadLetter.select().count(),
         unhandled_updates=unhandled.recent_counts(now),
-        account_refusals=account_refusals(since),
+        account_refusals=account_refusals(since, now - LOOKBACK),
     )
 
 
-def account_refusals(since: datetime) -> dict[str, int]:
-    """Per ACCOUNT_REFUSALS reason, the messages that failed for it since `since`."""
+def account_refusals(since: datetime, created_after: datetime) -> dict[str, int]:
+    """Per ACCOUNT_REFUSALS reason, the messages that failed for it since `since` (among
+    those created after `created_after`, so the created_at index bounds the scan)."""
     rows = (
         Message.select(Message.reason, fn.COUNT(Message.id).alias("n"))
         .where(
-            (Message.state == State.FAILED)
+            (Message.created_at >= created_after)
+            & (Message.state == State.FAILED)
             & (Message.failed_at >= since)
             & Message.reason.in_(list(ACCOUNT_REFUSALS))
         )
