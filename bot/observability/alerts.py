@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 WARNING, CRITICAL = Severity.WARNING, Severity.CRITICAL
 
+FIRING, RESOLVED = "firing", "resolved"  # Alert.state
+
 #: Refusals that say the business account or number cannot send, not that one message was
 #: wrong: each raises a critical alert while such failures keep coming (Meta's 2026 codes).
 ACCOUNT_REFUSALS: dict[str, str] = {
@@ -40,7 +42,6 @@ ACCOUNT_REFUSALS: dict[str, str] = {
     Reason.NUMBER_NOT_READY: "the business number is not ready to send: its registration or "
     "display name (Meta 131037, 131045, 133010, 133016)",
 }
-FIRING, RESOLVED = "firing", "resolved"  # Alert.state
 
 #: Signature failures are counted per webhook in buckets of this many seconds.
 SIGNATURE_BUCKET_SECONDS = 300

@@ -46,7 +46,7 @@ from bot.delivery.providers.http import (
     unhandled,
 )
 from bot.delivery.providers.meta_account import ACCOUNT_FIELDS, account_news
-from bot.delivery.providers.meta_identity import cut_id, sender_identity
+from bot.delivery.providers.meta_identity import bsuid, sender_identity
 
 #: Graph error code -> how the sender reacts (PROVIDERS.md §1.11). Codes not listed fall
 #: back on the HTTP status: 429 rate-limited, 5xx retry, other 4xx permanent.
@@ -338,8 +338,8 @@ def _status_update(status: Any, where: str) -> list[WebhookUpdate]:
         error_code=cut(str(code), MAX_CODE) if code is not None else None,
         error_text=_error_text(error) if error else None,
         raw=status,
-        recipient_user_id=cut_id(status.get("recipient_user_id")),
-        recipient_parent_user_id=cut_id(status.get("recipient_parent_user_id")),
+        recipient_user_id=bsuid(status.get("recipient_user_id")),
+        recipient_parent_user_id=bsuid(status.get("recipient_parent_user_id")),
     )
     return [update]
 

@@ -7,6 +7,8 @@ the same `user_id` may add `parent_user_id` and `profile.username`.
 from dataclasses import dataclass
 from typing import Any
 
+from bot.delivery.providers.http import cut
+
 #: A BSUID is "CC." and up to 128 alphanumerics (a parent one "CC.ENT.…"): the columns
 #: hold 160. An identifier is never cut: a longer value is not one (None).
 MAX_USER_ID = 160
@@ -22,24 +24,17 @@ class Identity:
     username: str | None = None
 
 
-def _text(value: Any, limit: int) -> str | None:
-    """A non-empty string cut to `limit`, else None."""
-    if isinstance(value, str) and value.strip():
-        return value.strip()[:limit]
-    return None
-
-
-def cut_id(value: Any) -> str | None:
+def bsuid(value: Any) -> str | None:
     """A BSUID from a webhook field, or None when absent, not a string or too long to be
     one (cutting it would name someone else)."""
-    if isinstance(value, str) and len(value.strip()) > MAX_USER_ID:
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > MAX_USER_ID:
         return None
-    return _text(value, MAX_USER_ID)
+    return value.strip()
 
 
 def sender_identity(msg: dict, contacts: list[dict]) -> Identity:
     """The sender's BSUID identity from `messages[]` and its matching `contacts[]` entry."""
-    user_id = cut_id(msg.get("from_user_id"))
+    user_id = bsuid(msg.get("from_user_id"))
     contact = next(
         (c for c in contacts if isinstance(c, dict) and user_id and c.get("user_id") == user_id),
         None,
@@ -47,8 +42,10 @@ def sender_identity(msg: dict, contacts: list[dict]) -> Identity:
     if contact is None:
         return Identity(user_id=user_id)
     profile = contact.get("profile") if isinstance(contact.get("profile"), dict) else {}
+    username = profile.get("username")
+    username = username.strip() if isinstance(username, str) else None
     return Identity(
         user_id=user_id,
-        parent_user_id=cut_id(contact.get("parent_user_id")),
-        username=_text(profile.get("username"), MAX_USERNAME),
+        parent_user_id=bsuid(contact.get("parent_user_id")),
+        username=cut(username, MAX_USERNAME) or None,
     )

@@ -2,7 +2,7 @@
 
 The retirement dates are data (meta_versions.toml, with its source); `version_news` is the
 pure judgement the start-up check and the alert check share: nothing to say, a version
-retiring soon (warning), retired or unknown (critical).
+retiring soon or unknown to the table (warning), or retired (critical).
 """
 
 from __future__ import annotations
