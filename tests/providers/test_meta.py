@@ -960,6 +960,18 @@ def test_a_bsuid_is_kept_whole_at_its_longest_and_never_cut(provider):
     assert (update.recipient_user_id, update.recipient_parent_user_id) == (longest, None)
 
 
+def test_a_real_message_names_the_bsuid_on_its_contact_only(provider):
+    # pywa's tests/data/updates/callback_button.json (commit 0bcf2f19, 2026-08): `from` is
+    # the phone, the BSUID and parent BSUID sit on the contact with that wa_id.
+    path = PAYLOADS / "real" / "pywa__callback_button__button.json"
+    [update] = provider.parse_webhook(json.loads(path.read_text()))
+    assert (update.from_phone, update.from_user_id, update.parent_user_id) == (
+        "+972987654321",
+        "US.13491208655302741918",
+        "US.ENT.11815799212886844830",
+    )
+
+
 def test_a_message_from_a_phone_only_sender_has_no_bsuid(provider):
     [update] = provider.parse_webhook(payload("messages")["text"])
 

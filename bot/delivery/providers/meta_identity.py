@@ -1,7 +1,8 @@
 """Who a Meta webhook item is about, beyond the phone: BSUIDs and usernames (§9.1).
 
-A username user's message names them by `from_user_id`; the `contacts[]` entry with
-the same `user_id` may add `parent_user_id` and `profile.username`.
+A username user's message names them by `from_user_id`; the `contacts[]` entry with the
+same `user_id` (or, for a message from a phone, the same `wa_id`) carries the BSUID,
+`parent_user_id` and `profile.username`.
 """
 
 from dataclasses import dataclass
@@ -33,10 +34,18 @@ def bsuid(value: Any) -> str | None:
 
 
 def sender_identity(msg: dict, contacts: list[dict]) -> Identity:
-    """The sender's BSUID identity from `messages[]` and its matching `contacts[]` entry."""
+    """The sender's BSUID identity from `messages[]` and its `contacts[]` entry: the one
+    with the message's `from_user_id`, else the one whose `wa_id` is the message's `from`
+    (Meta's own examples carry the BSUID on the contact only)."""
     user_id = bsuid(msg.get("from_user_id"))
+    sender = msg.get("from")
     contact = next(
-        (c for c in contacts if isinstance(c, dict) and user_id and c.get("user_id") == user_id),
+        (
+            c
+            for c in contacts
+            if (user_id and c.get("user_id") == user_id)
+            or (not user_id and isinstance(sender, str) and sender and c.get("wa_id") == sender)
+        ),
         None,
     )
     if contact is None:
@@ -45,7 +54,7 @@ def sender_identity(msg: dict, contacts: list[dict]) -> Identity:
     username = profile.get("username")
     username = username.strip() if isinstance(username, str) else None
     return Identity(
-        user_id=user_id,
+        user_id=user_id or bsuid(contact.get("user_id")),
         parent_user_id=bsuid(contact.get("parent_user_id")),
         username=cut(username, MAX_USERNAME) or None,
     )
