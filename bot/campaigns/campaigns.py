@@ -353,6 +353,7 @@ def plan_messages(
             campaign=campaign.id,
             customer=customer.id,
             phone=customer.phone,
+            user_id=customer.user_id,
             dedupe_key=f"campaign:{campaign.id}:{customer.id}",
             kind=KIND,
             category=campaign.category,

@@ -16,7 +16,7 @@ from peewee import fn
 from bot.conversation import replies
 from bot.conversation.intents import Intent, IntentKind, KeywordBook, detect_intent
 from bot.conversation.replies import CLOSED_STAGES, OrderView
-from bot.core import languages, phones
+from bot.core import languages
 from bot.core.config import Settings
 from bot.core.legal import legal_url
 from bot.core.models import Category, Customer, InboundMessage, Message, Order, write_transaction
@@ -49,7 +49,10 @@ def handle_inbound(
         inbound = InboundMessage.get_or_none(InboundMessage.id == inbound_id)
         if inbound is None or inbound.handled:
             return None
-        customer = inbound.customer or Customer.get(Customer.phone == inbound.phone)
+        customer = inbound.customer
+        if customer is None:  # its customer was erased meanwhile: nobody to answer
+            InboundMessage.update(handled=True).where(InboundMessage.id == inbound.id).execute()
+            return None
         intent = status_button_intent(inbound.button_payload) or detect_intent(
             inbound.text or "",
             book,
@@ -63,10 +66,11 @@ def handle_inbound(
         ).execute()
         if reply is None:
             return None
-        log.info("reply to %s (%s, %s)", phones.mask(customer.phone), intent.kind, reply.language)
+        log.info("reply to customer %s (%s, %s)", customer.id, intent.kind, reply.language)
         message = Message(
             customer=customer,
-            phone=customer.phone,
+            phone=customer.phone,  # the number when known, else the BSUID (§9.1)
+            user_id=customer.user_id,
             dedupe_key=f"reply:{inbound.id}",
             kind=reply.kind,
             category=Category.SERVICE,
@@ -99,7 +103,10 @@ def act(
         return None  # a person is answering
     shop = settings.shop_name
     language = replies.reply_language(
-        customer.language, intent.language, customer.phone, settings.default_language
+        customer.language,
+        intent.language,
+        customer.phone or customer.user_id,
+        settings.default_language,
     )
     evidence = {"inbound_message_id": inbound.id, "text": inbound.text, "language": intent.language}
     match intent.kind:

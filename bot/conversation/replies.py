@@ -17,6 +17,7 @@ from babel.languages import get_official_languages
 
 from bot.conversation.i18n import SUPPORTED_LANGUAGES, translate
 from bot.core.models import EventKind
+from bot.core.phones import is_bsuid
 
 #: The status word for each stage an order reaches (msgids in the catalogs).
 STAGE_WORDS = {
@@ -50,12 +51,16 @@ def supported(language: str | None) -> str | None:
     return base if base in SUPPORTED_LANGUAGES else None
 
 
-def country_language(phone: str) -> str | None:
-    """The first official language of the number's country that we have replies in."""
-    try:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(phone))
-    except phonenumbers.NumberParseException:
-        return None
+def country_language(key: str | None) -> str | None:
+    """The first official language of the country of a number, or of a BSUID (its "IN."
+    prefix names the country, PROVIDERS.md §9.1), that we have replies in."""
+    if is_bsuid(key):
+        region = key[:2]
+    else:
+        try:
+            region = phonenumbers.region_code_for_number(phonenumbers.parse(key or ""))
+        except phonenumbers.NumberParseException:
+            return None
     for language in get_official_languages(region or "", de_facto=True):
         if supported(language):
             return supported(language)
@@ -63,7 +68,7 @@ def country_language(phone: str) -> str | None:
 
 
 def reply_language(
-    preference: str | None, keyword_language: str | None, phone: str, default: str
+    preference: str | None, keyword_language: str | None, phone: str | None, default: str
 ) -> str:
     """The customer's stored preference, else the language of the keyword they used,
     else their number's country, else the shop's default (DESIGN.md, Conversation)."""

@@ -124,6 +124,7 @@ class Reason(StrEnum):
     # What a provider's refusal means, when it is more than "rejected" (Meta's 2026 codes,
     # PROVIDERS.md §9.1, §9.3; bot.delivery.providers.meta says which code is which):
     BSUID_NOT_SUPPORTED = "bsuid_not_supported"  # this message cannot go to a BSUID
+    NO_PHONE = "no_phone"  # a username user, and the provider sends to numbers only
     MARKETING_DISABLED = "marketing_disabled"  # marketing is off on the Cloud API
     COUNTRY_BLOCKED = "country_blocked"  # the account may not message this country
     ACCOUNT_LIMITED = "account_limited"  # a messaging limit for policy violations

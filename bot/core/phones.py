@@ -1,6 +1,9 @@
-"""Phone numbers: shops send free text ("098123 45678", "+91 98123-45678"); we keep E.164."""
+"""Phone numbers: shops send free text ("098123 45678", "+91 98123-45678"); we keep E.164.
+And the other key WhatsApp gives a customer: the business-scoped user id (BSUID)."""
 
 from __future__ import annotations
+
+import re
 
 import phonenumbers
 
@@ -45,3 +48,13 @@ def time_zone(e164: str) -> str | None:
 
     found = timezone.time_zones_for_number(phonenumbers.parse(e164))
     return zones.canonical(found[0]) if len(found) == 1 and found[0] != "Etc/Unknown" else None
+
+
+#: A WhatsApp business-scoped user id ("IN.1234…", a parent one "IN.ENT.…"; PROVIDERS.md
+#: §9.1): what a customer who writes by username is known by instead of a number.
+BSUID_SHAPE = re.compile(r"[A-Z]{2}\.[A-Za-z0-9.]{1,157}")
+
+
+def is_bsuid(key: str | None) -> bool:
+    """True for a BSUID rather than a phone number."""
+    return bool(key) and BSUID_SHAPE.fullmatch(key) is not None

@@ -102,6 +102,30 @@ def get_or_create_customer(
     raise LookupError(f"customer {phones.mask(phone)} kept disappearing")
 
 
+def get_or_create_bsuid_customer(
+    user_id: str, now: datetime, *, salt: str, **facts: Any
+) -> tuple[Customer, bool]:
+    """`get_or_create_customer` for a WhatsApp username user known only by their BSUID
+    (PROVIDERS.md §9.1): no phone, so no time zone from the number. Not a hot path (one
+    insert that may do nothing, then the read); raises `Erased` like the other."""
+    if is_suppressed(user_id, salt):
+        raise Erased("the BSUID's owner was erased")
+    values = {**facts, "user_id": user_id, "created_at": now, "updated_at": now}
+    for _ in range(3):
+        created = (
+            Customer.insert(values)
+            .on_conflict(action="NOTHING", conflict_target=[Customer.user_id])
+            .returning(Customer)
+            .execute()
+        )
+        if created := list(created):
+            return created[0], True
+        existing = Customer.get_or_none(Customer.user_id == user_id)
+        if existing is not None:
+            return existing, False
+    raise LookupError("a BSUID customer kept disappearing")
+
+
 def _message_insert(values: dict) -> Query:
     return (
         Message.insert(values)

@@ -41,6 +41,7 @@ from bot.delivery.providers.base import (
 from bot.delivery.ratelimit import SendRateLimiter
 from bot.policy import consent, policy
 from bot.policy.counters import SendLedger, find_duplicates
+from bot.policy.identities import keys_of
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,14 @@ def next_step_after_error(
     settings: Settings,
     now: datetime,
     jitter: float,
+    *,
+    phone_to_try: bool = False,
 ) -> Retry | Fail | Hold:
-    """What to do after a failed send: the one retry policy for every provider."""
+    """What to do after a failed send: the one retry policy for every provider.
+    `phone_to_try`: the message went to a BSUID and the customer's number is known."""
+    if error.fact is Fact.BSUID_NOT_SUPPORTED:
+        # This message cannot go to a BSUID (PROVIDERS.md §9.1): to the number, or never.
+        return Retry(now) if phone_to_try else Fail(Reason.BSUID_NOT_SUPPORTED)
     if error.fact is Fact.MARKETING_CAP:
         # The customer's marketing cap: not an opt-out, try again a day later at most
         # (PROVIDERS.md §1.11, §1.12), within the usual attempt budget.
@@ -129,6 +136,8 @@ def build_outbound(message: Message) -> OutboundMessage:
         callback_data=message.callback_data,
         template=template,
         text=message.text,
+        # A customer known only by their BSUID is written to by it (§9.1).
+        recipient_user_id=None if message.phone else message.user_id,
     )
 
 
@@ -274,7 +283,7 @@ class Sender:
     ) -> dict[int, policy.Decision]:
         """Gather facts and counters for messages of distinct customers we hold locked, ask
         the policy, take tier slots, and count the sends before they happen."""
-        erased = self.erased_among([m.customer.phone for m in messages])
+        erased = self.erased_among([key for m in messages for key in keys_of(m.customer)])
         facts = {
             m.id: customer_facts(m.customer, self.settings.default_timezone, erased)
             for m in messages
@@ -285,7 +294,7 @@ class Sender:
         duplicates = find_duplicates(messages, now, self.rules.duplicate_window, batch_ids, going)
         decisions: dict[int, policy.Decision] = {}
         for m in messages:
-            about = message_facts(m)
+            about = message_facts(m, self.provider.sends_to_bsuid)
             known = dataclasses.replace(counters[m.id], duplicate_sent=m.id in duplicates)
             decision = policy.decide(facts[m.id], about, now, known, self.rules)
             if (
@@ -404,7 +413,15 @@ class Sender:
         now: datetime,
         changes: list[MessageStateChanged],
     ) -> Outcome:
-        step = next_step_after_error(error, message.attempts, self.settings, now, self.jitter())
+        fallback = phone_fallback(message)
+        step = next_step_after_error(
+            error,
+            message.attempts,
+            self.settings,
+            now,
+            self.jitter(),
+            phone_to_try=fallback is not None,
+        )
         log.warning(
             "message %s: %s error %s %r (attempt %d) -> %s",
             message.id,
@@ -430,6 +447,8 @@ class Sender:
             "error_text": error.text,
             "provider": self.provider.name,
         }
+        if error.fact is Fact.BSUID_NOT_SUPPORTED and fallback:
+            errors["phone"] = fallback  # the retry goes to the customer's number
         if error.kind is ErrorKind.RATE_LIMITED and error.fact is not Fact.PAIR_RATE_LIMITED:
             self.limiter.slow_down()  # every worker backs off together; a pair rate does not
         if error.fact is Fact.WINDOW_CLOSED and message.customer_id:
@@ -479,6 +498,13 @@ def attach_customers(messages: list[Message]) -> None:
             m.customer = customers[m.customer_id]
 
 
+def phone_fallback(message: Message) -> str | None:
+    """The customer's number, when this message was addressed to their BSUID only."""
+    if message.phone or message.customer_id is None:
+        return None
+    return message.customer.phone
+
+
 def customer_facts(
     customer: Customer, default_timezone: str, erased: set[str]
 ) -> policy.CustomerFacts:
@@ -487,14 +513,15 @@ def customer_facts(
         marketing_opt_in=customer.marketing_opt_in,
         last_inbound_at=customer.last_inbound_at,
         timezone=customer.timezone or default_timezone,
-        erased=customer.phone in erased,
+        erased=bool(erased.intersection(keys_of(customer))),
     )
 
 
-def message_facts(message: Message) -> policy.MessageFacts:
+def message_facts(message: Message, sends_to_bsuid: bool = True) -> policy.MessageFacts:
     return policy.MessageFacts(
         category=message.category,
-        has_valid_phone=message.customer_id is not None,
+        has_valid_phone=message.customer_id is not None and bool(message.phone or message.user_id),
+        bsuid_only=not message.phone and bool(message.user_id) and not sends_to_bsuid,
         free_form=message.template_name is None,
         opt_out_confirmation=message.kind == OPT_OUT_CONFIRMATION,
     )

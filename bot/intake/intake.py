@@ -20,13 +20,14 @@ from bot.core import spool, telemetry
 from bot.core.config import Settings
 from bot.core.errors import is_outage, without_unstorable
 from bot.core.events import MessageReceived, publish
-from bot.core.models import Customer, InboundMessage, Reason, db, fit, write_transaction
+from bot.core.models import InboundMessage, Reason, db, fit, write_transaction
 from bot.core.notifications import NotificationMap
-from bot.core.rows import Erased, get_or_create_customer
+from bot.core.rows import Erased
 from bot.core.suppression import suppressed_among
 from bot.delivery import dispatch, receipts, statuses, unhandled
 from bot.delivery.providers.base import (
     AccountNews,
+    IdentityChange,
     PreferenceUpdate,
     Provider,
     StatusUpdate,
@@ -36,9 +37,9 @@ from bot.delivery.providers.base import (
 from bot.delivery.providers.base import InboundMessage as Inbound
 from bot.intake import dead_letters, outbox
 from bot.intake.outbox import Accepted
+from bot.intake.senders import Merges, record_identity_change, record_preference, touch_customer
 from bot.intake.sources.base import OrderEvent, Source
 from bot.observability import alerts
-from bot.policy import consent
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ def take_whatsapp_updates(svc: IntakeServices, updates: list[WebhookUpdate], now
     status_updates = [u for u in updates if isinstance(u, StatusUpdate)]
     inbound = [u for u in updates if isinstance(u, Inbound)]
     preferences = [u for u in updates if isinstance(u, PreferenceUpdate)]
+    changes = [u for u in updates if isinstance(u, IdentityChange)]
     account = [u for u in updates if isinstance(u, AccountNews)]
     kept_raw = [u for u in updates if isinstance(u, UnhandledItem)]
     salt = svc.settings.suppression_salt
@@ -124,16 +126,22 @@ def take_whatsapp_updates(svc: IntakeServices, updates: list[WebhookUpdate], now
         # A raw part naming an erased number is not kept either.
         dropped["unhandled"] = sum(1 for u in kept_raw if u.phone in erased)
         kept_raw = [u for u in kept_raw if u.phone not in erased]
+    merges = Merges()
     with write_transaction():
         event_ids = statuses.record_updates(status_updates, now)
-        inbound_ids = store_inbound(inbound, now, salt=salt, dropped=dropped)
+        # Identity changes first: a message in the same delivery finds its new key.
+        rekeyed = sum(
+            record_identity_change(change, now, salt=salt, merges=merges) for change in changes
+        )
+        inbound_ids = store_inbound(inbound, now, salt=salt, dropped=dropped, merges=merges)
         for preference in preferences:
-            if not record_preference(preference, now, salt=salt):
+            if not record_preference(preference, now, salt=salt, merges=merges):
                 dropped["preference"] += 1
         new_unhandled = unhandled.record(kept_raw, now)
     for what, n in dropped.items():
         count_dropped(svc, what, Reason.ERASED, "whatsapp", n)
     try:
+        merges.forget_counters(svc.redis)
         if event_ids:
             receipts.hand_over(svc.queues, event_ids)
         if inbound_ids:
@@ -142,11 +150,17 @@ def take_whatsapp_updates(svc: IntakeServices, updates: list[WebhookUpdate], now
         alerts.record_account_news(svc.redis, account, now)  # the next check alerts
     except redis.RedisError as exc:
         log.warning("enqueue after intake failed (%s); the sweeper picks it up", exc)
-    return len(event_ids) + len(inbound_ids) + len(preferences) + len(account) + new_unhandled
+    stored = len(event_ids) + len(inbound_ids) + len(preferences) + len(account)
+    return stored + rekeyed + new_unhandled
 
 
 def store_inbound(
-    messages: list[Inbound], now: datetime, *, salt: str, dropped: Counter[str] | None = None
+    messages: list[Inbound],
+    now: datetime,
+    *,
+    salt: str,
+    dropped: Counter[str] | None = None,
+    merges: Merges | None = None,
 ) -> list[int]:
     """Keep every customer message once (providers redeliver), create or update the
     customer, and open their 24-hour service window. The ids of the new rows.
@@ -155,6 +169,7 @@ def store_inbound(
     customer, no text, no CRM event. Even STOP or START: the number is suppressed for
     good already, and START does not lift an erasure."""
     stored = []
+    merges = Merges() if merges is None else merges
     for message in messages:
         if (
             InboundMessage.select()
@@ -164,11 +179,12 @@ def store_inbound(
             continue
         try:
             with db.atomic():
-                customer = touch_customer(message, now, salt)
+                customer = touch_customer(message, now, salt, merges)
                 row = InboundMessage.create(
                     provider=message.provider,
                     provider_message_id=message.provider_message_id,
                     phone=message.from_phone,
+                    user_id=message.from_user_id,
                     customer=customer,
                     type=fit(InboundMessage.type, message.type),
                     text=message.text,
@@ -187,39 +203,6 @@ def store_inbound(
             continue
         stored.append(row.id)
     return stored
-
-
-def record_preference(update: PreferenceUpdate, now: datetime, *, salt: str) -> bool:
-    """A marketing stop/resume the customer chose in WhatsApp itself: consent evidence.
-    False, storing nothing, for an erased number (it is never messaged anyway)."""
-    try:
-        customer, _ = get_or_create_customer(update.phone, now, salt=salt)
-    except Erased:
-        return False
-    evidence = {
-        "provider": update.provider,
-        "detail": update.detail,
-        "at": update.occurred_at.isoformat(),
-    }
-    source = f"{update.provider}_preferences"
-    if update.opted_in:
-        consent.record_opt_in(customer, consent.MARKETING, source, evidence, now)
-    else:
-        consent.record_opt_out(customer, consent.MARKETING, source, evidence, now)
-    return True
-
-
-def touch_customer(message: Inbound, now: datetime, salt: str) -> Customer:
-    """The customer who wrote, created on first contact; their window opens now."""
-    # A new customer is named as they named themselves (typed by them: cut to fit).
-    customer, _ = get_or_create_customer(
-        message.from_phone, now, salt=salt, name=fit(Customer.name, message.profile_name)
-    )
-    last = customer.last_inbound_at
-    customer.last_inbound_at = max(last, message.occurred_at) if last else message.occurred_at
-    customer.updated_at = now
-    customer.save(only=[Customer.last_inbound_at, Customer.updated_at])
-    return customer
 
 
 class UnknownSpoolKind(LookupError):

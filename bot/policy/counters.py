@@ -181,6 +181,12 @@ class SendLedger:
         pipe.execute()
 
 
+def forget_histories(conn: redis.Redis, customer_ids: list[int]) -> None:
+    """Drop these customers' send histories (a merge moved sends between them): the next
+    decision for each rebuilds its history from the database."""
+    conn.delete(*(HISTORY.format(customer_id=i) for i in customer_ids))
+
+
 def count_history(
     entries: list[tuple[bytes, float]], message: Message, midnight: datetime, week_ago: datetime
 ) -> Counters:

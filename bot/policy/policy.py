@@ -51,7 +51,8 @@ class CustomerFacts:
 @dataclass(frozen=True, slots=True)
 class MessageFacts:
     category: Category
-    has_valid_phone: bool = True
+    has_valid_phone: bool = True  # a number, or a BSUID (a username user, §9.1)
+    bsuid_only: bool = False  # only a BSUID, and the provider can send to numbers only
     free_form: bool = False
     # The one message an opted-out customer still gets: the confirmation of their STOP.
     opt_out_confirmation: bool = False
@@ -117,6 +118,8 @@ def decide(
     rules = rules or Rules()
     if not message.has_valid_phone:
         return Suppress(Reason.INVALID_PHONE)
+    if message.bsuid_only:
+        return Suppress(Reason.NO_PHONE)
     if customer.erased:
         return Suppress(Reason.ERASED)
     if customer.opted_out and not message.opt_out_confirmation:

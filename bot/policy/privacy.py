@@ -1,11 +1,14 @@
-"""Customers' data rights: export everything held about a number, erase it for good while
-remembering (as a salted hash only) never to message it again, and redact old texts."""
+"""Customers' data rights: export everything held about a number or a BSUID, erase it for
+good while remembering (as a salted hash only) never to message it again, and redact old
+texts."""
 
 from __future__ import annotations
 
+import operator
 import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import reduce
 
 from peewee import Model, Value
 from playhouse.shortcuts import model_to_dict
@@ -27,7 +30,9 @@ from bot.core.models import (
     WebhookDelivery,
     write_transaction,
 )
+from bot.core.phones import is_bsuid
 from bot.core.suppression import is_suppressed, suppressed_among, suppression_hash
+from bot.policy.identities import keys_of
 
 __all__ = [
     "erase_customer",
@@ -56,21 +61,24 @@ DELETION_ORDER = (
 )
 
 
-def export_customer(phone: str) -> dict | None:
-    """Everything held about `phone` (E.164) as plain JSON values; None if nothing is."""
-    held = _held_rows(phone)
+def export_customer(key: str) -> dict | None:
+    """Everything held about the owner of `key` (an E.164 number or a BSUID) as plain
+    JSON values; None if nothing is."""
+    held = _held_rows(key)
     if not any(held.values()):
         return None
     customers = held.pop("customers")
     return {
-        "phone": phone,
+        "user_id" if is_bsuid(key) else "phone": key,
         "customer": _plain(customers[0]) if customers else None,
         **{name: [_plain(row) for row in rows] for name, rows in held.items()},
     }
 
 
-def erase_customer(phone: str, salt: str, actor: str, now: datetime) -> dict:
-    """Delete everything held about `phone` (E.164) and suppress it for good.
+def erase_customer(key: str, salt: str, actor: str, now: datetime) -> dict:
+    """Delete everything held about the owner of `key` (an E.164 number or a BSUID) and
+    suppress it for good, with the other key their customer row had (a number and a
+    BSUID are one person's).
 
     Erasure means "forget me and never message me again": the suppression hash is
     written even when nothing else is held, so the number stays blocked when a shop
@@ -79,10 +87,11 @@ def erase_customer(phone: str, salt: str, actor: str, now: datetime) -> dict:
     blanked, order unlinked), so that a redelivered old event is still a duplicate and
     never recreates the customer. One transaction; idempotent.
     """
-    subject = suppression_hash(phone, salt)
+    subject = suppression_hash(key, salt)
     with write_transaction():
-        held = _held_rows(phone)
+        held = _held_rows(key)
         counts = {name: len(rows) for name, rows in held.items()}
+        keys = {key, *(k for customer in held["customers"] for k in keys_of(customer))}
         for name, model in DELETION_ORDER:
             ids = [row.id for row in held[name]]
             if ids and model is OutboundEvent:
@@ -95,9 +104,10 @@ def erase_customer(phone: str, salt: str, actor: str, now: datetime) -> dict:
                 model.update(payload={}, order=None).where(model.id.in_(ids)).execute()
             elif ids:
                 model.delete().where(model.id.in_(ids)).execute()
-        Suppression.insert(
-            phone_hash=subject, reason=Reason.ERASED, created_at=now
-        ).on_conflict_ignore().execute()
+        for suppressed in sorted(keys):
+            Suppression.insert(
+                phone_hash=suppression_hash(suppressed, salt), reason=Reason.ERASED, created_at=now
+            ).on_conflict_ignore().execute()
         audit(actor, "erase", subject, counts, now)
     return {"subject": subject, "erased": counts}
 
@@ -160,10 +170,15 @@ def _redact(model: type[Model], where, blank: dict) -> int:
             total += model.update(blank).where(model.id.in_(ids)).execute()
 
 
-def _held_rows(phone: str) -> dict[str, list[Model]]:
-    """Every row that belongs to `phone` alone, by kind."""
-    customer = Customer.get_or_none(Customer.phone == phone)
-    mine = Message.phone == phone
+def _held_rows(key: str) -> dict[str, list[Model]]:
+    """Every row that belongs to the owner of `key` (a number or a BSUID) alone, by
+    kind: found by the key, and by the other key their customer row has."""
+    by = Customer.user_id if is_bsuid(key) else Customer.phone
+    customer = Customer.get_or_none(by == key)
+    keys = sorted({key, *(keys_of(customer) if customer is not None else [])})
+    numbers = [k for k in keys if not is_bsuid(k)]
+    bsuids = [k for k in keys if is_bsuid(k)]
+    mine = Message.phone.in_(numbers) | Message.user_id.in_(bsuids)
     if customer is not None:
         mine |= Message.customer == customer
     messages = list(Message.select().where(mine).order_by(Message.id))
@@ -176,7 +191,7 @@ def _held_rows(phone: str) -> dict[str, list[Model]]:
         receipts |= StatusEvent.provider_message_id.in_(provider_ids)
     status_events = list(StatusEvent.select().where(receipts).order_by(StatusEvent.id))
 
-    inbound = InboundMessage.phone == phone
+    inbound = InboundMessage.phone.in_(numbers) | InboundMessage.user_id.in_(bsuids)
     consent_events: list[Model] = []
     order_ids = {m.order_id for m in messages if m.order_id}
     if customer is not None:
@@ -184,8 +199,8 @@ def _held_rows(phone: str) -> dict[str, list[Model]]:
         consent_events = list(customer.consent_events.order_by(ConsentEvent.id))
         order_ids |= {o.id for o in Order.select(Order.id).where(Order.customer == customer)}
     inbound_messages = list(InboundMessage.select().where(inbound).order_by(InboundMessage.id))
-    unhandled_updates = _unhandled_rows(phone)
-    crm_events = _rows_naming(OutboundEvent, OutboundEvent.payload, phone)
+    unhandled_updates = _unhandled_rows(numbers, bsuids)
+    crm_events = _rows_naming(OutboundEvent, OutboundEvent.payload, keys)
 
     # Orders and events are theirs only if nobody else is their customer or recipient.
     others = Message.id.not_in(message_ids)
@@ -233,26 +248,32 @@ def _held_rows(phone: str) -> dict[str, list[Model]]:
     }
 
 
-def _unhandled_rows(phone: str) -> list[Model]:
-    """Unhandled updates about `phone`: those that name it as their customer, and those
-    whose raw payload holds its digits anywhere (a shared contact card, a payload Dakiya
-    could not read at all). Digits only, so LIKE has no wildcard to escape."""
-    digits = re.sub(r"\D", "", phone)
-    about = UnhandledUpdate.phone == phone
-    if len(digits) >= 8:  # shorter strings would match unrelated numbers
-        # JSON is stored as text: match it as text, bypassing the field's JSON conversion.
-        about |= UnhandledUpdate.payload ** Value(f"%{digits}%", converter=False)
+def _unhandled_rows(numbers: list[str], bsuids: list[str]) -> list[Model]:
+    """Unhandled updates about these numbers and BSUIDs: those that name a number as
+    their customer, and those whose raw payload holds a number's digits or a BSUID
+    anywhere (a shared contact card, a payload Dakiya could not read at all)."""
+    about = UnhandledUpdate.phone.in_(numbers) | _naming(UnhandledUpdate.payload, numbers + bsuids)
     return list(UnhandledUpdate.select().where(about).order_by(UnhandledUpdate.id))
 
 
-def _rows_naming(model: type[Model], payload, phone: str) -> list[Model]:
-    """Rows whose JSON `payload` holds the number's digits (the CRM's events name the
-    phone in their payload), matched as text like `_unhandled_rows`."""
-    digits = re.sub(r"\D", "", phone)
-    if len(digits) < 8:
-        return []
-    about = payload ** Value(f"%{digits}%", converter=False)
-    return list(model.select().where(about).order_by(model.id))
+def _rows_naming(model: type[Model], payload, keys: list[str]) -> list[Model]:
+    """Rows whose JSON `payload` holds a number's digits or a BSUID (the CRM's events
+    name the customer in their payload), matched as text like `_unhandled_rows`."""
+    return list(model.select().where(_naming(payload, keys)).order_by(model.id))
+
+
+def _naming(payload, keys: list[str]):
+    """JSON stored as text holding any of `keys`: a number by its digits (8 or more,
+    shorter strings would match unrelated numbers), a BSUID whole. Digits, letters and
+    dots only, so LIKE has no wildcard to escape."""
+    patterns = [k if is_bsuid(k) else re.sub(r"\D", "", k) for k in keys]
+    matches = [
+        # Bypassing the field's JSON conversion: the pattern is matched as text.
+        payload ** Value(f"%{pattern}%", converter=False)
+        for pattern in patterns
+        if is_bsuid(pattern) or len(pattern) >= 8
+    ]
+    return reduce(operator.or_, matches) if matches else Value(False)
 
 
 def _plain(row: Model) -> dict:

@@ -416,11 +416,13 @@ class FakeProvider:
 # -- payloads --------------------------------------------------------------------------
 
 
-def meta_accepted(to: str, wamid: str) -> dict:
-    """Graph's answer to an accepted send (§1.3)."""
+def meta_accepted(to: str | None, wamid: str, recipient: str | None = None) -> dict:
+    """Graph's answer to an accepted send (§1.3); one sent to a BSUID (`recipient`)
+    answers with the contact's `user_id` and no `wa_id` (§9.1)."""
+    contact = {"input": to, "wa_id": to} if to else {"input": recipient, "user_id": recipient}
     return {
         "messaging_product": "whatsapp",
-        "contacts": [{"input": to, "wa_id": to}],
+        "contacts": [contact],
         "messages": [{"id": wamid, "message_status": "accepted"}],
     }
 

@@ -64,7 +64,11 @@ class FakeWhatsApp:
         with self._lock:
             body = request.get_json()
             self.requests.append(Recorded(request.path, dict(request.headers), body))
-            to = (body.get("to") or body.get("fullPhoneNumber")) if isinstance(body, dict) else None
+            to = (
+                (body.get("to") or body.get("recipient") or body.get("fullPhoneNumber"))
+                if isinstance(body, dict)
+                else None
+            )
             if to in self.by_recipient:
                 return self.by_recipient[to]
             return self.scripted.pop(0) if self.scripted else default
@@ -74,9 +78,11 @@ class FakeWhatsApp:
 
         @app.post("/<version>/<phone_number_id>/messages")
         def meta_send(version: str, phone_number_id: str):
-            to = (request.get_json(silent=True) or {}).get("to", "")
+            sent = request.get_json(silent=True) or {}
             wamid = f"wamid.FAKE{next(self._ids):08d}"
-            status, body = self._next((200, meta_accepted(to, wamid)))
+            status, body = self._next(
+                (200, meta_accepted(sent.get("to"), wamid, sent.get("recipient")))
+            )
             time.sleep(self.latency)  # recorded on arrival, answered after the latency
             return jsonify(body), status
 

@@ -979,7 +979,7 @@ def test_a_message_from_a_phone_only_sender_has_no_bsuid(provider):
     assert (update.from_user_id, update.parent_user_id, update.username) == (None, None, None)
 
 
-def test_a_username_users_message_with_only_a_bsuid_is_kept_raw(provider):
+def test_a_username_users_message_with_only_a_bsuid_is_read_as_from_that_bsuid(provider):
     webhook = payload("messages")["text"]
     value_of(webhook)["contacts"] = [
         {"profile": {"name": "Asha", "username": "@asha"}, "user_id": "IN.1349120865530274"}
@@ -990,14 +990,25 @@ def test_a_username_users_message_with_only_a_bsuid_is_kept_raw(provider):
 
     [update] = provider.parse_webhook(webhook)
 
-    assert (update.kind, update.reason, update.raw, update.phone) == (
-        "message",
-        Unhandled.BSUID_ONLY,
-        message,
+    assert isinstance(update, InboundMessage)
+    assert (update.from_phone, update.from_user_id, update.username, update.profile_name) == (
         None,
+        "IN.1349120865530274",
+        "@asha",
+        "Asha",
     )
-    assert "no phone number (BSUID only)" in update.detail
-    assert "IN.1349120865530274" not in update.detail  # a BSUID identifies a person
+
+
+def test_a_message_with_neither_a_number_nor_a_bsuid_is_kept_raw(provider):
+    webhook = payload("messages")["text"]
+    message = first_message(webhook)
+    del message["from"]
+    del value_of(webhook)["contacts"]
+
+    [update] = provider.parse_webhook(webhook)
+
+    assert (update.kind, update.reason, update.raw) == ("message", Unhandled.MALFORMED, message)
+    assert "no phone number and no from_user_id" in update.detail
 
 
 def test_an_interactive_message_meta_could_not_pass_on_is_read_and_its_error_kept(provider):

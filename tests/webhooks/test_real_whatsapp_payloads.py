@@ -47,8 +47,17 @@ def recognisable(body: dict) -> dict[str, list]:
                 continue
             senders = {c.get("user_id"): c.get("wa_id") for c in value.get("contacts", [])}
             for message in value.get("messages", []):
+                if message.get("type") == "system":
+                    # A changed number or BSUID re-keys a known customer; any other
+                    # system message is kept raw.
+                    kind = message["system"].get("type")
+                    if kind not in ("user_changed_number", "user_changed_user_id"):
+                        found["unreadable_messages"].append(message["id"])
+                    continue
                 sender = message.get("from") or senders.get(message.get("from_user_id"))
-                readable = isinstance(sender, str) and sender.isdigit()
+                readable = (isinstance(sender, str) and sender.isdigit()) or bool(
+                    message.get("from_user_id")
+                )
                 found["messages" if readable else "unreadable_messages"].append(message["id"])
             found["statuses"] += [s["id"] for s in value.get("statuses", [])]
             found["preferences"] += [
@@ -71,7 +80,7 @@ def test_every_genuine_meta_payload_is_taken_and_its_items_stored(client, sign, 
     assert ConsentEvent.select().count() == len(expected["preferences"])
     kept = [row.kind for row in UnhandledUpdate.select()]
     assert {f"change:{field}" for field in expected["other"]} <= set(kept)
-    # A message from no phone number (a placeholder, a BSUID alone) is kept, not lost.
+    # A message from no phone number and no BSUID (a placeholder) is kept, not lost.
     assert kept.count("message") >= len(expected["unreadable_messages"])
 
 

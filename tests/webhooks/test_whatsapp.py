@@ -180,6 +180,16 @@ def username_message() -> dict:
     return body
 
 
+def anonymous_message() -> dict:
+    """A message naming its sender by neither a number nor a BSUID (PROVIDERS.md §9.1
+    says one of them is always there)."""
+    body = load_payload("meta/messages")["text"]
+    value = body["entry"][0]["changes"][0]["value"]
+    del value["contacts"]
+    del value["messages"][0]["from"]
+    return body
+
+
 def signup_preference() -> dict:
     body = load_payload("meta/other")["user_preferences"]
     pref = body["entry"][0]["changes"][0]["value"]["user_preferences"][0]
@@ -206,13 +216,15 @@ def interactive_with_errors_only() -> dict:
 def unknown_field() -> dict:
     body = load_payload("meta/other")["phone_number_quality_flagged"]
     change = body["entry"][0]["changes"][0]
-    change["field"] = "user_id_update"  # a new webhook (§9.1) Dakiya does not act on
+    # Not a field one can subscribe to (Meta's changelog, 2026-08-11: a changed BSUID
+    # comes as a `user_changed_user_id` system message), so kept raw if it ever comes.
+    change["field"] = "user_id_update"
     change["value"] = {"wa_id": "919812345678", "user_id": {"previous": "IN.1", "current": "IN.2"}}
     return body
 
 
 FINDINGS = {
-    "message-without-from": (username_message, "message", "bsuid_only", "BSUID only"),
+    "message-from-no-one": (anonymous_message, "message", "malformed", "no from_user_id"),
     "user-preferences-signup": (signup_preference, "user_preference", "unknown_value", "signup"),
     "interactive-with-errors-only": (
         interactive_with_errors_only,
@@ -263,8 +275,19 @@ def test_meta_username_message_whose_contact_has_a_number_is_stored_as_theirs(cl
     assert post_meta(client, sign, body).status_code == 200
 
     [inbound] = InboundMessage.select()
-    assert (inbound.phone, inbound.text) == ("+919812345678", "mera order kab aayega?")
+    assert (inbound.phone, inbound.user_id, inbound.text) == (
+        "+919812345678",
+        "IN.13491208655302741918",
+        "mera order kab aayega?",
+    )
     assert UnhandledUpdate.select().count() == 0
+    customer = inbound.customer  # one customer with both keys, and the parent BSUID
+    assert (customer.phone, customer.user_id, customer.parent_user_id, customer.username) == (
+        "+919812345678",
+        "IN.13491208655302741918",
+        "IN.ENT.11815799212886844830",
+        "@asha.k",
+    )
 
 
 def test_meta_redelivered_unhandled_part_is_kept_once(client, sign):

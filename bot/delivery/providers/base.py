@@ -99,13 +99,16 @@ class TemplateCall:
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
-    """What to send, to whom. Exactly one of `template` and `text` is set."""
+    """What to send, to whom. Exactly one of `template` and `text` is set, and at least
+    one of `to` and `recipient_user_id`: the number when it is known (Meta's advice),
+    else the BSUID of a customer who wrote by username (PROVIDERS.md §9.1)."""
 
     message_id: int
-    to: str  # E.164, with the leading +
+    to: str | None  # E.164, with the leading +
     callback_data: str
     template: TemplateCall | None = None
     text: str | None = None
+    recipient_user_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +135,12 @@ class StatusUpdate:
 
 @dataclass(frozen=True, slots=True)
 class InboundMessage:
-    """A message a customer sent to the shop's number."""
+    """A message a customer sent to the shop's number, from their number, their BSUID
+    (a username user, §9.1) or both."""
 
     provider: str
     provider_message_id: str
-    from_phone: str  # E.164, with the leading +
+    from_phone: str | None  # E.164, with the leading +; None for a username user
     type: str  # "text", "button", "interactive", "image", ...
     occurred_at: datetime  # naive UTC
     text: str | None = None
@@ -154,11 +158,28 @@ class PreferenceUpdate:
     (Meta's `user_preferences` webhook, PROVIDERS.md §1.10)."""
 
     provider: str
-    phone: str  # E.164, with the leading +
+    phone: str | None  # E.164, with the leading +; None for a username user
     category: str  # "marketing"
     opted_in: bool  # False: "stop", True: "resume"
     occurred_at: datetime  # naive UTC
     detail: str | None = None
+    user_id: str | None = None  # their BSUID (§9.1), when Meta gives it
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityChange:
+    """WhatsApp says a customer's identity changed (the `user_changed_user_id` and
+    `user_changed_number` system messages, §9.1): who they were, who they are now."""
+
+    provider: str
+    provider_message_id: str
+    occurred_at: datetime  # naive UTC
+    old_phone: str | None = None
+    old_user_id: str | None = None
+    phone: str | None = None  # the new number, after a number change
+    user_id: str | None = None  # the new BSUID
+    parent_user_id: str | None = None
+    raw: dict = field(default_factory=dict, compare=False)
 
 
 class News(StrEnum):
@@ -200,9 +221,8 @@ class Unhandled(StrEnum):
     NOT_WHATSAPP = "not_whatsapp"  # JSON, but not the provider's webhook object
     MALFORMED = "malformed"  # a part Dakiya needs is missing or of another type
     UNKNOWN_FIELD = "unknown_field"  # a change field Dakiya does not act on
-    UNKNOWN_TYPE = "unknown_type"  # an Interakt webhook type Dakiya does not act on
+    UNKNOWN_TYPE = "unknown_type"  # a webhook or system message type Dakiya does not act on
     UNKNOWN_VALUE = "unknown_value"  # e.g. a marketing preference other than stop/resume
-    BSUID_ONLY = "bsuid_only"  # a username user: no phone number, only a BSUID (§9.1)
     PROVIDER_ERROR = "provider_error"  # the provider reports it could not deliver this item
 
 
@@ -220,13 +240,18 @@ class UnhandledItem:
     phone: str | None = None  # E.164 when the item names a customer's number (erasure)
 
 
-WebhookUpdate = StatusUpdate | InboundMessage | PreferenceUpdate | AccountNews | UnhandledItem
+WebhookUpdate = (
+    StatusUpdate | InboundMessage | PreferenceUpdate | IdentityChange | AccountNews | UnhandledItem
+)
 
 
 class Provider:
     """Base class: one verb, `send`, plus the webhook half of the integration."""
 
     name: ClassVar[str]
+    #: Whether a customer known only by their BSUID can be written to (Meta's `recipient`,
+    #: PROVIDERS.md §9.1); a provider that sends to numbers only says False.
+    sends_to_bsuid: ClassVar[bool] = True
 
     def __init__(self, settings, session: requests.Session | None = None) -> None:
         self.settings = settings

@@ -84,6 +84,7 @@ class InteraktProvider(HttpProvider):
     """Interakt public API, authenticated with the dashboard's ready-made Basic key."""
 
     name = "interakt"
+    sends_to_bsuid = False  # its send API takes a phone number only (§2.2)
     #: A receipt's `channel_error_code` is the WhatsApp code Interakt passes on (§2.5),
     #: read with Meta's table; its send answers carry only an HTTP status: no fact.
     fact_of = staticmethod(meta_fact)

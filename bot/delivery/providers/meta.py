@@ -46,7 +46,7 @@ from bot.delivery.providers.http import (
     unhandled,
 )
 from bot.delivery.providers.meta_account import ACCOUNT_FIELDS, account_news
-from bot.delivery.providers.meta_identity import bsuid, sender_identity
+from bot.delivery.providers.meta_identity import bsuid, identity_change, sender_identity
 
 #: Graph error code -> how the sender reacts (PROVIDERS.md §1.11). Codes not listed fall
 #: back on the HTTP status: 429 rate-limited, 5xx retry, other 4xx permanent.
@@ -270,11 +270,13 @@ def _phone_of(raw: Any) -> str | None:
 
 def message_body(message: OutboundMessage) -> dict:
     """The `/messages` JSON for one outbound message, exactly as §1.2 documents it."""
-    body: dict[str, Any] = {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": message.to.removeprefix("+"),
-    }
+    body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+    if message.to:
+        body["to"] = message.to.removeprefix("+")  # the number when known (§9.1)
+    elif message.recipient_user_id:
+        body["recipient"] = message.recipient_user_id  # a username user's BSUID
+    else:
+        raise ProviderError("message has no recipient", kind=ErrorKind.PERMANENT)
     if message.callback_data:
         # Echoed on every status webhook for this message: how ambiguous sends reconcile.
         body["biz_opaque_callback_data"] = message.callback_data
@@ -355,11 +357,13 @@ def _preference_update(pref: Any, where: str) -> list[WebhookUpdate]:
             f"{where}.value: {value[:40]!r} is neither stop nor resume (not a consent change)",
         )
     phone = phone_number(pref.get("wa_id"))
-    if phone is None:
-        _no_phone(pref, "wa_id", where)
+    user_id = bsuid(pref.get("user_id"))
+    if phone is None and user_id is None:
+        raise ValueError(f"{where}.wa_id: no phone number and no user_id")
     update = PreferenceUpdate(
         provider=MetaProvider.name,
         phone=phone,
+        user_id=user_id,
         category="marketing",
         opted_in=value == "resume",
         occurred_at=_unix_time(pref, where),
@@ -372,16 +376,19 @@ def _inbound_message(
     msg: Any, where: str, *, contacts: list[dict], names: dict[str, str]
 ) -> list[WebhookUpdate]:
     """A customer's message. A username user's may carry no `from` (§9.1): their
-    number is then taken from the contact with the same BSUID when Meta gives it; with
-    a BSUID alone it is kept raw until customers can be known by BSUID (issue 14)."""
+    number is then taken from the contact with the same BSUID when Meta gives it, and a
+    message with a BSUID alone is from a customer known by that BSUID. A system message
+    saying the customer's number or BSUID changed is an `IdentityChange`."""
     msg = ensure_object(msg, where)
     message_id = provider_id(msg, "id", where)
     kind = require(msg, "type", str, where)
+    if kind == "system":
+        return [identity_change(msg, where, _unix_time(msg, where))]
     sender = phone_number(msg.get("from")) or _contact_phone(msg, contacts)
-    if sender is None:
-        _no_phone(msg, "from", where)
-    text, button_payload = _reply_content(msg, kind, where)
     identity = sender_identity(msg, contacts)
+    if sender is None and identity.user_id is None:
+        raise ValueError(f"{where}.from: no phone number and no from_user_id")
+    text, button_payload = _reply_content(msg, kind, where)
     inbound = InboundMessage(
         provider=MetaProvider.name,
         provider_message_id=message_id,
@@ -391,7 +398,7 @@ def _inbound_message(
         text=text,
         button_payload=cut(button_payload, MAX_BUTTON_PAYLOAD),
         profile_name=cut(
-            names.get(sender.removeprefix("+")) or names.get(msg.get("from_user_id") or ""),
+            names.get((sender or "").removeprefix("+")) or names.get(identity.user_id or ""),
             MAX_NAME,
         ),
         raw=msg,
@@ -427,14 +434,6 @@ def _contact_phone(msg: dict, contacts: list[dict]) -> str | None:
         if contact.get("user_id") == user_id:
             return phone_number(contact.get("wa_id"))
     return None
-
-
-def _no_phone(item: dict, key: str, where: str) -> None:
-    """Raise: an item about a customer with no usable phone number."""
-    bsuid = item.get("from_user_id") or item.get("user_id")
-    if isinstance(bsuid, str) and bsuid:
-        raise NotActedOn(Unhandled.BSUID_ONLY, f"{where}: no phone number (BSUID only)")
-    raise ValueError(f"{where}.{key}: no phone number")
 
 
 def _errors_text(errors: object) -> str:

@@ -70,7 +70,7 @@ class SandboxProvider(Provider):
         self.queue = queue
 
     def send(self, message: OutboundMessage) -> SendResult:
-        trigger = TRIGGERS.get(message.to[-4:])
+        trigger = TRIGGERS.get((message.to or "")[-4:])
         if trigger:
             kind, code, text = trigger
             retry_after = RATE_LIMIT_RETRY_AFTER if kind is ErrorKind.RATE_LIMITED else None

@@ -8,7 +8,7 @@ from marshmallow import INCLUDE, Schema, fields, validate
 from bot.core.audit import audit
 from bot.core.errors import ApiError
 from bot.core.models import AuditLog, utcnow
-from bot.core.phones import to_e164
+from bot.core.phones import is_bsuid, to_e164
 from bot.extensions import services
 from bot.policy import privacy
 from bot.web.admin import bp
@@ -59,13 +59,14 @@ A_NUMBER = {"phone": "+919812345601"}
 @may_export
 @endpoint(tag="privacy", response=DataExport, errors=(400, 404), path_examples=A_NUMBER)
 def export_customer(phone: str):
-    """Everything held about one number, as JSON (a subject access request; admins only)."""
-    e164 = _e164(phone)
-    data = privacy.export_customer(e164)
+    """Everything held about one number or WhatsApp BSUID, as JSON (a subject access
+    request; admins only)."""
+    key = _subject(phone)
+    data = privacy.export_customer(key)
     if data is None:
         raise ApiError(404, "not_found", "nothing is held about this number")
     counts = {name: len(rows) for name, rows in data.items() if isinstance(rows, list)}
-    subject = privacy.suppression_hash(e164, services().settings.suppression_salt)
+    subject = privacy.suppression_hash(key, services().settings.suppression_salt)
     audit(actor(), "export", subject, counts, utcnow())
     return jsonify(data)
 
@@ -73,9 +74,10 @@ def export_customer(phone: str):
 @bp.delete("/api/customers/<phone>")
 @endpoint(tag="privacy", response=ErasureResult, errors=(400,), path_examples=A_NUMBER)
 def erase_customer(phone: str):
-    """Erase everything held about one number and never message it again."""
-    e164 = _e164(phone)
-    result = privacy.erase_customer(e164, services().settings.suppression_salt, actor(), utcnow())
+    """Erase everything held about one number or WhatsApp BSUID and never message it
+    again."""
+    key = _subject(phone)
+    result = privacy.erase_customer(key, services().settings.suppression_salt, actor(), utcnow())
     return jsonify(result)
 
 
@@ -103,9 +105,12 @@ def audit_json(entry: AuditLog) -> dict:
     }
 
 
-def _e164(raw: str) -> str:
-    """The path's number in E.164: with or without its '+', else in DEFAULT_REGION."""
+def _subject(raw: str) -> str:
+    """The path's BSUID ("IN.1234…", a customer who writes by username), or its number
+    in E.164: with or without its '+', else in DEFAULT_REGION."""
     raw = raw.strip()
+    if is_bsuid(raw):
+        return raw
     if raw.startswith("+"):
         e164 = to_e164(raw, None)
     else:
@@ -114,7 +119,7 @@ def _e164(raw: str) -> str:
         raise ApiError(
             400,
             "invalid_parameter",
-            "phone must be a valid number in E.164 (+ and country code)",
-            {"phone": ["Not a valid phone number."]},
+            "phone must be a valid number in E.164 (+ and country code) or a WhatsApp BSUID",
+            {"phone": ["Not a valid phone number or BSUID."]},
         )
     return e164

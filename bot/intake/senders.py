@@ -1,0 +1,91 @@
+"""The customer behind each WhatsApp update: the sender of a message, the customer who
+changed a marketing preference in WhatsApp, and the one whose number or BSUID changed.
+
+Each is resolved by bot/policy/identities.py (number, BSUID or both; linked, merged when
+two rows turn out to be one person). What a merge moved between customers is collected
+in `Merges`, so the caller can have their send counters rebuilt after the commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import redis
+
+from bot.core.models import Customer, fit
+from bot.core.rows import Erased
+from bot.delivery.providers.base import IdentityChange, PreferenceUpdate
+from bot.delivery.providers.base import InboundMessage as Inbound
+from bot.policy import consent, counters
+from bot.policy.identities import Identity, Resolved, rekey, resolve
+
+
+class Merges(set[int]):
+    """Customer ids a merge touched during one delivery (their counters are stale)."""
+
+    def add_from(self, resolved: Resolved | None) -> Customer | None:
+        if resolved is None:
+            return None
+        self.update(resolved.merged)
+        return resolved.customer
+
+    def forget_counters(self, conn: redis.Redis) -> None:
+        """After the commit: drop the Redis send histories of merged customers, so the
+        next decision rebuilds them from the database (which now has every send)."""
+        if self:
+            counters.forget_histories(conn, sorted(self))
+
+
+def touch_customer(message: Inbound, now: datetime, salt: str, merges: Merges) -> Customer:
+    """The customer who wrote, created on first contact and linked to what the message
+    says about them (number, BSUID, username); their window opens now. Raises `Erased`."""
+    identity = Identity(
+        phone=message.from_phone,
+        user_id=message.from_user_id,
+        parent_user_id=message.parent_user_id,
+        username=message.username,
+    )
+    # A new customer is named as they named themselves (typed by them: cut to fit).
+    name = fit(Customer.name, message.profile_name)
+    customer = merges.add_from(resolve(identity, now, salt=salt, name=name))
+    last = customer.last_inbound_at
+    customer.last_inbound_at = max(last, message.occurred_at) if last else message.occurred_at
+    customer.updated_at = now
+    customer.save(only=[Customer.last_inbound_at, Customer.updated_at])
+    return customer
+
+
+def record_preference(
+    update: PreferenceUpdate, now: datetime, *, salt: str, merges: Merges
+) -> bool:
+    """A marketing stop/resume the customer chose in WhatsApp itself: consent evidence.
+    False, storing nothing, for an erased number or BSUID (it is never messaged anyway)."""
+    try:
+        resolved = resolve(Identity(phone=update.phone, user_id=update.user_id), now, salt=salt)
+    except Erased:
+        return False
+    customer = merges.add_from(resolved)
+    evidence = {
+        "provider": update.provider,
+        "detail": update.detail,
+        "at": update.occurred_at.isoformat(),
+    }
+    source = f"{update.provider}_preferences"
+    if update.opted_in:
+        consent.record_opt_in(customer, consent.MARKETING, source, evidence, now)
+    else:
+        consent.record_opt_out(customer, consent.MARKETING, source, evidence, now)
+    return True
+
+
+def record_identity_change(
+    change: IdentityChange, now: datetime, *, salt: str, merges: Merges
+) -> bool:
+    """Re-key the customer whose number or BSUID changed; False when Dakiya did not know
+    them or the new identity was erased (nothing is stored then)."""
+    old = Identity(phone=change.old_phone, user_id=change.old_user_id)
+    new = Identity(phone=change.phone, user_id=change.user_id, parent_user_id=change.parent_user_id)
+    try:
+        return merges.add_from(rekey(old, new, now, salt=salt)) is not None
+    except Erased:
+        return False
