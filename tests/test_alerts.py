@@ -332,7 +332,7 @@ NOW = datetime(2025, 11, 24, 12, 0)
         ),
         (AlertFacts(signature_failures={"whatsapp:meta": 19}), AlertRules(), []),
         (
-            AlertFacts(unhandled_updates={"meta": {"malformed": 15, "bsuid_only": 5}}),
+            AlertFacts(unhandled_updates={"meta": {"malformed": 15, "unknown_type": 5}}),
             AlertRules(),
             ["unhandled_updates:meta"],
         ),
