@@ -361,3 +361,11 @@ def test_an_erased_bsuid_is_never_a_customer_again(meta_say, meta_app):
 
     meta_say(message_from("hi again", user_id=ASHA_BSUID))
     assert Customer.select().count() == 0 and InboundMessage.select().count() == 0
+
+
+def test_a_bsuid_and_the_number_made_of_its_digits_are_suppressed_apart():
+    from bot.core.suppression import suppression_hash
+
+    bsuid, number = "IN.919812345678", "+919812345678"
+    assert suppression_hash(bsuid, "salt") != suppression_hash(number, "salt")
+    assert suppression_hash(number, "salt") == suppression_hash("+91 98123 45678", "salt")
