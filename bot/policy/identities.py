@@ -172,13 +172,10 @@ def rekey(old: Identity, new: Identity, now: datetime, *, salt: str) -> Resolved
                 (Message.customer == customer) & Message.state.in_(SENDABLE_STATES)
             ).execute()
     link(customer, new, now)
-    audit("system", "rekey_customer", str(customer.id), {"changed": _changed(old, new)}, now)
+    # Which parts changed, by name: the audit log names no one.
+    changed = [part for part in ("phone", "user_id") if getattr(new, part)]
+    audit("system", "rekey_customer", str(customer.id), {"changed": changed}, now)
     return Resolved(customer, False, merged)
-
-
-def _changed(old: Identity, new: Identity) -> list[str]:
-    """Which parts of an identity changed, by name (the audit log names no one)."""
-    return [part for part in ("phone", "user_id") if getattr(new, part)]
 
 
 def merge(keep: Customer, gone: Customer, now: datetime, *, reason: str) -> Customer:
