@@ -56,3 +56,36 @@ def test_the_identities_migration_keeps_every_row_and_lets_a_customer_have_no_ph
     username_user = Customer.create(phone=None, user_id="US.13491208655302741918")
     assert Customer.get(Customer.user_id == "US.13491208655302741918").id == username_user.id
     assert not diff_models(db.obj, ALL_MODELS)
+
+
+def test_the_route_migration_keeps_every_message_on_the_usual_api(app):
+    """0019: messages written before it keep every value and went through /messages."""
+    from playhouse.migrations import Runner
+
+    from bot.core.models import MIGRATIONS_DIR, Customer, Message
+
+    runner = Runner(db.obj, MIGRATIONS_DIR)
+    runner.down("0019_message_route")
+    try:
+        asha = Customer.create(phone="+919811122233")
+        Message.insert(
+            customer=asha,
+            phone=asha.phone,
+            dedupe_key="k1",
+            kind="campaign",
+            category="marketing",
+            template_name="diwali_sale",
+            state="sent",
+            provider_message_id="wamid.1",
+        ).execute()
+    finally:
+        runner.up()
+    kept = Message.get(Message.dedupe_key == "k1")
+    assert (kept.category, kept.template_name, kept.state, kept.provider_message_id) == (
+        "marketing",
+        "diwali_sale",
+        "sent",
+        "wamid.1",
+    )
+    assert kept.route is None
+    assert not diff_models(db.obj, ALL_MODELS)

@@ -262,3 +262,20 @@ def test_rules_come_from_settings():
 def test_unknown_tier_is_refused():
     with pytest.raises(ValueError, match="MESSAGING_TIER"):
         rules_from_settings(Settings(messaging_tier="lots"))
+
+
+@pytest.mark.parametrize(
+    ("category", "age", "expected"),
+    [
+        (Category.MARKETING, timedelta(minutes=59), Send()),
+        (Category.MARKETING, timedelta(hours=1), Suppress(Reason.EXPIRED)),
+        (Category.UTILITY, timedelta(days=3), Send()),  # an order update never expires
+    ],
+)
+def test_a_marketing_message_expires_at_the_shops_time_to_live(category, age, expected):
+    from bot.core.config_rules import Rules
+
+    rules = Rules(marketing_ttl=timedelta(hours=1))
+    message = MessageFacts(category, created_at=NOW - age)
+    assert decide(CustomerFacts(marketing_opt_in=True), message, NOW, rules=rules) == expected
+    assert decide(CustomerFacts(marketing_opt_in=True), message, NOW) == Send()  # no TTL set

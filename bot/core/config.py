@@ -58,6 +58,9 @@ class Settings:
     meta_verify_token: str = field(default="", repr=False)
     meta_api_base_url: str = "https://graph.facebook.com"
     meta_api_version: str = "v25.0"  # supported to 2028-07-29 (§9.3)
+    # Marketing templates through Meta's Marketing Messages API (POST /marketing_messages,
+    # §9.3) instead of /messages; utility templates and replies always stay on /messages.
+    meta_marketing_messages_api: bool = False
 
     interakt_api_key: str = field(default="", repr=False)
     interakt_webhook_secret: str = field(default="", repr=False)
@@ -105,6 +108,9 @@ class Settings:
     # The same template with the same parameters to the same customer within this many
     # seconds is suppressed as a duplicate (0: off).
     duplicate_window_seconds: int = 86400
+    # A marketing message not handed to the provider within this many seconds of being
+    # created is dropped (reason `expired`) rather than sent late (0: no limit).
+    marketing_ttl_seconds: int = 0
     send_rate_per_second: int = 80
     provider_timeout_seconds: float = 10.0
     max_send_attempts: int = 6
@@ -179,6 +185,8 @@ def validate(settings: Settings) -> Settings:
     unknown = set(settings.order_sources) - set(SOURCES)
     if unknown:
         problems.append(f"ORDER_SOURCES has unknown sources: {', '.join(sorted(unknown))}")
+    if settings.meta_marketing_messages_api and settings.whatsapp_provider != "meta":
+        problems.append("META_MARKETING_MESSAGES_API needs WHATSAPP_PROVIDER=meta")
     if settings.log_format not in ("text", "json"):
         problems.append("LOG_FORMAT must be text or json")
     if settings.send_rate_per_second < 1:

@@ -116,6 +116,13 @@ class Rules:
     min_gap: timedelta = timedelta(0)
     tier_limit: int | None = None
     duplicate_window: timedelta = timedelta(0)
+    #: A marketing message not handed over within this long of being created is never
+    #: sent (reason `expired`); None: no limit.
+    marketing_ttl: timedelta | None = None
+
+
+#: MARKETING_TTL_SECONDS: 0 (no limit), or from a minute to Meta's 30 days (§9.3).
+MARKETING_TTL_RANGE = (60, 30 * 86400)
 
 
 def parse_quiet_hours(value: str, name: str) -> QuietHours | None:
@@ -149,6 +156,10 @@ def rules_from_settings(settings) -> Rules:
     ):
         if getattr(settings, name) < 0:
             raise ValueError(f"{name.upper()} must not be negative")
+    ttl = settings.marketing_ttl_seconds
+    low, high = MARKETING_TTL_RANGE
+    if ttl and not low <= ttl <= high:
+        raise ValueError(f"MARKETING_TTL_SECONDS must be 0 (no limit) or {low} to {high}")
     return Rules(
         quiet_hours={k: v for k, v in quiet.items() if v is not None},
         caps={
@@ -158,6 +169,7 @@ def rules_from_settings(settings) -> Rules:
         min_gap=timedelta(seconds=settings.min_gap_seconds),
         tier_limit=TIERS[settings.messaging_tier],
         duplicate_window=timedelta(seconds=settings.duplicate_window_seconds),
+        marketing_ttl=timedelta(seconds=ttl) if ttl else None,
     )
 
 

@@ -79,6 +79,15 @@ class Category(StrEnum):
     SERVICE = "service"  # free-form reply inside the customer-service window
 
 
+class Route(StrEnum):
+    """A message sent through another of the provider's APIs than its usual one (Meta's
+    Marketing Messages API, PROVIDERS.md §9.3): chosen by the setting, or after Meta
+    refused the message on /messages as marketing (131063)."""
+
+    MARKETING_MESSAGES = "marketing_messages"
+    MARKETING_MESSAGES_AFTER_REFUSAL = "marketing_messages_after_refusal"
+
+
 class State(StrEnum):
     QUEUED = "queued"
     SENDING = "sending"
@@ -130,6 +139,7 @@ class Reason(StrEnum):
     ACCOUNT_LIMITED = "account_limited"  # a messaging limit for policy violations
     NUMBER_NOT_READY = "number_not_ready"  # the business number's registration or name
     RECIPIENT_CHANGED = "recipient_changed"  # the customer's identity key changed
+    EXPIRED = "expired"  # a marketing message older than MARKETING_TTL_SECONDS: never late
 
 
 class JSONField(TextField):
@@ -274,6 +284,9 @@ class Message(BaseModel):
     failed_at = DateTimeField(null=True)
     # The A/B variant sent (bot/campaigns/experiments.py).
     variant = CharField(max_length=64, null=True)
+    # Which of the provider's send APIs took it, when not the default one: Meta's Marketing
+    # Messages API (`Route`), by the setting or after Meta refused it on /messages.
+    route = CharField(max_length=32, null=True)
 
     class Meta:
         indexes = (

@@ -24,7 +24,16 @@ from bot.core import phones, telemetry
 from bot.core.audit import audit
 from bot.core.config import Settings
 from bot.core.events import MessagesStateChanged, MessageStateChanged, publish
-from bot.core.models import Customer, Message, Reason, State, db, write_transaction
+from bot.core.models import (
+    Category,
+    Customer,
+    Message,
+    Reason,
+    Route,
+    State,
+    db,
+    write_transaction,
+)
 from bot.delivery import statuses
 from bot.delivery.backoff import backoff_seconds
 from bot.delivery.claims import claim_ids
@@ -91,12 +100,19 @@ def next_step_after_error(
     jitter: float,
     *,
     phone_to_try: bool = False,
+    marketing_api_to_try: bool = False,
 ) -> Retry | Fail | Hold:
     """What to do after a failed send: the one retry policy for every provider.
-    `phone_to_try`: the message went to a BSUID and the customer's number is known."""
+    `phone_to_try`: the message went to a BSUID and the customer's number is known.
+    `marketing_api_to_try`: the Marketing Messages API is on and this template has not
+    been through it yet."""
     if error.fact is Fact.BSUID_NOT_SUPPORTED:
         # This message cannot go to a BSUID (PROVIDERS.md §9.1): to the number, or never.
         return Retry(now) if phone_to_try else Fail(Reason.BSUID_NOT_SUPPORTED)
+    if error.fact is Fact.MARKETING_DISABLED:
+        # Meta treats the template as marketing and takes marketing only through the
+        # Marketing Messages API (§9.3): once there, as marketing, or never.
+        return Retry(now) if marketing_api_to_try else Fail(Reason.MARKETING_DISABLED)
     if error.fact is Fact.MARKETING_CAP:
         # The customer's marketing cap: not an opt-out, try again a day later at most
         # (PROVIDERS.md §1.11, §1.12), within the usual attempt budget.
@@ -115,8 +131,22 @@ def next_step_after_error(
     return Retry(now + timedelta(seconds=max(delay, error.retry_after or 0)))
 
 
-def build_outbound(message: Message) -> OutboundMessage:
-    """The provider-neutral message for a stored row."""
+def route_for(message: Message, settings: Settings) -> Route | None:
+    """The send API a message takes when not the provider's usual one: the one it was
+    moved to, else the Marketing Messages API for a marketing template when it is on."""
+    if message.route:
+        return Route(message.route)
+    if (
+        settings.meta_marketing_messages_api
+        and message.template_name
+        and message.category == Category.MARKETING
+    ):
+        return Route.MARKETING_MESSAGES
+    return None
+
+
+def build_outbound(message: Message, route: Route | None = None) -> OutboundMessage:
+    """The provider-neutral message for a stored row, through `route` if one."""
     template = None
     if message.template_name:
         params = message.params or {}
@@ -138,6 +168,7 @@ def build_outbound(message: Message) -> OutboundMessage:
         text=message.text,
         # A customer known only by their BSUID is written to by it (§9.1).
         recipient_user_id=None if message.phone else message.user_id,
+        marketing_api=route is not None,
     )
 
 
@@ -228,7 +259,7 @@ class Sender:
                 break
             if granted:
                 sending += chunk[:granted]
-                outbound = [build_outbound(m) for m in chunk[:granted]]
+                outbound = [build_outbound(m, route_for(m, self.settings)) for m in chunk[:granted]]
                 pending.append(self.provider.start_many(outbound))
             if granted < len(chunk):
                 break
@@ -366,6 +397,7 @@ class Sender:
             if isinstance(r, SendResult)
         ]
         record_sent(sent, self.provider.name, now)
+        record_routes([m for m, _ in sent], self.settings)
         for m, provider_message_id in sent:
             outcomes[m.id] = Outcome.SENT
             log.info(
@@ -414,6 +446,11 @@ class Sender:
         changes: list[MessageStateChanged],
     ) -> Outcome:
         fallback = phone_fallback(message)
+        reroute = (
+            self.settings.meta_marketing_messages_api
+            and message.template_name is not None
+            and route_for(message, self.settings) is None
+        )
         step = next_step_after_error(
             error,
             message.attempts,
@@ -421,6 +458,7 @@ class Sender:
             now,
             self.jitter(),
             phone_to_try=fallback is not None,
+            marketing_api_to_try=reroute,
         )
         log.warning(
             "message %s: %s error %s %r (attempt %d) -> %s",
@@ -449,6 +487,11 @@ class Sender:
         }
         if error.fact is Fact.BSUID_NOT_SUPPORTED and fallback:
             errors["phone"] = fallback  # the retry goes to the customer's number
+        if error.fact is Fact.MARKETING_DISABLED and isinstance(step, Retry):
+            # Meta's word on the category: decided again as marketing (consent, quiet
+            # hours, caps), then sent through the Marketing Messages API.
+            errors["route"] = Route.MARKETING_MESSAGES_AFTER_REFUSAL
+            errors["category"] = Category.MARKETING
         if error.kind is ErrorKind.RATE_LIMITED and error.fact is not Fact.PAIR_RATE_LIMITED:
             self.limiter.slow_down()  # every worker backs off together; a pair rate does not
         if error.fact is Fact.WINDOW_CLOSED and message.customer_id:
@@ -524,6 +567,7 @@ def message_facts(message: Message, sends_to_bsuid: bool = True) -> policy.Messa
         bsuid_only=not message.phone and bool(message.user_id) and not sends_to_bsuid,
         free_form=message.template_name is None,
         opt_out_confirmation=message.kind == OPT_OUT_CONFIRMATION,
+        created_at=message.created_at,
     )
 
 
@@ -586,6 +630,13 @@ def record_sent(sent: list[tuple[Message, str]], provider: str, now: datetime) -
     if changes:
         publish(MessagesStateChanged(changes), now)
     statuses.apply_pending_for(provider, [pid for _, pid in sent], now)
+
+
+def record_routes(sent: list[Message], settings: Settings) -> None:
+    """Note on the row which sent messages the setting routed to another API."""
+    routed = [m.id for m in sent if not m.route and route_for(m, settings)]
+    if routed:
+        Message.update(route=Route.MARKETING_MESSAGES).where(Message.id.in_(routed)).execute()
 
 
 def record_provider_id(message: Message, provider: str, provider_message_id: str, now) -> None:

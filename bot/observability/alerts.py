@@ -20,7 +20,15 @@ from peewee import fn
 from rq import Queue
 
 from bot.core.config_rules import AlertRules
-from bot.core.models import Alert, Message, Reason, SpoolDeadLetter, State, write_transaction
+from bot.core.models import (
+    Alert,
+    Message,
+    Reason,
+    Route,
+    SpoolDeadLetter,
+    State,
+    write_transaction,
+)
 from bot.delivery import unhandled
 from bot.delivery.providers.base import AccountNews, News, Severity
 from bot.delivery.providers.meta_versions import version_news, version_table
@@ -85,6 +93,9 @@ class AlertFacts:
     # reason -> messages the provider refused for it within the window, for the reasons
     # that say the account or number cannot send (ACCOUNT_REFUSALS)
     account_refusals: dict[str, int] = field(default_factory=dict)
+    # messages Meta refused on /messages as marketing (131063) and Dakiya resent through
+    # the Marketing Messages API, touched within the window
+    marketing_reroutes: int = 0
 
 
 @dataclass(frozen=True)
@@ -203,6 +214,17 @@ def evaluate(facts: AlertFacts, rules: AlertRules, now: datetime) -> list[Condit
                 CRITICAL,
                 f"{count} message(s) refused by the provider in the last {window}: "
                 f"{ACCOUNT_REFUSALS[reason]} (reason {reason})",
+            )
+        )
+    if facts.marketing_reroutes:
+        found.append(
+            Condition(
+                "rerouted:marketing_disabled",
+                WARNING,
+                f"{facts.marketing_reroutes} message(s) in the last {window} were refused on "
+                "/messages because Meta treats their template as marketing (Meta 131063) and "
+                "were resent through the Marketing Messages API as marketing: set the "
+                "template's category to marketing in the notification map",
             )
         )
     if rules.meta_api_version:
@@ -399,6 +421,13 @@ def gather_facts(
         spool_dead_letters=SpoolDeadLetter.select().count(),
         unhandled_updates=unhandled.recent_counts(now),
         account_refusals=account_refusals(since, now - LOOKBACK),
+        marketing_reroutes=Message.select()
+        .where(
+            recent
+            & (Message.route == Route.MARKETING_MESSAGES_AFTER_REFUSAL)
+            & (Message.updated_at >= since)
+        )
+        .count(),
     )
 
 

@@ -56,6 +56,7 @@ class MessageFacts:
     free_form: bool = False
     # The one message an opted-out customer still gets: the confirmation of their STOP.
     opt_out_confirmation: bool = False
+    created_at: datetime | None = None  # naive UTC; a marketing message may expire
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,12 @@ class Suppress:
 Decision = Send | Defer | Suppress
 
 
+def expired(message: MessageFacts, now: datetime, ttl: timedelta | None) -> bool:
+    """A promotion held back (quiet hours, caps, retries) past the shop's time-to-live:
+    "20% off today" must not arrive tomorrow."""
+    return ttl is not None and message.created_at is not None and now - message.created_at >= ttl
+
+
 def in_service_window(last_inbound_at: datetime | None, now: datetime) -> bool:
     return last_inbound_at is not None and now - last_inbound_at < SERVICE_WINDOW
 
@@ -111,7 +118,8 @@ def decide(
 
     Suppressions come first (they are final), then deferrals (the message waits):
     opt-out wins over everything but its own confirmation; free-form text needs an open
-    service window; marketing needs an explicit opt-in; quiet hours, the minimum gap,
+    service window; marketing needs an explicit opt-in and expires after the shop's
+    time-to-live, if it set one; quiet hours, the minimum gap,
     the caps and the messaging tier only ever delay a message.
     """
     counters = counters or Counters()
@@ -128,6 +136,8 @@ def decide(
         return Suppress(Reason.WINDOW_CLOSED)
     if message.category == Category.MARKETING and not customer.marketing_opt_in:
         return Suppress(Reason.NO_MARKETING_CONSENT)
+    if message.category == Category.MARKETING and expired(message, now, rules.marketing_ttl):
+        return Suppress(Reason.EXPIRED)
     if counters.duplicate_sent and not message.free_form:
         return Suppress(Reason.DUPLICATE)
     if message.free_form:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
 
-from tests.fakes.provider_server import interakt_accepted, meta_accepted
+from tests.fakes.provider_server import interakt_accepted, meta_accepted, meta_error
 
 
 @dataclass
@@ -34,6 +34,10 @@ class FakeWhatsApp:
     scripted: list[tuple[int, dict]] = field(default_factory=list)
     #: Answers by recipient ("to" / "phoneNumber"), for batches sent concurrently.
     by_recipient: dict[str, tuple[int, dict]] = field(default_factory=dict)
+    #: Templates Meta categorises as marketing on an account whose marketing is off on
+    #: the Cloud API (`disable_marketing_messages_on_cloud_api`, §9.3): /messages
+    #: refuses them with 131063, /marketing_messages takes them.
+    marketing_only_templates: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -58,6 +62,7 @@ class FakeWhatsApp:
         self.requests.clear()
         self.scripted.clear()
         self.by_recipient.clear()
+        self.marketing_only_templates.clear()
         self.latency = 0.0
 
     def _next(self, default: tuple[int, dict]) -> tuple[int, dict]:
@@ -79,17 +84,33 @@ class FakeWhatsApp:
         @app.post("/<version>/<phone_number_id>/messages")
         def meta_send(version: str, phone_number_id: str):
             sent = request.get_json(silent=True) or {}
-            wamid = f"wamid.FAKE{next(self._ids):08d}"
-            status, body = self._next(
-                (200, meta_accepted(sent.get("to"), wamid, sent.get("recipient")))
-            )
-            time.sleep(self.latency)  # recorded on arrival, answered after the latency
-            return jsonify(body), status
+            template = (sent.get("template") or {}).get("name")
+            if template in self.marketing_only_templates:
+                return self._answer(
+                    (400, meta_error(131063, "Marketing templates disabled for Cloud API"))
+                )
+            return self._answer(self._accepted(sent))
+
+        @app.post("/<version>/<phone_number_id>/marketing_messages")
+        def meta_marketing_send(version: str, phone_number_id: str):
+            # Marketing templates only (§9.3); anything else is refused as Graph does.
+            sent = request.get_json(silent=True) or {}
+            if sent.get("type") != "template":
+                error = meta_error(100, "Invalid parameter", "Message must be a template message")
+                return self._answer((400, error))
+            return self._answer(self._accepted(sent))
 
         @app.post("/v1/public/message/")
         def interakt_send():
-            status, body = self._next((201, interakt_accepted(str(uuid.uuid4()))))
-            time.sleep(self.latency)
-            return jsonify(body), status
+            return self._answer((201, interakt_accepted(str(uuid.uuid4()))))
 
         return app
+
+    def _accepted(self, sent: dict) -> tuple[int, dict]:
+        wamid = f"wamid.FAKE{next(self._ids):08d}"
+        return 200, meta_accepted(sent.get("to"), wamid, sent.get("recipient"))
+
+    def _answer(self, default: tuple[int, dict]):
+        status, body = self._next(default)
+        time.sleep(self.latency)  # recorded on arrival, answered after the latency
+        return jsonify(body), status

@@ -9,6 +9,7 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from bot.delivery.providers.base import (
     Unhandled,
     UnhandledItem,
 )
-from bot.delivery.providers.meta import META_ERROR_KINDS, MetaProvider
+from bot.delivery.providers.meta import META_ERROR_KINDS, MetaProvider, message_body
 
 PAYLOADS = Path(__file__).parents[1] / "payloads" / "meta"
 SEND_URL = "https://graph.facebook.com/v25.0/106540352242922/messages"
@@ -1048,3 +1049,25 @@ def test_over_long_free_text_is_cut_to_fit_never_refused(provider):
     [update] = provider.parse_webhook(webhook)
 
     assert (len(update.profile_name), len(update.button_payload)) == (200, 512)
+
+
+def test_a_marketing_template_routed_to_the_marketing_messages_api_posts_there(provider, api):
+    """Same body as /messages (§9.3); a free-form text never goes there (templates only)."""
+    message = shipped_template(marketing_api=True)
+    api.post(
+        SEND_URL.replace("/messages", "/marketing_messages"),
+        match=[matchers.header_matcher(AUTH), matchers.json_params_matcher(message_body(message))],
+        json=payload("send_responses")["accepted"],
+    )
+    assert provider.send(message).provider_message_id == WAMID
+    text = OutboundMessage(message_id=2, to="+919812345678", callback_data="x", text="hi")
+    assert provider.request_for(replace(text, marketing_api=True)).url == SEND_URL
+
+
+def test_131009_means_not_synced_yet_on_the_marketing_messages_api_only(provider, api):
+    error = {"error": {"message": "(#131009) Parameter value is not valid", "code": 131009}}
+    api.post(SEND_URL.replace("/messages", "/marketing_messages"), status=400, json=error)
+    api.post(SEND_URL, status=400, json=error)
+    waiting = send_error(provider, shipped_template(marketing_api=True))
+    assert (waiting.kind, waiting.retry_after) == (ErrorKind.RETRY, 600.0)
+    assert send_error(provider).kind is ErrorKind.PERMANENT

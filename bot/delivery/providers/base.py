@@ -109,6 +109,9 @@ class OutboundMessage:
     template: TemplateCall | None = None
     text: str | None = None
     recipient_user_id: str | None = None
+    #: Through Meta's Marketing Messages API instead of /messages (§9.3); a provider
+    #: without one sends as usual.
+    marketing_api: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ class HttpAnswer:
     reason: str
     headers: CaseInsensitiveDict
     text: str
+    url: str = ""  # the URL posted to
 
     @property
     def ok(self) -> bool:
@@ -147,6 +148,7 @@ class ConcurrentPoster:
                     response.reason or "",
                     CaseInsensitiveDict(response.headers),
                     text,
+                    request.url,
                 )
         except (aiohttp.ClientError, TimeoutError) as exc:
             return ProviderError(f"{type(exc).__name__}: {exc}", kind=classify_client_error(exc))

@@ -114,6 +114,14 @@ def meta_error_kind(code: int | None, http_status: int) -> ErrorKind:
     return ErrorKind.RETRY if http_status >= 500 else ErrorKind.PERMANENT
 
 
+#: The Marketing Messages API answers like /messages with the same codes (§9.3), but
+#: 131009 there also means the template is not synced to it yet: Meta needs up to ten
+#: minutes after a template is created or after seven days unused. Try again then.
+MARKETING_API = "marketing_messages"
+MARKETING_SYNC_CODE = 131009
+MARKETING_SYNC_SECONDS = 600.0
+
+
 def raise_for_response(response: Answer) -> None:
     """Turn a Graph error response into `ProviderError`; return quietly on 2xx.
 
@@ -135,13 +143,21 @@ def raise_for_response(response: Answer) -> None:
     error_data = error.get("error_data")
     details = error_data.get("details") if isinstance(error_data, dict) else None
     stored_code = str(code) if code is not None else f"http_{response.status_code}"
+    kind, retry_after = meta_error_kind(code, response.status_code), parse_retry_after(response)
+    if code == MARKETING_SYNC_CODE and _posted_to(response) == MARKETING_API:
+        kind, retry_after = ErrorKind.RETRY, max(retry_after or 0, MARKETING_SYNC_SECONDS)
     raise ProviderError(
         _join(error.get("message"), details) or f"HTTP {response.status_code}",
-        kind=meta_error_kind(code, response.status_code),
+        kind=kind,
         code=stored_code,
-        retry_after=parse_retry_after(response),
+        retry_after=retry_after,
         fact=meta_fact(stored_code),
     )
+
+
+def _posted_to(response: Answer) -> str:
+    """The Graph edge a response answers (`messages`, `marketing_messages`)."""
+    return str(getattr(response, "url", "") or "").split("?")[0].rstrip("/").rpartition("/")[2]
 
 
 class MetaProvider(HttpProvider):
@@ -151,9 +167,12 @@ class MetaProvider(HttpProvider):
     fact_of = staticmethod(meta_fact)
 
     def request_for(self, message: OutboundMessage) -> HttpRequest:
+        """POST /messages, or /marketing_messages for a marketing template the sender
+        routes to the Marketing Messages API (same body, §9.3)."""
         s = self.settings
+        edge = MARKETING_API if message.marketing_api and message.template else "messages"
         return HttpRequest(
-            f"{s.meta_api_base_url}/{s.meta_api_version}/{s.meta_phone_number_id}/messages",
+            f"{s.meta_api_base_url}/{s.meta_api_version}/{s.meta_phone_number_id}/{edge}",
             {"Authorization": f"Bearer {s.meta_access_token}"},
             message_body(message),
         )

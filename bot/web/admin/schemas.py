@@ -190,6 +190,14 @@ class MessageOut(Schema):
     attempts = fields.Integer()
     provider = fields.String(allow_none=True)
     provider_message_id = fields.String(allow_none=True)
+    route = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "the provider API that took it when not the usual one: "
+            "marketing_messages (Meta's Marketing Messages API, by the setting) or "
+            "marketing_messages_after_refusal (resent there after Meta's 131063)"
+        },
+    )
     error_code = fields.String(allow_none=True)
     error_text = fields.String(allow_none=True)
     created_at = UtcDateTime()
