@@ -83,6 +83,7 @@ def test_blank_values_mean_the_default(clean_env):
         ("WHATSAPP_PROVIDER", "twilio", "WHATSAPP_PROVIDER"),
         ("ORDER_SOURCES", "shopify,magento", "ORDER_SOURCES"),
         ("NOTIFICATIONS_FILE", "/nowhere.toml", "NOTIFICATIONS_FILE"),
+        ("CONTACT_REQUEST_LANGUAGES", "en,xx!", "CONTACT_REQUEST_LANGUAGES"),
     ],
 )
 def test_malformed_values_are_refused_by_name(clean_env, name, value, named):
@@ -91,6 +92,13 @@ def test_malformed_values_are_refused_by_name(clean_env, name, value, named):
     clean_env.setenv(name, value)
     with pytest.raises(ConfigError, match=named):
         load_settings()
+
+
+def test_a_list_is_read_without_the_spaces_around_its_items(clean_env):
+    for name, value in ALL_SOURCE_SECRETS.items():
+        clean_env.setenv(name, value)
+    clean_env.setenv("CONTACT_REQUEST_LANGUAGES", " en, hi ,")
+    assert load_settings().contact_request_languages == ("en", "hi")
 
 
 def test_dotenv_file_is_read_in_development(clean_env, tmp_path):

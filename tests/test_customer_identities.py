@@ -369,3 +369,120 @@ def test_a_bsuid_and_the_number_made_of_its_digits_are_suppressed_apart():
     bsuid, number = "IN.919812345678", "+919812345678"
     assert suppression_hash(bsuid, "salt") != suppression_hash(number, "salt")
     assert suppression_hash(number, "salt") == suppression_hash("+91 98123 45678", "salt")
+
+
+def shared_contact(phone: str, *, user_id: str = ASHA_BSUID, origin: str = "contact_request"):
+    """The `contacts` message a username user's tap on a request-contact-info button
+    returns, shaped as Kapso's "request contact info" guide shows it
+    (docs.kapso.ai/docs/whatsapp/send-messages/request-contact-info, fetched 2026-12-04):
+    `from_user_id`, no `from`, one card of `origin` contact_request with the number."""
+    body = message_from("", user_id=user_id)
+    message = body["entry"][0]["changes"][0]["value"]["messages"][0]
+    del message["text"]
+    message["type"] = "contacts"
+    message["contacts"] = [
+        {
+            "origin": origin,
+            "phones": [{"phone": "+" + phone, "wa_id": phone, "type": "CELL"}],
+        }
+    ]
+    return body
+
+
+@pytest.fixture
+def asha_has_an_order(meta_app, run_jobs, fake_whatsapp):
+    """Asha ordered #1042 (shipped) with her number; the shop knows her by it only."""
+    queued_message(phone="+" + ASHA_PHONE)
+    run_jobs()
+    fake_whatsapp.reset()
+
+
+def test_a_username_user_asking_for_their_order_is_asked_for_their_number_and_shown_nothing(
+    asha_has_an_order, meta_say, fake_whatsapp
+):
+    meta_say(message_from("where is my order #1042", user_id=ASHA_BSUID))
+
+    [ask] = sent_bodies(fake_whatsapp)
+    assert ask["recipient"] == ASHA_BSUID and "to" not in ask
+    assert ask["type"] == "interactive"
+    assert ask["interactive"]["type"] == "request_contact_info"
+    assert ask["interactive"]["action"] == {"name": "request_contact_info"}
+    assert "1042" not in json.dumps(ask)  # whose order it is cannot be checked yet
+    assert "phone number" in ask["interactive"]["body"]["text"]
+    [row] = Message.select().where(Message.kind == "contact_request")
+    assert (row.state, row.category) == (State.SENT, "service")
+
+
+def test_a_username_user_who_shares_their_number_is_linked_and_answered_their_question(
+    asha_has_an_order, meta_say, fake_whatsapp
+):
+    known = Customer.get(Customer.phone == "+" + ASHA_PHONE)
+    meta_say(message_from("where is my order", user_id=ASHA_BSUID))
+    assert Customer.select().count() == 2  # until she shares it, two strangers
+    fake_whatsapp.reset()
+
+    meta_say(shared_contact(ASHA_PHONE))
+
+    [customer] = Customer.select()
+    assert customer.id == known.id  # the customer the shop knew, now with her BSUID
+    assert (customer.phone, customer.user_id) == ("+" + ASHA_PHONE, ASHA_BSUID)
+    [answer] = sent_bodies(fake_whatsapp)
+    assert answer["to"] == ASHA_PHONE  # by number from now on
+    assert "Order #1042 is shipped" in answer["text"]["body"]
+    assert "https://track.example.com/1042" in answer["text"]["body"]
+    [merge] = AuditLog.select().where(AuditLog.action == "merge_customers")
+    assert merge.subject == str(customer.id)
+
+
+def test_a_contact_card_the_customer_forwards_is_never_taken_as_their_number(
+    asha_has_an_order, meta_say, fake_whatsapp
+):
+    meta_say(message_from("where is my order", user_id=ASHA_BSUID))
+
+    meta_say(shared_contact(ASHA_PHONE, origin="other"))  # someone's card from her phone book
+
+    by_username = Customer.get(Customer.user_id == ASHA_BSUID)
+    assert by_username.phone is None and Customer.select().count() == 2
+    assert "1042" not in json.dumps(sent_bodies(fake_whatsapp))
+
+
+def test_a_number_shared_without_an_order_question_links_and_lists_the_recent_orders(
+    asha_has_an_order, meta_say, fake_whatsapp
+):
+    meta_say(message_from("track", user_id=ASHA_BSUID))
+    fake_whatsapp.reset()
+    InboundMessage.update(intent=None).where(InboundMessage.type == "text").execute()
+
+    meta_say(shared_contact(ASHA_PHONE))
+
+    [answer] = sent_bodies(fake_whatsapp)
+    assert answer["text"]["body"].startswith("Your recent orders:")
+    assert "#1042" in answer["text"]["body"]
+
+
+def test_a_shop_with_a_contact_request_template_sends_it_in_the_customers_language(
+    make_app, meta_settings, sign, run_jobs, fake_whatsapp
+):
+    app = make_app(
+        meta_settings.replace(
+            contact_request_template="share_number_v1", contact_request_languages=("en", "hi")
+        )
+    )
+    client = app.test_client()
+    raw = json.dumps(message_from("mera order kahan hai", user_id=ASHA_BSUID)).encode()
+    response = client.post(
+        "/webhooks/whatsapp/meta",
+        data=raw,
+        headers={"X-Hub-Signature-256": "sha256=" + sign(SECRETS["meta_app_secret"], raw)},
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    run_jobs()
+
+    [ask] = sent_bodies(fake_whatsapp)
+    assert ask["recipient"] == ASHA_BSUID
+    assert ask["type"] == "template"
+    assert ask["template"]["name"] == "share_number_v1"
+    assert ask["template"]["language"]["code"] == "hi"
+    [row] = Message.select().where(Message.kind == "contact_request")
+    assert row.category == "utility"  # a template outside the window is paid as utility

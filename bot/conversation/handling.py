@@ -20,10 +20,11 @@ from bot.core import languages
 from bot.core.config import Settings
 from bot.core.legal import legal_url
 from bot.core.models import Category, Customer, InboundMessage, Message, Order, write_transaction
+from bot.core.notifications import choose_language
 from bot.core.rows import insert_message
-from bot.delivery.sending import OPT_OUT_CONFIRMATION
+from bot.delivery.sending import CONTACT_REQUEST, OPT_OUT_CONFIRMATION
 from bot.policy import consent
-from bot.policy.policy import in_service_window
+from bot.policy.policy import SERVICE_WINDOW, in_service_window
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,10 @@ HANDOFF_INTENTS = frozenset({IntentKind.OPT_OUT, IntentKind.OPT_IN})
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    text: str
+    text: str | None
     language: str
     kind: str = REPLY
+    template: str | None = None  # an approved template instead of text (its language)
 
 
 def handle_inbound(
@@ -53,11 +55,15 @@ def handle_inbound(
         if customer is None:  # its customer was erased meanwhile: nobody to answer
             InboundMessage.update(handled=True).where(InboundMessage.id == inbound.id).execute()
             return None
-        intent = status_button_intent(inbound.button_payload) or detect_intent(
-            inbound.text or "",
-            book,
-            button_payload=inbound.button_payload,
-            preferred_language=customer.language,
+        intent = (
+            shared_number_answers(customer, inbound, book, now)
+            or status_button_intent(inbound.button_payload)
+            or detect_intent(
+                inbound.text or "",
+                book,
+                button_payload=inbound.button_payload,
+                preferred_language=customer.language,
+            )
         )
         reply = act(customer, intent, inbound, settings, now)
         language = languages.language_tag(intent.language)
@@ -73,10 +79,12 @@ def handle_inbound(
             user_id=customer.user_id,
             dedupe_key=f"reply:{inbound.id}",
             kind=reply.kind,
-            category=Category.SERVICE,
+            category=Category.UTILITY if reply.template else Category.SERVICE,
             queue="orders",
             language=reply.language,
             text=reply.text,
+            template_name=reply.template,
+            params={"header": [], "body": [], "buttons": []} if reply.template else None,
             created_at=now,
             updated_at=now,
         )
@@ -134,6 +142,10 @@ def act(
                 Customer.id == customer.id
             ).execute()
             return Reply(replies.language_switched(target), target)
+        case IntentKind.ORDER_STATUS if customer.phone is None:
+            # A username user: whose orders they are cannot be checked without the
+            # number the shop knows them by, so none is shown until they share it.
+            return contact_request(language, settings)
         case IntentKind.ORDER_STATUS:
             timezone = customer.timezone or settings.default_timezone
             return Reply(
@@ -150,6 +162,54 @@ def act(
         return None
     Customer.update(last_fallback_reply_at=now).where(Customer.id == customer.id).execute()
     return Reply(replies.help_text(language, shop), language)
+
+
+def contact_request(language: str, settings: Settings) -> Reply:
+    """The offer to share their number: the shop's template with a REQUEST_CONTACT_INFO
+    button when it has one (in the approved language closest to the customer's), else
+    WhatsApp's request-contact-info button on a reply."""
+    if settings.contact_request_template:
+        approved = settings.contact_request_languages or (settings.default_language,)
+        chosen = choose_language([language], approved, settings.default_language)
+        return Reply(None, chosen, CONTACT_REQUEST, template=settings.contact_request_template)
+    return Reply(replies.share_number(language, settings.shop_name), language, CONTACT_REQUEST)
+
+
+def shared_number_answers(
+    customer: Customer, inbound: InboundMessage, book: KeywordBook, now: datetime
+) -> Intent | None:
+    """A username user who was asked for their number and shared it (the `contacts`
+    message linked it): the order question they asked before, now answered."""
+    if inbound.type != "contacts" or customer.phone is None:
+        return None
+    since = now - SERVICE_WINDOW
+    asked_for_number = (
+        Message.select()
+        .where(
+            (Message.customer == customer)
+            & (Message.kind == CONTACT_REQUEST)
+            & (Message.created_at >= since)
+        )
+        .exists()
+    )
+    if not asked_for_number:
+        return None
+    question = (
+        InboundMessage.select()
+        .where(
+            (InboundMessage.customer == customer)
+            & (InboundMessage.intent == IntentKind.ORDER_STATUS)
+            & (InboundMessage.type != "contacts")
+            & (InboundMessage.received_at >= since)
+        )
+        .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+        .first()
+    )
+    if question is None:
+        return Intent(IntentKind.ORDER_STATUS, None)
+    return status_button_intent(question.button_payload) or detect_intent(
+        question.text or "", book, preferred_language=customer.language
+    )
 
 
 def switched_language(stored: str | None, target: str) -> str | None:

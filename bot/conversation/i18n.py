@@ -44,6 +44,10 @@ RECENT_ORDERS = N_("Your recent orders:")
 NO_OPEN_ORDERS = N_("We couldn't find any open orders for this number.")
 LANGUAGE_CHANGED = N_("OK, we'll write to you in %(language)s from now on.")
 HANDED_OFF = N_("Thanks! Someone from %(shop)s will reply here soon.")
+SHARE_NUMBER = N_(
+    "To show your orders, %(shop)s needs the phone number you ordered with. "
+    "Tap the button below to share it."
+)
 
 # Order status words, shown in ORDER_STATUS and in the recent-orders list.
 STATUS_WORDS = (
@@ -68,6 +72,7 @@ REPLIES = (
     NO_OPEN_ORDERS,
     LANGUAGE_CHANGED,
     HANDED_OFF,
+    SHARE_NUMBER,
     *STATUS_WORDS,
 )
 

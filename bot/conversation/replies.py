@@ -121,6 +121,16 @@ def handed_over(language: str, shop: str) -> str:
     return translate(language, "Thanks! Someone from %(shop)s will reply here soon.", shop=shop)
 
 
+def share_number(language: str, shop: str) -> str:
+    """The text on WhatsApp's "share phone number" button, for a username user."""
+    return translate(
+        language,
+        "To show your orders, %(shop)s needs the phone number you ordered with. "
+        "Tap the button below to share it.",
+        shop=shop,
+    )
+
+
 def order_not_found(language: str, reference: str) -> str:
     return translate(
         language,

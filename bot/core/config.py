@@ -20,6 +20,7 @@ from bot.core.config_rules import (
     rules_from_settings,
     weak_hash_problems,
 )
+from bot.core.languages import parse_language
 
 PROVIDERS = ("sandbox", "meta", "interakt")
 SOURCES = ("generic", "shopify", "woocommerce")
@@ -158,6 +159,12 @@ class Settings:
     cod_reminder_template: str = ""
     cart_reminder_minutes: int = 60
     cart_reminder_template: str = ""
+    # Asking a customer who wrote by username only to share their number, before their
+    # orders are shown (bot/conversation/handling.py): an approved utility template with a
+    # REQUEST_CONTACT_INFO button and no parameters, in these languages; empty: the
+    # request-contact-info button as a reply inside the service window.
+    contact_request_template: str = ""
+    contact_request_languages: tuple[str, ...] = ("en",)
 
     def secret_for_source(self, source: str) -> str:
         return getattr(self, SOURCE_SECRETS[source].lower())
@@ -201,6 +208,11 @@ def validate(settings: Settings) -> Settings:
         problems.append("PUBLIC_BASE_URL must start with https:// (or http://)")
     if not Path(settings.notifications_file).is_file():
         problems.append(f"NOTIFICATIONS_FILE does not exist: {settings.notifications_file}")
+    for language in settings.contact_request_languages:
+        try:
+            parse_language(language)
+        except ValueError:
+            problems.append(f"CONTACT_REQUEST_LANGUAGES: not a known language: {language!r}")
     checks = (
         rules_from_settings,
         lambda s: parse_admin_users(s.admin_users),
@@ -237,7 +249,8 @@ def load_settings(env_file: str | None = ".env") -> Settings:
         elif isinstance(default, float):
             values[f.name] = env.float(name, default)
         elif isinstance(default, tuple):
-            values[f.name] = tuple(env.list(name, list(default)))
+            items = (item.strip() for item in env.list(name, list(default)))
+            values[f.name] = tuple(item for item in items if item)
         else:
             values[f.name] = env.str(name, default)
     try:

@@ -59,6 +59,9 @@ SEND_JOB = "jobs.send.send_message"
 
 #: The kind of the reply confirming a STOP: the one message an opted-out customer gets.
 OPT_OUT_CONFIRMATION = "opt_out_confirmation"
+#: The kind of the message asking a username-only customer to share their number
+#: (bot/conversation/handling.py): a request-contact-info button, or the shop's template.
+CONTACT_REQUEST = "contact_request"
 #: Rate slots are taken this many at a time, each chunk just before it goes out.
 RATE_CHUNK = 50
 
@@ -168,6 +171,7 @@ def build_outbound(message: Message, route: Route | None = None) -> OutboundMess
         text=message.text,
         # A customer known only by their BSUID is written to by it (§9.1).
         recipient_user_id=None if message.phone else message.user_id,
+        request_contact=message.kind == CONTACT_REQUEST and template is None,
         marketing_api=route is not None,
     )
 

@@ -40,7 +40,9 @@ def touch_customer(message: Inbound, now: datetime, salt: str, merges: Merges) -
     """The customer who wrote, created on first contact and linked to what the message
     says about them (number, BSUID, username); their window opens now. Raises `Erased`."""
     identity = Identity(
-        phone=message.from_phone,
+        # A username user who tapped our request-contact-info button shared their own
+        # number: it links (or merges) them with the customer the shop knows by it.
+        phone=message.from_phone or message.shared_phone,
         user_id=message.from_user_id,
         parent_user_id=message.parent_user_id,
         username=message.username,

@@ -89,6 +89,8 @@ class FakeWhatsApp:
                 return self._answer(
                     (400, meta_error(131063, "Marketing templates disabled for Cloud API"))
                 )
+            if problem := _invalid_interactive(sent):
+                return self._answer((400, meta_error(100, "Invalid parameter", problem)))
             return self._answer(self._accepted(sent))
 
         @app.post("/<version>/<phone_number_id>/marketing_messages")
@@ -114,3 +116,18 @@ class FakeWhatsApp:
         status, body = self._next(default)
         time.sleep(self.latency)  # recorded on arrival, answered after the latency
         return jsonify(body), status
+
+
+def _invalid_interactive(sent: dict) -> str | None:
+    """What Graph would refuse in an interactive message Dakiya sends (only the
+    request-contact-info kind, §9.1: a body text and the action named for it)."""
+    if sent.get("type") != "interactive":
+        return None
+    interactive = sent.get("interactive") or {}
+    if interactive.get("type") != "request_contact_info":
+        return f"interactive.type {interactive.get('type')!r} is not one Dakiya sends"
+    if not (interactive.get("body") or {}).get("text"):
+        return "interactive.body.text is required"
+    if interactive.get("action") != {"name": "request_contact_info"}:
+        return "interactive.action.name must be request_contact_info"
+    return None

@@ -1071,3 +1071,64 @@ def test_131009_means_not_synced_yet_on_the_marketing_messages_api_only(provider
     waiting = send_error(provider, shipped_template(marketing_api=True))
     assert (waiting.kind, waiting.retry_after) == (ErrorKind.RETRY, 600.0)
     assert send_error(provider).kind is ErrorKind.PERMANENT
+
+
+def contacts_shared(card_origin: str | None) -> dict:
+    """A username user's `contacts` message as Kapso's "request contact info" guide shows
+    the one their tap on the button returns (docs.kapso.ai/docs/whatsapp/send-messages/
+    request-contact-info, fetched 2026-12-04), in a webhook envelope."""
+    webhook = payload("messages")["text"]
+    value_of(webhook)["contacts"] = [{"profile": {"name": "Asha"}, "user_id": "US.134912086553"}]
+    message = first_message(webhook)
+    del message["from"], message["text"]
+    card = {"phones": [{"phone": "+16505551234", "wa_id": "16505551234", "type": "CELL"}]}
+    if card_origin:
+        card["origin"] = card_origin
+    message.update(type="contacts", from_user_id="US.134912086553", contacts=[card])
+    return webhook
+
+
+def test_a_number_shared_through_the_request_contact_button_is_the_senders(provider):
+    [update] = provider.parse_webhook(contacts_shared("contact_request"))
+
+    assert isinstance(update, InboundMessage)
+    assert (update.from_phone, update.from_user_id) == (None, "US.134912086553")
+    assert update.shared_phone == "+16505551234"
+
+
+@pytest.mark.parametrize("origin", ["other", None])
+def test_a_contact_card_shared_any_other_way_is_not_the_senders_number(provider, origin):
+    [update] = provider.parse_webhook(contacts_shared(origin))
+    assert update.shared_phone is None
+
+
+def test_a_real_contacts_message_of_three_friends_names_no_number_of_the_sender(provider):
+    # pywa's tests/data/updates/message.json "contacts" (commit 0bcf2f19, 2026-08): cards
+    # without an origin; the sender is known by `from`, the cards are other people.
+    path = PAYLOADS / "real" / "pywa__message__contacts.json"
+    [update] = provider.parse_webhook(json.loads(path.read_text()))
+    assert (update.from_phone, update.shared_phone) == ("+972987654321", None)
+
+
+def test_the_request_for_a_number_is_metas_request_contact_info_message():
+    # The body of Kapso's guide (same page as above), sent to a BSUID in `recipient`.
+    message = OutboundMessage(
+        message_id=1,
+        to=None,
+        callback_data="1",
+        text="Please share your phone number so we can finish your request.",
+        recipient_user_id="US.13491208655302741918",
+        request_contact=True,
+    )
+    assert message_body(message) == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "recipient": "US.13491208655302741918",
+        "biz_opaque_callback_data": "1",  # ours, on every message (§1.3)
+        "type": "interactive",
+        "interactive": {
+            "type": "request_contact_info",
+            "body": {"text": "Please share your phone number so we can finish your request."},
+            "action": {"name": "request_contact_info"},
+        },
+    }

@@ -109,6 +109,9 @@ class OutboundMessage:
     template: TemplateCall | None = None
     text: str | None = None
     recipient_user_id: str | None = None
+    #: `text` with a button asking the customer to share their number (Meta's
+    #: `request_contact_info` interactive message, §9.1).
+    request_contact: bool = False
     #: Through Meta's Marketing Messages API instead of /messages (§9.3); a provider
     #: without one sends as usual.
     marketing_api: bool = False
@@ -153,6 +156,10 @@ class InboundMessage:
     from_user_id: str | None = None  # the sender's BSUID (§9.1), when Meta gives it
     parent_user_id: str | None = None
     username: str | None = None
+    #: The sender's own number, shared by tapping a request-contact-info button (a
+    #: `contacts` message of origin `contact_request`, §9.1); never a contact card the
+    #: customer forwarded, which could be anyone's.
+    shared_phone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

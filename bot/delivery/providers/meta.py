@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from bot.core.phones import to_e164
 from bot.core.signing import verify_hmac
 from bot.delivery.providers.base import (
     DeliveryStatus,
@@ -91,6 +92,9 @@ META_FACTS: dict[str, Fact] = {
     "133016": Fact.NUMBER_NOT_READY,
     "137000": Fact.RECIPIENT_CHANGED,
 }
+
+#: The `origin` of a contact the customer shared by tapping a request-contact-info button.
+CONTACT_REQUEST = "contact_request"
 
 # Template button parameters differ by sub_type: a URL suffix is text, a quick reply
 # carries the payload echoed back on the tap (§1.2, §1.8 b2).
@@ -302,6 +306,13 @@ def message_body(message: OutboundMessage) -> dict:
     if message.template is not None:
         body["type"] = "template"
         body["template"] = _template(message.template)
+    elif message.text is not None and message.request_contact:
+        body["type"] = "interactive"
+        body["interactive"] = {
+            "type": "request_contact_info",
+            "body": {"text": message.text},
+            "action": {"name": "request_contact_info"},
+        }
     elif message.text is not None:
         body["type"] = "text"
         body["text"] = {"preview_url": False, "body": message.text}
@@ -424,6 +435,7 @@ def _inbound_message(
         from_user_id=identity.user_id,
         parent_user_id=identity.parent_user_id,
         username=identity.username,
+        shared_phone=_requested_phone(msg) if kind == "contacts" else None,
     )
     errors = msg.get("errors")
     if not errors:
@@ -442,6 +454,25 @@ def _value_error(error: Any, where: str) -> list[WebhookUpdate]:
     """A system-level error Meta reports for the number (`value.errors[]`, §1.9)."""
     detail = f"{where}: Meta reports {_errors_text([error])}"
     raise NotActedOn(Unhandled.PROVIDER_ERROR, detail)
+
+
+def _requested_phone(msg: dict) -> str | None:
+    """The number a customer shared by tapping our request-contact-info button: the
+    first phone of the first shared contact when its `origin` (on the contact, or on the
+    message as some payloads put it) is `contact_request`. A card shared any other way
+    (origin `other`, or none) is anyone's, never the sender's."""
+    shared = msg.get("contacts")
+    card = shared[0] if isinstance(shared, list) and shared else None
+    if not isinstance(card, dict) or (card.get("origin") or msg.get("origin")) != CONTACT_REQUEST:
+        return None
+    listed = card.get("phones")
+    for entry in listed if isinstance(listed, list) else []:
+        if isinstance(entry, dict):
+            # `wa_id` is digits; `phone` is as the customer's phone book writes it.
+            written = entry.get("phone") if isinstance(entry.get("phone"), str) else None
+            if found := phone_number(entry.get("wa_id")) or to_e164(written, None):
+                return found
+    return None
 
 
 def _contact_phone(msg: dict, contacts: list[dict]) -> str | None:
