@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.core.models import db, utcnow
 from bot.delivery import receipts, statuses
-from bot.delivery.providers.base import DeliveryStatus, StatusUpdate
+from bot.delivery.providers.base import DeliveryStatus, Pricing, StatusUpdate
 from bot.extensions import services
 from bot.intake.intake import take_whatsapp_updates
 
@@ -26,9 +26,14 @@ def apply_status_events(event_ids: list[int]) -> int:
 
 
 def apply_sandbox_receipt(
-    provider_message_id: str, callback_data: str, to: str, status: str
+    provider_message_id: str,
+    callback_data: str,
+    to: str,
+    status: str,
+    pricing: dict | None = None,
 ) -> None:
     """RQ entry point: a receipt the sandbox plays back, taken in like a webhook's."""
+    priced = Pricing(model="PMP", **pricing) if pricing else None
     update = StatusUpdate(
         provider="sandbox",
         provider_message_id=provider_message_id,
@@ -36,7 +41,13 @@ def apply_sandbox_receipt(
         occurred_at=utcnow(),
         recipient=to,
         callback_data=callback_data,
-        raw={"id": provider_message_id, "status": status, "callback_data": callback_data},
+        raw={
+            "id": provider_message_id,
+            "status": status,
+            "callback_data": callback_data,
+            **({"pricing": pricing} if pricing else {}),
+        },
+        pricing=priced,
     )
     with db.connection_context():
         take_whatsapp_updates(services(), [update], utcnow())

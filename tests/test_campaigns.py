@@ -533,3 +533,35 @@ def test_spend_currency_needs_min_spend_and_a_real_currency(client):
     for segment in ({"spend_currency": "INR"}, {"min_spend": "10", "spend_currency": "RUPEE"}):
         answer = client.post("/admin/api/segments/preview", json=segment, headers=ADMIN)
         assert answer.status_code == 400, segment
+
+
+def test_a_customer_known_only_by_username_is_counted_targeted_and_sent_to_by_bsuid(
+    client, run_jobs, daytime
+):
+    """PROVIDERS.md §9.1: a username user has a BSUID and no number; marketing may go to
+    the BSUID. An erased one is excluded like an erased number."""
+    from bot.core.models import Suppression
+    from bot.delivery.providers import sandbox
+    from bot.policy.privacy import suppression_hash
+
+    customer(tags=["vip"])
+    customer(None, user_id="IN.13491208655302741918", tags=["vip"])
+    gone = customer(None, user_id="IN.99991208655302741918", tags=["vip"])
+    customer(None, tags=["vip"])  # neither: nothing to send to
+    salt = services().settings.suppression_salt
+    Suppression.create(phone_hash=suppression_hash(gone.user_id, salt), reason="erased")
+
+    answer = client.post("/admin/api/segments/preview", json={"tags_any": ["vip"]}, headers=ADMIN)
+    assert answer.json == {
+        "count": 2,
+        "matched": 4,
+        "excluded": {"invalid_phone": 1, "erased": 1, "opted_out": 0, "no_marketing_consent": 0},
+    }
+    campaign = draft(segment={"tags_any": ["vip"]})
+    client.post(f"/admin/api/campaigns/{campaign.id}/launch", headers=ADMIN)
+    run_jobs()
+    progress = client.get(f"/admin/api/campaigns/{campaign.id}", headers=ADMIN).json["progress"]
+    assert progress["sent"] == 2, progress
+    sent = sandbox.recorded(services().redis)
+    recipients = {(item["to"], item["recipient_user_id"]) for item in sent}
+    assert recipients == {(KOLKATA, None), (None, "IN.13491208655302741918")}

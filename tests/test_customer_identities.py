@@ -486,3 +486,65 @@ def test_a_shop_with_a_contact_request_template_sends_it_in_the_customers_langua
     assert ask["template"]["language"]["code"] == "hi"
     [row] = Message.select().where(Message.kind == "contact_request")
     assert row.category == "utility"  # a template outside the window is paid as utility
+
+
+# --- receipts that name the recipient by BSUID (§9.1) ------------------------------------
+
+
+def receipt_to(wamid: str, *, phone: str | None, user_id: str) -> dict:
+    """Meta's `delivered` receipt for `wamid` naming the recipient by BSUID, with or
+    without their number (`recipient_id`)."""
+    body = copy.deepcopy(load_payload("meta/statuses")["delivered"])
+    status = body["entry"][0]["changes"][0]["value"]["statuses"][0]
+    status.update(id=wamid, recipient_user_id=user_id, timestamp=str(int(time.time())))
+    status.pop("biz_opaque_callback_data", None)
+    if phone:
+        status["recipient_id"] = phone
+    else:
+        status.pop("recipient_id", None)
+    return body
+
+
+def sent_to_asha(wamid: str) -> Message:
+    message = queued_message(phone="+" + ASHA_PHONE)
+    Message.update(state="sent", provider="meta", provider_message_id=wamid).where(
+        Message.id == message.id
+    ).execute()
+    return message
+
+
+@pytest.mark.parametrize("with_number", [True, False], ids=["number_and_bsuid", "bsuid_only"])
+def test_a_receipt_naming_the_bsuid_links_it_so_a_later_username_message_is_the_same_customer(
+    meta_say, fake_whatsapp, with_number
+):
+    message = sent_to_asha("wamid.LINK1")
+    phone = ASHA_PHONE if with_number else None
+
+    meta_say(receipt_to("wamid.LINK1", phone=phone, user_id=ASHA_BSUID))
+
+    customer = Customer.get_by_id(message.customer_id)
+    assert customer.user_id == ASHA_BSUID
+    assert Message.get_by_id(message.id).state == "delivered"
+    meta_say(message_from("STOP", user_id=ASHA_BSUID))
+    assert Customer.select().count() == 1
+    assert Customer.get_by_id(customer.id).opted_out
+    assert sent_bodies(fake_whatsapp)[-1]["to"] == ASHA_PHONE
+
+
+def test_a_receipt_merges_the_username_row_with_the_customer_known_by_number(meta_say):
+    meta_say(message_from("hi", user_id=ASHA_BSUID))  # first seen by username only
+    message = sent_to_asha("wamid.LINK2")
+    assert Customer.select().count() == 2
+
+    meta_say(receipt_to("wamid.LINK2", phone=ASHA_PHONE, user_id=ASHA_BSUID))
+
+    [customer] = Customer.select()
+    assert (customer.phone, customer.user_id) == ("+" + ASHA_PHONE, ASHA_BSUID)
+    assert Message.get_by_id(message.id).customer_id == customer.id
+    assert InboundMessage.get().customer_id == customer.id
+
+
+def test_a_receipt_for_someone_unknown_creates_no_customer(meta_say):
+    meta_say(receipt_to("wamid.NOBODY", phone="919800000001", user_id="IN.777"))
+    meta_say(receipt_to("wamid.NOBODY2", phone=None, user_id="IN.778"))
+    assert Customer.select().count() == 0

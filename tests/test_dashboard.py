@@ -18,10 +18,11 @@ from bot.core.models import (
     Customer,
     Experiment,
     Message,
+    MessagePricing,
     State,
     utcnow,
 )
-from bot.observability import analytics
+from bot.observability import analytics, spend
 from tests.conftest import ADMIN, ADMIN_PASSWORD, VIEWER, basic_auth
 
 #: What `seed_messages` makes, as the dashboard should show it.
@@ -103,6 +104,47 @@ def seed_messages() -> datetime:
     return now
 
 
+#: This month's priced messages seed_spend makes: (template, category, billable, country).
+PRICED = [
+    ("order_shipped", "utility", True, "IN"),
+    ("order_shipped", "utility", True, "IN"),
+    ("order_shipped", "utility", False, "IN"),
+    ("diwali_sale", "marketing", True, "IN"),
+]
+SPEND_BY_CATEGORY = {"marketing": 0.86, "utility": 0.23}  # at bot/core/rate_card.toml
+
+
+def seed_spend() -> None:
+    """PRICED as delivered messages priced today, rolled up (after seed_messages)."""
+    now = utcnow()
+    for n, (template, category, billable, country) in enumerate(PRICED):
+        customer = Customer.create(phone=f"+9198765432{n:02d}")
+        Message.create(
+            customer=customer,
+            phone=customer.phone,
+            dedupe_key=f"priced:{n}",
+            kind="shipped",
+            category=category,
+            template_name=template,
+            language="en",
+            state=State.DELIVERED,
+            provider="meta",
+            provider_message_id=f"wamid.P{n}",
+            delivered_at=now,
+        )
+        MessagePricing.create(
+            provider="meta",
+            provider_message_id=f"wamid.P{n}",
+            billable=billable,
+            category=category,
+            type="regular" if billable else "free_customer_service",
+            pricing_model="PMP",
+            country=country,
+            priced_at=now,
+        )
+    spend.rollup_day(now.date(), now)
+
+
 def chart_spec(html: str, chart_id: str) -> dict:
     found = re.search(rf"id=\"chart-{chart_id}\" data-chart='([^']*)'", html)
     assert found, f"no chart {chart_id}"
@@ -177,6 +219,25 @@ def test_dashboard_shows_queue_depths_and_firing_alerts(client, redis_conn):
     assert "12% of sends failed in the last 15 minutes" in html
     assert "cleared long ago" not in html
     assert "never" in html  # no message was ever sent
+
+
+def test_dashboard_shows_this_months_spend_per_category_and_template(client):
+    seed_messages()
+    seed_spend()
+
+    html = client.get("/admin/", headers=ADMIN).get_data(as_text=True)
+
+    chart = chart_spec(html, "spend")
+    assert (
+        dict(zip(chart["labels"], chart["series"][0]["values"], strict=True)) == SPEND_BY_CATEGORY
+    )
+    total = re.search(r"<span class=\"value\" data-spend>([^<]*)</span>", html).group(1)
+    assert total == "INR 1.09"
+    assert re.search(r"<span class=\"value\" data-billable>3</span>", html)
+    table = html[html.index('id="spend-by-template"') :]
+    table = table[: table.index("</table>")]
+    assert "diwali_sale" in table and "order_shipped" in table
+    assert "effective 2026-01-01" in html
 
 
 def test_dashboard_works_on_an_empty_database(client):

@@ -19,7 +19,15 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.conftest import ADMIN_PASSWORD
-from tests.test_dashboard import DELIVERY_RATE, FUNNEL, OPT_OUTS, READ_RATE, seed_messages
+from tests.test_dashboard import (
+    DELIVERY_RATE,
+    FUNNEL,
+    OPT_OUTS,
+    READ_RATE,
+    SPEND_BY_CATEGORY,
+    seed_messages,
+    seed_spend,
+)
 
 
 @pytest.fixture
@@ -85,6 +93,7 @@ def test_dashboard_draws_its_charts_with_the_right_numbers_on_a_phone(
     live_server, tmp_path, redis_conn
 ):
     seed_messages()
+    seed_spend()
     # Chromium takes the login from the address for the page and its same-origin files.
     url = f"http://admin:{quote(ADMIN_PASSWORD)}@{live_server}/admin/"
 
@@ -92,7 +101,7 @@ def test_dashboard_draws_its_charts_with_the_right_numbers_on_a_phone(
 
     charts = Charts()
     charts.feed(dom)
-    assert set(charts.figures) == {"funnel", "volume", "rates", "opt_outs"}
+    assert set(charts.figures) == {"funnel", "volume", "rates", "opt_outs", "spend"}
     for name, figure in charts.figures.items():
         assert "data-draw-error" not in figure, figure["data-draw-error"]
         assert "data-drawn" in figure, f"{name} was not drawn"
@@ -102,7 +111,9 @@ def test_dashboard_draws_its_charts_with_the_right_numbers_on_a_phone(
     assert [series[-3:] for series in drawn["rates"]] == [DELIVERY_RATE, READ_RATE]
     assert drawn["opt_outs"][0][-3:] == OPT_OUTS
     assert len(drawn["volume"]) == 4 and all(len(series) == 14 for series in drawn["volume"])
+    assert drawn["spend"] == [list(SPEND_BY_CATEGORY.values())]
     assert "Message undeliverable" in dom
+    assert "WhatsApp spend this month" in dom and "INR 1.09" in dom
 
     screenshot = tmp_path / "dashboard.png"
     chromium(url, tmp_path / "profile", f"--screenshot={screenshot}", height=2600)  # whole page

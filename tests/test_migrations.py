@@ -89,3 +89,65 @@ def test_the_route_migration_keeps_every_message_on_the_usual_api(app):
     )
     assert kept.route is None
     assert not diff_models(db.obj, ALL_MODELS)
+
+
+def test_the_pricing_migration_prices_the_receipts_stored_before_it(app):
+    """0020: each Meta message's first stored receipt with `pricing` becomes its
+    message_pricing row (country from the recipient's number or BSUID); receipts without
+    pricing, or with pricing that says nothing, price nothing; every receipt is kept."""
+    from datetime import datetime
+
+    from playhouse.migrations import Runner
+
+    from bot.core.models import MIGRATIONS_DIR, MessagePricing, StatusEvent
+
+    utility = {"billable": True, "pricing_model": "PMP", "type": "regular", "category": "UTILITY"}
+    receipts = [
+        ("wamid.A", "sent", {"recipient_id": "919812345678", "pricing": utility}),
+        (
+            "wamid.A",
+            "delivered",
+            {"recipient_id": "919812345678", "pricing": {**utility, "billable": False}},
+        ),
+        (
+            "wamid.B",
+            "sent",
+            {
+                "recipient_user_id": "BR.1234567890",
+                "pricing": {"billable": False, "category": "service"},
+            },
+        ),
+        ("wamid.C", "sent", {"recipient_id": "919812345678"}),
+        ("wamid.D", "sent", {"recipient_id": "919812345678", "pricing": {"billable": "yes"}}),
+    ]
+    runner = Runner(db.obj, MIGRATIONS_DIR)
+    runner.down("0020_message_pricing")
+    try:
+        for n, (wamid, status, payload) in enumerate(receipts):
+            StatusEvent.create(
+                provider="meta",
+                provider_message_id=wamid,
+                status=status,
+                dedupe_key=f"{wamid}:{status}",
+                occurred_at=datetime(2026, 11, 3, 9, n),
+                payload={"id": wamid, "status": status, **payload},
+            )
+    finally:
+        runner.up()
+    priced = {
+        row.provider_message_id: (
+            row.billable,
+            row.category,
+            row.type,
+            row.pricing_model,
+            row.country,
+            row.priced_at,
+        )
+        for row in MessagePricing.select()
+    }
+    assert priced == {
+        "wamid.A": (True, "utility", "regular", "PMP", "IN", datetime(2026, 11, 3, 9, 0)),
+        "wamid.B": (False, "service", None, None, "BR", datetime(2026, 11, 3, 9, 2)),
+    }
+    assert StatusEvent.select().count() == len(receipts)
+    assert not diff_models(db.obj, ALL_MODELS)

@@ -29,7 +29,7 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from bot.campaigns.campaigns import CampaignState
 from bot.campaigns.experiments import Phase as ExperimentPhase
-from bot.core import spool
+from bot.core import rate_card, runtime, spool
 from bot.core.models import (
     Campaign,
     EventKind,
@@ -43,6 +43,7 @@ from bot.core.models import (
 from bot.core.signing import sign_hmac
 from bot.intake import dead_letters
 from bot.web import openapi_examples as examples
+from bot.web.admin.spend import CARD_EXAMPLE
 from bot.web.contract import PageQuery, endpoint
 from tests.conftest import ADMIN, SECRETS, empty_database
 from tests.factories import queued_message
@@ -213,7 +214,8 @@ def lived_in() -> None:
     2 scheduled (pause), 3 paused (resume);
     experiments 1 draft (start), 2 running with a "button" variant (stop, rollout),
     3 stopped; dead letter 1, a generic order event a since-fixed bug refused (retry,
-    discard); an admin's override of the "shipped" template (reset).
+    discard); an admin's override of the "shipped" template (reset); an admin's rate
+    card (reset).
     """
     empty_database()
     now = utcnow()
@@ -250,6 +252,7 @@ def lived_in() -> None:
         mapping={"template": "order_shipped_v2", "languages": ["en"], "body": ["order_number"]},
         updated_by="admin",
     )
+    runtime.save_rate_card(rate_card.parse(CARD_EXAMPLE, origin="admin"), "admin")
     body = json.dumps({**examples.GENERIC_ORDER_EVENT, "event_id": "evt-dead-1"}).encode()
     entry = spool.Entry(id="1764000000000-0", kind="order:generic", body=body, headers={})
     dead_letters.record(entry, RuntimeError("a bug, since fixed"), now)

@@ -373,7 +373,7 @@ def plan_messages(
         except MissingParameter as exc:
             row.state, row.reason = State.SUPPRESSED, Reason.MISSING_PARAMETER
             row.error_text = str(exc)
-        if not segments.has_valid_phone(customer.phone):  # as the segment preview counts it
+        if not segments.reachable(customer.phone, customer.user_id):  # as the preview counts
             row.state, row.reason = State.SUPPRESSED, Reason.INVALID_PHONE
         rows.append(row)
     return rows

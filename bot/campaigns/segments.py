@@ -201,9 +201,12 @@ EXCLUDED = (Reason.INVALID_PHONE, Reason.ERASED, Reason.OPTED_OUT, Reason.NO_MAR
 ERASED_CHUNK = 1000
 
 
-def has_valid_phone(phone: str) -> bool:
-    """The stored number is still a valid E.164 number (one a message can go to)."""
-    return phones.to_e164(phone, None) == phone
+def reachable(phone: str | None, user_id: str | None) -> bool:
+    """A message can go to this customer: their stored number is still a valid E.164
+    number, or they have none and are known by a BSUID (a username user, §9.1)."""
+    if phone:
+        return phones.to_e164(phone, None) == phone
+    return bool(user_id)
 
 
 def preview(definition: dict, category: str = Category.MARKETING, salt: str = "") -> dict:
@@ -214,19 +217,21 @@ def preview(definition: dict, category: str = Category.MARKETING, salt: str = ""
     invalid one is suppressed). Quiet hours and caps only delay, so they do not count;
     a missing template parameter depends on the campaign, not the segment."""
     rows = matching(definition).select(
-        Customer.phone, Customer.opted_out, Customer.marketing_opt_in
+        Customer.phone, Customer.user_id, Customer.opted_out, Customer.marketing_opt_in
     )
     customers = list(rows.tuples())
-    valid = [phone for phone, _, _ in customers if has_valid_phone(phone)]
+    # A customer's key: their number, or their BSUID when they have no number.
+    valid = [phone or user_id for phone, user_id, _, _ in customers if reachable(phone, user_id)]
     erased: set[str] = set()
     for start in range(0, len(valid), ERASED_CHUNK):
         erased |= privacy.suppressed_among(valid[start : start + ERASED_CHUNK], salt)
     excluded = dict.fromkeys((reason.value for reason in EXCLUDED), 0)
     valid_set = set(valid)
-    for phone, opted_out, marketing_opt_in in customers:
-        if phone not in valid_set:
+    for phone, user_id, opted_out, marketing_opt_in in customers:
+        key = phone or user_id
+        if key not in valid_set:
             excluded[Reason.INVALID_PHONE] += 1
-        elif phone in erased:
+        elif key in erased:
             excluded[Reason.ERASED] += 1
         elif opted_out:
             excluded[Reason.OPTED_OUT] += 1

@@ -10,14 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-import phonenumbers
 from babel import Locale
 from babel.dates import format_datetime
 from babel.languages import get_official_languages
 
 from bot.conversation.i18n import SUPPORTED_LANGUAGES, translate
+from bot.core import phones
 from bot.core.models import EventKind
-from bot.core.phones import is_bsuid
 
 #: The status word for each stage an order reaches (msgids in the catalogs).
 STAGE_WORDS = {
@@ -54,14 +53,7 @@ def supported(language: str | None) -> str | None:
 def country_language(key: str | None) -> str | None:
     """The first official language of the country of a number, or of a BSUID (its "IN."
     prefix names the country, PROVIDERS.md §9.1), that we have replies in."""
-    if is_bsuid(key):
-        region = key[:2]
-    else:
-        try:
-            region = phonenumbers.region_code_for_number(phonenumbers.parse(key or ""))
-        except phonenumbers.NumberParseException:
-            return None
-    for language in get_official_languages(region or "", de_facto=True):
+    for language in get_official_languages(phones.country(key) or "", de_facto=True):
         if supported(language):
             return supported(language)
     return None

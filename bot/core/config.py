@@ -14,6 +14,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 from environs import Env, EnvError
 
+from bot.core import rate_card
 from bot.core.config_rules import (
     alert_rules_from_settings,
     parse_admin_users,
@@ -38,6 +39,7 @@ SOURCE_SECRETS = {
 }
 
 DEFAULT_NOTIFICATIONS_FILE = str(Path(__file__).with_name("notifications.toml"))
+DEFAULT_RATE_CARD_FILE = str(Path(__file__).with_name("rate_card.toml"))
 
 
 class ConfigError(Exception):
@@ -92,6 +94,8 @@ class Settings:
     default_timezone: str = "Asia/Kolkata"
     default_region: str = "IN"
     notifications_file: str = DEFAULT_NOTIFICATIONS_FILE
+    # What WhatsApp charges per message, for the spend estimates (bot/core/rate_card.py).
+    rate_card_file: str = DEFAULT_RATE_CARD_FILE
 
     # Quiet hours in the customer's own time zone, "HH:MM-HH:MM" (empty: none).
     quiet_hours_marketing: str = "21:00-09:00"
@@ -214,6 +218,7 @@ def validate(settings: Settings) -> Settings:
         except ValueError:
             problems.append(f"CONTACT_REQUEST_LANGUAGES: not a known language: {language!r}")
     checks = (
+        lambda s: rate_card.from_file(s.rate_card_file),
         rules_from_settings,
         lambda s: parse_admin_users(s.admin_users),
         alert_rules_from_settings,

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import phonenumbers
 from babel import Locale, UnknownLocaleError
 from babel.localedata import exists
+
+from bot.core import phones
 
 #: Babel's pseudo-locales: they parse, but no customer reads them.
 NOT_A_LANGUAGE = frozenset({"root", "und"})
@@ -82,7 +83,7 @@ def money_locale(language: str | None, phone: str | None, default: str) -> Local
     the number's country supplies it if Babel has that combination: `en` on an Indian
     number is `en_IN`, `pt` on a Portuguese one `pt_PT`; `de` on an Indian number stays `de`.
     """
-    return _money_locale(language, _region(phone) if phone else None, default)
+    return _money_locale(language, phones.country(phone) if phone else None, default)
 
 
 @lru_cache(maxsize=1024)  # the order webhook's path: a handful of (language, region) pairs
@@ -94,10 +95,3 @@ def _money_locale(language: str | None, region: str | None, default: str) -> Loc
         if exists(candidate):
             return Locale.parse(candidate)
     return locale
-
-
-def _region(phone: str) -> str | None:
-    try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(phone))
-    except phonenumbers.NumberParseException:
-        return None

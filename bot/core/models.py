@@ -387,6 +387,23 @@ class TemplateOverride(BaseModel):
     updated_at = DateTimeField(default=utcnow)
 
 
+class TemplateCategory(BaseModel):
+    """The category Meta says one approved template (name and language) is in, from its
+    completed `template_category_update` (PROVIDERS.md §9.3): a template Meta made
+    marketing sends as marketing, whatever the template map says (bot/core/runtime.py)."""
+
+    template = CharField(max_length=128)
+    language = CharField(max_length=16)  # Meta's code ("en_US"); "" when it named none
+    category = CharField(max_length=40)  # Meta's, lower case: marketing, utility, ...
+    previous_category = CharField(max_length=40, null=True)
+    template_id = CharField(max_length=64, null=True)
+    changed_at = DateTimeField()  # the notice's time: an older notice never wins
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("template", "language"), True),)
+
+
 class DailyStat(BaseModel):
     """One day's outcome for one (template, variant, language, source, category): the
     rollup `bot.observability.analytics` rewrites from the messages created that day
@@ -415,6 +432,39 @@ class DailyStat(BaseModel):
 
     class Meta:
         indexes = ((("day", "template", "variant", "language", "source", "category"), True),)
+
+
+class MessagePricing(BaseModel):
+    """What one sent message is billed as, from the first receipt that says so (Meta's
+    `pricing`, PROVIDERS.md §9.2): one row per provider message id, written once, kept
+    when the message itself is erased (it names no one)."""
+
+    provider = CharField(max_length=16)
+    provider_message_id = CharField(max_length=128, unique=True)
+    billable = BooleanField()
+    category = CharField(max_length=40)  # Meta's pricing category (marketing_lite, ...)
+    type = CharField(max_length=40, null=True)  # regular, free_customer_service, ...
+    pricing_model = CharField(max_length=16, null=True)  # PMP
+    country = CharField(max_length=2, null=True)  # the recipient's, for the rate card
+    priced_at = DateTimeField(index=True)  # the receipt's time: the day its spend counts on
+    received_at = DateTimeField(default=utcnow)
+
+
+class DailySpend(BaseModel):
+    """One day's priced messages for one (template, pricing category, country): the
+    rollup `bot.observability.spend` rewrites from `MessagePricing`. Spend itself is
+    estimated when read, from the rate card in force."""
+
+    day = DateField()
+    template = CharField(max_length=128, default="")  # "" for free-form replies
+    category = CharField(max_length=40)
+    country = CharField(max_length=2, default="")  # "" when the receipt did not say
+    billable = IntegerField(default=0)  # billable and delivered (Meta bills on delivery)
+    free = IntegerField(default=0)  # priced as free (service, free entry point, ...)
+    computed_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("day", "template", "category", "country"), True),)
 
 
 class Experiment(BaseModel):
@@ -546,8 +596,11 @@ ALL_MODELS = [
     AdminUser,
     RuntimeSetting,
     TemplateOverride,
+    TemplateCategory,
     Alert,
     DailyStat,
+    MessagePricing,
+    DailySpend,
     Experiment,
     ConversionEvent,
     OutboundEvent,

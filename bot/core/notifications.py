@@ -62,9 +62,29 @@ class TemplateSpec:
 class NotificationMap:
     specs: dict[EventKind, TemplateSpec]
     fallbacks: dict[str, str] = field(default_factory=dict)
+    #: {(template, language): category} as Meta last said (template_category_update);
+    #: language "" when Meta named none.
+    meta_categories: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def for_kind(self, kind: EventKind | None) -> TemplateSpec | None:
         return self.specs.get(kind) if kind else None
+
+    def category_for(self, spec: TemplateSpec, language: str) -> Category:
+        """What a message of `spec` in `language` sends as: marketing when the map says
+        so or Meta has made the template marketing; never less strict than the map (a
+        template Meta moved out of marketing still needs marketing consent here)."""
+        said = self.meta_categories.get((spec.template, language))
+        said = said or self.meta_categories.get((spec.template, ""))
+        return Category.MARKETING if said == Category.MARKETING else spec.category
+
+    def events_sending(self, template: str, language: str = "") -> list[str]:
+        """The order events whose template is `template` (in `language`, when given)."""
+        return [
+            str(kind)
+            for kind, spec in self.specs.items()
+            if spec.template == template
+            and (not language or template_code(language) in map(template_code, spec.languages))
+        ]
 
 
 def load_notification_map(path: str) -> NotificationMap:

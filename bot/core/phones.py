@@ -58,3 +58,15 @@ BSUID_SHAPE = re.compile(r"[A-Z]{2}\.[A-Za-z0-9.]{1,157}")
 def is_bsuid(key: str | None) -> bool:
     """True for a BSUID rather than a phone number."""
     return bool(key) and BSUID_SHAPE.fullmatch(key) is not None
+
+
+def country(key: str | None) -> str | None:
+    """The ISO 3166 country of a number ("+9198…" -> "IN") or of a BSUID (its "IN."
+    prefix, PROVIDERS.md §9.1); None when neither says."""
+    if is_bsuid(key):
+        return key[:2]
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(key or ""))
+    except phonenumbers.NumberParseException:
+        return None
+    return region if region and region != "ZZ" else None

@@ -16,8 +16,9 @@ import time
 import tomllib
 
 from bot.core.config import ConfigError, Settings, validate
-from bot.core.models import RuntimeSetting, TemplateOverride, utcnow
+from bot.core.models import RuntimeSetting, TemplateCategory, TemplateOverride, utcnow
 from bot.core.notifications import NotificationMap, parse_notification_map
+from bot.core.rate_card import RateCard, RateCardSchema, from_file, parse
 
 #: The settings an admin may change at run time (the rest need a deploy).
 OVERRIDABLE = (
@@ -33,6 +34,8 @@ OVERRIDABLE = (
     "send_rate_per_second",
 )
 REFRESH_SECONDS = 5.0
+#: The runtime_setting key of an admin's rate card (bot/core/rate_card.py).
+RATE_CARD = "rate_card"
 
 log = logging.getLogger(__name__)
 
@@ -158,4 +161,54 @@ def current_settings(base: Settings) -> Settings:
 
 
 def current_notifications(settings: Settings) -> NotificationMap:
-    return parse_notification_map(notification_data(settings), source="template map")
+    """The map file with the admin's overrides, and the categories Meta has given its
+    templates since (`TemplateCategory`)."""
+    notifications = parse_notification_map(notification_data(settings), source="template map")
+    return dataclasses.replace(notifications, meta_categories=meta_categories())
+
+
+def meta_category_rows() -> dict[str, list[TemplateCategory]]:
+    """{template: its TemplateCategory rows, by language}."""
+    rows: dict[str, list[TemplateCategory]] = {}
+    for row in TemplateCategory.select().order_by(TemplateCategory.language):
+        rows.setdefault(row.template, []).append(row)
+    return rows
+
+
+def meta_categories() -> dict[tuple[str, str], str]:
+    return {
+        (row.template, row.language): row.category
+        for row in TemplateCategory.select(
+            TemplateCategory.template, TemplateCategory.language, TemplateCategory.category
+        )
+    }
+
+
+def rate_card(path: str) -> RateCard:
+    """The rate card in force: an admin's, else the file's at `path`."""
+    saved = RuntimeSetting.get_or_none(RuntimeSetting.key == RATE_CARD)
+    if saved is None:
+        return from_file(path)
+    return parse(
+        saved.value, origin="admin", updated_by=saved.updated_by, updated_at=saved.updated_at
+    )
+
+
+def save_rate_card(card: RateCard, actor: str) -> dict | None:
+    """Store an admin's card; the one it replaces, as JSON (None: the file's was in force)."""
+    before = RuntimeSetting.get_or_none(RuntimeSetting.key == RATE_CARD)
+    value = RateCardSchema().dump(card)
+    stored = {"value": value, "updated_by": actor, "updated_at": utcnow()}
+    if before is None:
+        RuntimeSetting.create(key=RATE_CARD, **stored)
+        return None
+    RuntimeSetting.update(**stored).where(RuntimeSetting.key == RATE_CARD).execute()
+    return before.value
+
+
+def delete_rate_card() -> dict | None:
+    """Remove an admin's card (the file's is in force again); the card removed, if any."""
+    before = RuntimeSetting.get_or_none(RuntimeSetting.key == RATE_CARD)
+    if before is not None:
+        RuntimeSetting.delete().where(RuntimeSetting.key == RATE_CARD).execute()
+    return before.value if before else None

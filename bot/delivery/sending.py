@@ -173,6 +173,7 @@ def build_outbound(message: Message, route: Route | None = None) -> OutboundMess
         recipient_user_id=None if message.phone else message.user_id,
         request_contact=message.kind == CONTACT_REQUEST and template is None,
         marketing_api=route is not None,
+        category=message.category or "",
     )
 
 

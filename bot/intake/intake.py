@@ -24,20 +24,27 @@ from bot.core.models import InboundMessage, Reason, db, fit, write_transaction
 from bot.core.notifications import NotificationMap
 from bot.core.rows import Erased
 from bot.core.suppression import suppressed_among
-from bot.delivery import dispatch, receipts, statuses, unhandled
+from bot.delivery import dispatch, pricing, receipts, statuses, unhandled
 from bot.delivery.providers.base import (
     AccountNews,
     IdentityChange,
     PreferenceUpdate,
     Provider,
     StatusUpdate,
+    TemplateCategoryNotice,
     UnhandledItem,
     WebhookUpdate,
 )
 from bot.delivery.providers.base import InboundMessage as Inbound
-from bot.intake import dead_letters, outbox
+from bot.intake import dead_letters, outbox, template_categories
 from bot.intake.outbox import Accepted
-from bot.intake.senders import Merges, record_identity_change, record_preference, touch_customer
+from bot.intake.senders import (
+    Merges,
+    link_recipients,
+    record_identity_change,
+    record_preference,
+    touch_customer,
+)
 from bot.intake.sources.base import OrderEvent, Source
 from bot.observability import alerts
 
@@ -56,6 +63,8 @@ class IntakeServices(Protocol):
     queues: dict[str, Queue]
 
     def current_notifications(self) -> NotificationMap: ...
+
+    def refresh(self) -> None: ...
 
     def source(self, name: str) -> Source | None: ...
 
@@ -118,6 +127,7 @@ def take_whatsapp_updates(svc: IntakeServices, updates: list[WebhookUpdate], now
     preferences = [u for u in updates if isinstance(u, PreferenceUpdate)]
     changes = [u for u in updates if isinstance(u, IdentityChange)]
     account = [u for u in updates if isinstance(u, AccountNews)]
+    category_notices = [u for u in updates if isinstance(u, TemplateCategoryNotice)]
     kept_raw = [u for u in updates if isinstance(u, UnhandledItem)]
     salt = svc.settings.suppression_salt
     dropped: Counter[str] = Counter()
@@ -129,15 +139,20 @@ def take_whatsapp_updates(svc: IntakeServices, updates: list[WebhookUpdate], now
     merges = Merges()
     with write_transaction():
         event_ids = statuses.record_updates(status_updates, now)
+        pricing.record_pricing(status_updates, now)
         # Identity changes first: a message in the same delivery finds its new key.
         rekeyed = sum(
             record_identity_change(change, now, salt=salt, merges=merges) for change in changes
         )
+        link_recipients(status_updates, now, salt=salt, merges=merges)
         inbound_ids = store_inbound(inbound, now, salt=salt, dropped=dropped, merges=merges)
         for preference in preferences:
             if not record_preference(preference, now, salt=salt, merges=merges):
                 dropped["preference"] += 1
         new_unhandled = unhandled.record(kept_raw, now)
+        if category_notices:
+            notifications = svc.current_notifications()
+            account += template_categories.take_notices(category_notices, notifications, now)
     for what, n in dropped.items():
         count_dropped(svc, what, Reason.ERASED, "whatsapp", n)
     try:
@@ -148,6 +163,8 @@ def take_whatsapp_updates(svc: IntakeServices, updates: list[WebhookUpdate], now
             # Replies travel on the order queue: a customer never waits behind receipts.
             svc.queues["orders"].enqueue(HANDLE_JOB, inbound_ids, result_ttl=0)
         alerts.record_account_news(svc.redis, account, now)  # the next check alerts
+        if category_notices:
+            svc.refresh()  # this process sends by the new categories at once
     except redis.RedisError as exc:
         log.warning("enqueue after intake failed (%s); the sweeper picks it up", exc)
     stored = len(event_ids) + len(inbound_ids) + len(preferences) + len(account)

@@ -243,7 +243,7 @@ def plan_message(
         phone=customer.phone if customer else (event.customer.phone or "")[:64],
         dedupe_key=dedupe_key,
         kind=spec.kind,
-        category=spec.category,
+        category=notifications.category_for(spec, language),
         queue="orders",
         template_name=spec.template,
         variant=variant,

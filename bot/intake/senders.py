@@ -1,5 +1,6 @@
 """The customer behind each WhatsApp update: the sender of a message, the customer who
-changed a marketing preference in WhatsApp, and the one whose number or BSUID changed.
+changed a marketing preference in WhatsApp, the one whose number or BSUID changed, and
+the recipient a receipt names by BSUID.
 
 Each is resolved by bot/policy/identities.py (number, BSUID or both; linked, merged when
 two rows turn out to be one person). What a merge moved between customers is collected
@@ -12,9 +13,9 @@ from datetime import datetime
 
 import redis
 
-from bot.core.models import Customer, fit
+from bot.core.models import Customer, Message, fit
 from bot.core.rows import Erased
-from bot.delivery.providers.base import IdentityChange, PreferenceUpdate
+from bot.delivery.providers.base import IdentityChange, PreferenceUpdate, StatusUpdate
 from bot.delivery.providers.base import InboundMessage as Inbound
 from bot.policy import consent, counters
 from bot.policy.identities import Identity, Resolved, rekey, resolve
@@ -91,3 +92,47 @@ def record_identity_change(
         return merges.add_from(rekey(old, new, now, salt=salt)) is not None
     except Erased:
         return False
+
+
+def link_recipients(
+    receipts: list[StatusUpdate], now: datetime, *, salt: str, merges: Merges
+) -> int:
+    """Learn the BSUIDs receipts name (`recipient_user_id`, §9.1) for customers Dakiya
+    already knows: by the receipt's number, or, when it has none, by the customer its
+    message went to. Linked (merged when the BSUID was another row's); a receipt never
+    creates a customer, and an erased number or BSUID is left alone. How many changed."""
+    pending: dict[tuple[str | None, str], StatusUpdate] = {}
+    for receipt in receipts:
+        if receipt.recipient_user_id:
+            pending.setdefault((receipt.recipient, receipt.recipient_user_id), receipt)
+    linked = 0
+    for (phone, user_id), receipt in pending.items():
+        if phone is None:
+            phone = _message_phone(receipt)
+            if phone is None:
+                continue
+        known = Customer.get_or_none(Customer.phone == phone)
+        if known is None or known.user_id == user_id:
+            continue
+        identity = Identity(
+            phone=phone, user_id=user_id, parent_user_id=receipt.recipient_parent_user_id
+        )
+        try:
+            merges.add_from(resolve(identity, now, salt=salt))
+        except Erased:
+            continue
+        linked += 1
+    return linked
+
+
+def _message_phone(receipt: StatusUpdate) -> str | None:
+    """The number of the customer the receipt's message went to, if it is recorded yet."""
+    message = (
+        Message.select(Message.phone)
+        .where(
+            (Message.provider == receipt.provider)
+            & (Message.provider_message_id == receipt.provider_message_id)
+        )
+        .first()
+    )
+    return message.phone if message is not None else None

@@ -35,6 +35,7 @@ from bot.core.models import (
     State,
     write_transaction,
 )
+from bot.observability import spend
 
 GROUP_BY = ("day", "template", "language", "source", "category")
 REPLY_WINDOW = timedelta(hours=24)
@@ -67,9 +68,11 @@ def count_if(condition):
 
 
 def rollup_recent(now: datetime, days: int = RECENT_DAYS) -> int:
-    """Recompute today's rollup and the `days - 1` days before it; the rows written."""
+    """Recompute today's rollups (outcomes, and spend: `bot.observability.spend`) and the
+    `days - 1` days before it; the rows written."""
     today = now.date()
-    return sum(rollup_day(today - timedelta(days=back), now) for back in range(days))
+    days_back = [today - timedelta(days=back) for back in range(days)]
+    return sum(rollup_day(day, now) + spend.rollup_day(day, now) for day in days_back)
 
 
 def rollup_day(day: date, now: datetime) -> int:

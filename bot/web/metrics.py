@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from rq import Queue
 
-from bot.core import spool, telemetry
+from bot.core import runtime, spool, telemetry
 from bot.core.models import (
     ConsentEvent,
     InboundMessage,
@@ -28,6 +28,7 @@ from bot.core.models import (
     UnhandledUpdate,
 )
 from bot.extensions import QUEUE_NAMES, Services, services
+from bot.observability import spend
 from bot.web.auth import verify_password
 from bot.web.errors import error_response
 
@@ -126,7 +127,31 @@ class DakiyaCollector:
             "Spooled deliveries that could not be stored, waiting for an admin.",
             value=SpoolDeadLetter.select().count(),
         )
+        yield from spend_this_month(self.svc)
         yield from telemetry.collect(self.svc.redis)
+
+
+def spend_this_month(svc: Services):
+    """Billable messages and their estimated cost this calendar month (UTC), per pricing
+    category, from the spend rollups and the rate card in force."""
+    today = datetime.now(UTC).date()
+    card = runtime.rate_card(svc.settings.rate_card_file)
+    report = spend.summary(spend.month_start(today), today, card)
+    billable = GaugeMetricFamily(
+        "dakiya_billable_messages_this_month",
+        "Billable, delivered messages this month (UTC), by Meta's pricing category.",
+        labels=["category"],
+    )
+    cost = GaugeMetricFamily(
+        "dakiya_estimated_spend_this_month",
+        "Estimated WhatsApp spend this month (UTC) at the rate card, by pricing category.",
+        labels=["category", "currency"],
+    )
+    for row in report["by_category"]:
+        billable.add_metric([row["key"]], row["billable"])
+        cost.add_metric([row["key"], report["currency"]], float(row["estimated_spend"]))
+    yield billable
+    yield cost
 
 
 def oldest_job_age(queue: Queue) -> float:

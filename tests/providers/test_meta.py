@@ -30,6 +30,7 @@ from bot.delivery.providers.base import (
     News,
     OutboundMessage,
     PreferenceUpdate,
+    Pricing,
     ProviderError,
     Severity,
     StatusUpdate,
@@ -516,7 +517,7 @@ def test_unconfigured_app_secret_never_verifies(settings):
 # --- webhook parsing: statuses (§1.9) --------------------------------------------------
 
 
-def test_sent_status_is_parsed_with_callback_data(provider):
+def test_sent_status_is_parsed_with_callback_data_and_pricing(provider):
     webhook = payload("statuses")["sent"]
 
     [update] = provider.parse_webhook(webhook)
@@ -528,6 +529,7 @@ def test_sent_status_is_parsed_with_callback_data(provider):
         occurred_at=datetime(2025, 11, 24, 16, 0, 5),
         recipient="+919812345678",
         callback_data="order:1042:shipped",
+        pricing=Pricing(billable=True, category="utility", type="regular", model="PMP"),
     )
     assert update.raw == webhook["entry"][0]["changes"][0]["value"]["statuses"][0]
 
@@ -712,6 +714,36 @@ def test_account_news_says_when_a_subject_is_fine_again_or_nothing_either_way(
 ):
     [news] = provider.parse_webhook(payload("other")[name])
     assert (news.kind, news.subject, news.text) == (kind, subject, None)
+
+
+@pytest.mark.parametrize("field", ["business_username_updates", "business_username_update"])
+def test_the_business_usernames_deletion_is_news_and_its_approval_clears_it(provider, field):
+    """Meta's reference: `{display_phone_number, username, status}`, status approved,
+    reserved or deleted (without `username`), field `business_username_updates`; the
+    singular is the spelling some client libraries first shipped."""
+
+    def update(value: dict) -> dict:
+        change = {"field": field, "value": {"display_phone_number": "15550783881", **value}}
+        return {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "102290129340398", "time": 1764000000, "changes": [change]}],
+        }
+
+    [deleted] = provider.parse_webhook(update({"status": "deleted"}))
+    [approved] = provider.parse_webhook(update({"username": "asha_sarees", "status": "approved"}))
+    [reserved] = provider.parse_webhook(update({"username": "asha_sarees", "status": "reserved"}))
+    assert (deleted.kind, deleted.subject, deleted.severity) == (
+        News.PROBLEM,
+        "username:15550783881",
+        Severity.WARNING,
+    )
+    assert "username of 15550783881 was deleted" in deleted.text
+    assert (approved.kind, approved.subject, approved.text) == (
+        News.CLEARED,
+        "username:15550783881",
+        None,
+    )
+    assert reserved.kind == News.NEUTRAL
 
 
 def test_an_account_change_in_an_unexpected_shape_still_yields_news(provider):

@@ -9,12 +9,25 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.models import ConsentEvent, InboundMessage, StatusEvent, UnhandledUpdate
+from bot.core.models import (
+    ConsentEvent,
+    InboundMessage,
+    StatusEvent,
+    TemplateCategory,
+    UnhandledUpdate,
+)
 from tests.conftest import PAYLOADS, SECRETS, load_payload
 from tests.webhooks.test_whatsapp import post_interakt
 
 REAL_META = sorted((PAYLOADS / "meta" / "real").glob("*.json"))
-ACCOUNT_FIELDS = {"account_update", "phone_number_quality_update", "message_template_status_update"}
+ACCOUNT_FIELDS = {
+    "account_update",
+    "phone_number_quality_update",
+    "message_template_status_update",
+    "business_username_updates",
+    "business_username_update",
+}
+CATEGORY_FIELD = "template_category_update"
 
 
 def post_raw(client, sign, path: Path):
@@ -35,15 +48,18 @@ def recognisable(body: dict) -> dict[str, list]:
         "unreadable_messages": [],
         "statuses": [],
         "preferences": [],
+        "categories": [],
         "other": [],
     }
     for entry in body["entry"]:
         for change in entry["changes"]:
             field, value = change["field"], change["value"]
-            if field not in {"messages", "user_preferences"} | ACCOUNT_FIELDS:
+            if field not in {"messages", "user_preferences", CATEGORY_FIELD} | ACCOUNT_FIELDS:
                 found["other"].append(field)
                 continue
-            if field in ACCOUNT_FIELDS:
+            if field == CATEGORY_FIELD and "correct_category" not in value:
+                found["categories"].append(value["message_template_name"])  # completed
+            if field in ACCOUNT_FIELDS | {CATEGORY_FIELD}:
                 continue
             senders = {c.get("user_id"): c.get("wa_id") for c in value.get("contacts", [])}
             for message in value.get("messages", []):
@@ -78,6 +94,7 @@ def test_every_genuine_meta_payload_is_taken_and_its_items_stored(client, sign, 
     assert set(expected["messages"]) <= stored_ids
     assert set(expected["statuses"]) <= {s.provider_message_id for s in StatusEvent.select()}
     assert ConsentEvent.select().count() == len(expected["preferences"])
+    assert [row.template for row in TemplateCategory.select()] == expected["categories"]
     kept = [row.kind for row in UnhandledUpdate.select()]
     assert {f"change:{field}" for field in expected["other"]} <= set(kept)
     # A message from no phone number and no BSUID (a placeholder) is kept, not lost.

@@ -115,11 +115,25 @@ class OutboundMessage:
     #: Through Meta's Marketing Messages API instead of /messages (§9.3); a provider
     #: without one sends as usual.
     marketing_api: bool = False
+    #: The message's category (utility, marketing, service): the sandbox prices its
+    #: receipts by it, as Meta prices a template by its own.
+    category: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
     provider_message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """What a receipt says its message is billed as (Meta's `pricing`, PROVIDERS.md §9.2):
+    since 2025-07-01 per delivered template message, by category and recipient country."""
+
+    billable: bool
+    category: str  # "utility", "marketing", "marketing_lite", "authentication", "service", ...
+    type: str | None = None  # "regular", "free_customer_service", "free_entry_point"
+    model: str | None = None  # "PMP" (per message; "CBP" before 2025-07-01)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +151,7 @@ class StatusUpdate:
     raw: dict = field(default_factory=dict, compare=False)
     recipient_user_id: str | None = None  # the recipient's BSUID (§9.1), when Meta gives it
     recipient_parent_user_id: str | None = None
+    pricing: Pricing | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +239,29 @@ class AccountNews:
     raw: dict = field(default_factory=dict, compare=False)
 
 
+@dataclass(frozen=True, slots=True)
+class TemplateCategoryNotice:
+    """The provider's word on an approved template's category (Meta's
+    `template_category_update`, PROVIDERS.md §9.3): *impending* when `announced` is set
+    (the category it will move to, at `effective_at`; `category` is still the current
+    one), otherwise *completed*: `category` is the one in force from now on."""
+
+    provider: str
+    template: str
+    language: str  # the template's language code as the provider writes it ("" if absent)
+    category: str  # lower case: "marketing", "utility", "authentication"
+    previous: str | None
+    announced: str | None
+    effective_at: datetime | None  # naive UTC
+    template_id: str | None
+    occurred_at: datetime  # naive UTC
+    raw: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def completed(self) -> bool:
+        return self.announced is None
+
+
 class Unhandled(StrEnum):
     """Why a part of a signed webhook was kept raw instead of acted on: a small closed set
     (it labels a metric), the details in words next to it."""
@@ -251,7 +289,13 @@ class UnhandledItem:
 
 
 WebhookUpdate = (
-    StatusUpdate | InboundMessage | PreferenceUpdate | IdentityChange | AccountNews | UnhandledItem
+    StatusUpdate
+    | InboundMessage
+    | PreferenceUpdate
+    | IdentityChange
+    | AccountNews
+    | TemplateCategoryNotice
+    | UnhandledItem
 )
 
 

@@ -17,6 +17,7 @@ from bot.delivery.providers.base import (
     InboundMessage,
     OutboundMessage,
     PreferenceUpdate,
+    Pricing,
     ProviderError,
     SendResult,
     StatusUpdate,
@@ -46,7 +47,12 @@ from bot.delivery.providers.http import (
     require,
     unhandled,
 )
-from bot.delivery.providers.meta_account import ACCOUNT_FIELDS, account_news
+from bot.delivery.providers.meta_account import (
+    ACCOUNT_FIELDS,
+    CATEGORY_FIELD,
+    account_news,
+    category_notice,
+)
 from bot.delivery.providers.meta_identity import bsuid, identity_change, sender_identity
 
 #: Graph error code -> how the sender reacts (PROVIDERS.md §1.11). Codes not listed fall
@@ -92,6 +98,9 @@ META_FACTS: dict[str, Fact] = {
     "133016": Fact.NUMBER_NOT_READY,
     "137000": Fact.RECIPIENT_CHANGED,
 }
+
+#: The longest pricing category, type or model kept (Meta's are short words).
+MAX_PRICING_WORD = 40
 
 #: The `origin` of a contact the customer shared by tapping a request-contact-info button.
 CONTACT_REQUEST = "contact_request"
@@ -248,12 +257,14 @@ def _entry_updates(entry: Any, where: str) -> list[WebhookUpdate]:
 def _change_updates(change: Any, where: str, *, entry: dict) -> list[WebhookUpdate]:
     change = ensure_object(change, where)
     field = require(change, "field", str, where)
-    if field not in ACCOUNT_FIELDS | {"messages", "user_preferences"}:
+    if field not in ACCOUNT_FIELDS | {"messages", "user_preferences", CATEGORY_FIELD}:
         detail = f"{where}.field: Dakiya does not act on {field[:60]!r}"
         raise NotActedOn(Unhandled.UNKNOWN_FIELD, detail)
     value = require(change, "value", dict, where)
-    if field in ACCOUNT_FIELDS:
+    if field in ACCOUNT_FIELDS | {CATEGORY_FIELD}:
         at = _entry_time(entry, where.rpartition(".changes")[0])
+        if field == CATEGORY_FIELD:
+            return [category_notice(MetaProvider.name, value, f"{where}.value", at)]
         return [account_news(MetaProvider.name, field, value, at)]
     where += ".value"
     # Contacts only lend names and numbers to messages; an unreadable one lends nothing.
@@ -372,8 +383,26 @@ def _status_update(status: Any, where: str) -> list[WebhookUpdate]:
         raw=status,
         recipient_user_id=bsuid(status.get("recipient_user_id")),
         recipient_parent_user_id=bsuid(status.get("recipient_parent_user_id")),
+        pricing=_pricing(status.get("pricing")),
     )
     return [update]
+
+
+def _pricing(pricing: Any) -> Pricing | None:
+    """The receipt's `pricing` (§9.2), when it says whether it is billable and as what;
+    otherwise none (the raw receipt keeps whatever it was). `type` comes from v24.0 on."""
+    if not isinstance(pricing, dict):
+        return None
+    billable, category = pricing.get("billable"), pricing.get("category")
+    if not isinstance(billable, bool) or not isinstance(category, str) or not category:
+        return None
+    kind, model = pricing.get("type"), pricing.get("pricing_model")
+    return Pricing(
+        billable=billable,
+        category=category.lower()[:MAX_PRICING_WORD],
+        type=kind.lower()[:MAX_PRICING_WORD] if isinstance(kind, str) and kind else None,
+        model=model.upper()[:16] if isinstance(model, str) and model else None,
+    )
 
 
 def _preference_update(pref: Any, where: str) -> list[WebhookUpdate]:

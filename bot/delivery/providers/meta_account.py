@@ -8,13 +8,27 @@ it is a problem or cleared, how severe, and the words for admins).
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
-from bot.delivery.providers.base import AccountNews, News, Severity
+from bot.core.languages import template_code
+from bot.delivery.providers.base import AccountNews, News, Severity, TemplateCategoryNotice
+from bot.delivery.providers.http import optional, require
+
+#: The change field that says a template's category is changing or has changed (§9.3).
+CATEGORY_FIELD = "template_category_update"
+MAX_CATEGORY = 40
 
 #: Change fields about the account rather than a message: they feed the alerts.
 ACCOUNT_FIELDS = frozenset(
-    {"account_update", "phone_number_quality_update", "message_template_status_update"}
+    {
+        "account_update",
+        "phone_number_quality_update",
+        "message_template_status_update",
+        # The business number's own @username (§9.1); Meta's reference spells the field
+        # in the plural, client libraries have seen the singular too.
+        "business_username_updates",
+        "business_username_update",
+    }
 )
 
 QUALITY_PROBLEMS = frozenset({"FLAGGED", "DOWNGRADE"})
@@ -33,6 +47,8 @@ def account_news(provider: str, field: str, detail: dict, occurred_at: datetime)
         kind, subject, severity, text = _quality(detail, event)
     elif field == "message_template_status_update":
         kind, subject, severity, text = _template(detail, event)
+    elif field.startswith("business_username_update"):
+        kind, subject, severity, text = _username(detail)
     else:
         kind, subject, severity, text = _account(detail, event)
     return AccountNews(provider, kind, subject, severity, text, occurred_at, raw=detail)
@@ -65,6 +81,20 @@ def _template(detail: dict, event: str) -> Judged:
     return cleared, subject, Severity.WARNING, None
 
 
+def _username(detail: dict) -> Judged:
+    """`{display_phone_number, username, status}`, status approved | reserved | deleted
+    (no username then): customers who find the shop by its username cannot once it is
+    deleted, which admins should hear about; approved clears that."""
+    number = detail.get("display_phone_number") or "number"
+    subject = f"username:{number}"
+    status = str(detail.get("status") or "").lower()
+    if status == "deleted":
+        text = f"the WhatsApp username of {number} was deleted: customers cannot find it by name"
+        return News.PROBLEM, subject, Severity.WARNING, text
+    cleared = News.CLEARED if status == "approved" else News.NEUTRAL
+    return cleared, subject, Severity.WARNING, None
+
+
 def _account(detail: dict, event: str) -> Judged:
     ban_info = detail.get("ban_info")
     ban = str(ban_info.get("waba_ban_state") or "").upper() if isinstance(ban_info, dict) else ""
@@ -91,3 +121,45 @@ def _template_reason(detail: dict) -> str:
         if isinstance(value, str) and value and value.upper() != "NONE":
             return value
     return ""
+
+
+def category_notice(provider: str, detail: dict, where: str, occurred_at: datetime):
+    """Meta's `template_category_update` (§9.3) as a TemplateCategoryNotice: impending
+    when it names a `correct_category`, else completed (`new_category` is in force; the
+    notice is routed by it, never by `correct_category`). ValueError naming the place
+    when the template or its category is missing."""
+    name = require(detail, "message_template_name", str, where)[:128]
+    category = require(detail, "new_category", str, where)
+    announced = optional(detail, "correct_category", str, where)
+    previous = optional(detail, "previous_category", str, where)
+    language = optional(detail, "message_template_language", str, where) or ""
+    template_id = detail.get("message_template_id")
+    effective = detail.get("category_update_timestamp")
+    return TemplateCategoryNotice(
+        provider=provider,
+        template=name,
+        language=template_code(language)[:16],  # Meta writes "en-US" here, "en_US" to send
+        category=_category(category),
+        previous=_category(previous) if previous else None,
+        announced=_category(announced) if announced else None,
+        effective_at=_unix(effective),
+        template_id=str(template_id)[:64] if isinstance(template_id, int | str) else None,
+        occurred_at=occurred_at,
+        raw=detail,
+    )
+
+
+def _category(value: str) -> str:
+    return value.strip().lower()[:MAX_CATEGORY]
+
+
+def _unix(value) -> datetime | None:
+    """A unix time in seconds (number or digits), as naive UTC; None when it is not one."""
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
+    except (OverflowError, OSError, ValueError):
+        return None

@@ -82,6 +82,7 @@ class SandboxProvider(Provider):
         what = message.template.name if message.template else "text"
         log.info("SANDBOX would send %s to %s (%s)", what, phones.mask(message.to), provider_id)
         delay = self.settings.sandbox_receipt_delay_seconds
+        priced = sandbox_pricing(message)
         for step, status in enumerate(("sent", "delivered", "read")):
             self.queue.enqueue_in(
                 timedelta(seconds=delay * step),
@@ -90,6 +91,8 @@ class SandboxProvider(Provider):
                 message.callback_data,
                 message.to,
                 status,
+                # Like Meta (§9.2): pricing on `sent` and on `delivered`, not on `read`.
+                priced if status != "read" else None,
                 result_ttl=0,
             )
         return SendResult(provider_message_id=provider_id)
@@ -99,6 +102,16 @@ class SandboxProvider(Provider):
 
     def parse_webhook(self, payload: dict) -> list:
         return []
+
+
+def sandbox_pricing(message: OutboundMessage) -> dict:
+    """The `pricing` the sandbox's receipts carry, as Meta's would since 2025-07-01: a
+    template is billed by its category, a reply (text) is free customer service. (Meta
+    also makes a utility template inside the service window free; the sandbox does not
+    know the window and bills it.)"""
+    if message.template is None:
+        return {"billable": False, "category": "service", "type": "free_customer_service"}
+    return {"billable": True, "category": message.category or "utility", "type": "regular"}
 
 
 def recorded(redis, limit: int = 100) -> list[dict]:

@@ -32,5 +32,6 @@ from bot.web.admin import (  # noqa: E402,F401  (registers the routes)
     experiments,
     jobs,
     privacy,
+    spend,
     unhandled,
 )

@@ -333,8 +333,15 @@ def list_templates():
 
 def _template_list(ended: list[dict] | None = None):
     data, sources = runtime.template_sources(services().settings)
+    said = runtime.meta_category_rows()
     items = [
-        {"event": kind, "enabled": True, **entry, "source": sources[kind]}
+        {
+            "event": kind,
+            "enabled": True,
+            **entry,
+            "source": sources[kind],
+            "meta_categories": said.get(entry.get("template"), []),
+        }
         for kind, entry in (data.get("events") or {}).items()
     ]
     return jsonify(

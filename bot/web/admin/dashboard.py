@@ -1,6 +1,6 @@
 """The operator's dashboard (`GET /admin/`): health, the send funnel and its rates over
-the last two weeks, templates, campaigns, A/B tests, recent failures, suppressions and
-opt-outs, on one page.
+the last two weeks, this month's WhatsApp spend, templates, campaigns, A/B tests, recent
+failures, suppressions and opt-outs, on one page.
 
 Figures come from `bot.observability.analytics` (daily rollups), so the page never scans the message
 table; only the health, campaign and A/B test panels and the recent failures read live rows.
@@ -18,10 +18,11 @@ from rq import Worker
 from rq.registry import FailedJobRegistry
 
 from bot.campaigns import campaigns, experiments
+from bot.core import runtime
 from bot.core.models import Alert, Campaign, ConsentEvent, Experiment, Message, State, utcnow
 from bot.core.phones import mask
 from bot.extensions import QUEUE_NAMES, services
-from bot.observability import analytics
+from bot.observability import analytics, spend
 from bot.web.admin import bp
 
 WINDOW_DAYS = 14
@@ -58,12 +59,18 @@ def dashboard():
     by_day = analytics.summary(start, today, "day")
     by_template = analytics.summary(start, today, "template")["rows"]
     days = _each_day(start, today)
+    card = runtime.rate_card(services().settings.rate_card_file)
+    month = spend.summary(spend.month_start(today), today, card)
     return render_template(
         "dashboard/index.html",
         start=start,
         end=today,
         health=health(),
-        charts=charts(days, _rows_by_day(by_day["rows"]), opt_outs_by_day(start, days)),
+        charts=[
+            *charts(days, _rows_by_day(by_day["rows"]), opt_outs_by_day(start, days)),
+            spend_chart(month),
+        ],
+        spend=month,
         totals=by_day["totals"],
         templates=by_template,
         failures=recent_failures(),
@@ -159,6 +166,18 @@ def charts(days: list[date], rows: dict[str, dict], opt_outs: list[int]) -> list
     )
     opt_out = Chart("opt_outs", "Opt-outs per day", "bar", labels, {"opt-outs": opt_outs})
     return [funnel, volume, rates, opt_out]
+
+
+def spend_chart(month: dict) -> Chart:
+    """This month's estimated spend per pricing category."""
+    rows = month["by_category"]
+    return Chart(
+        "spend",
+        f"Estimated spend this month ({month['currency']})",
+        "bar",
+        [row["key"] for row in rows],
+        {"estimated spend": [float(row["estimated_spend"]) for row in rows]},
+    )
 
 
 def opt_outs_by_day(start: date, days: list[date]) -> list[int]:

@@ -280,8 +280,22 @@ class TemplateMapping(Schema):
     enabled = fields.Boolean(load_default=True)
 
 
+class MetaCategoryOut(Schema):
+    language = fields.String(metadata={"description": "Meta's code; empty: every language"})
+    category = fields.String(metadata={"description": "Meta's, in force since changed_at"})
+    previous_category = fields.String(allow_none=True)
+    changed_at = UtcDateTime()
+
+
 class TemplateMappingOut(TemplateMapping):
     event = fields.String(validate=validate.OneOf([k.value for k in EventKind]))
+    meta_categories = fields.List(
+        fields.Nested(MetaCategoryOut),
+        metadata={
+            "description": "what Meta re-categorised the template as "
+            "(template_category_update); marketing here sends its messages as marketing"
+        },
+    )
     source = fields.String(
         validate=validate.OneOf(["file", "override"]),
         metadata={

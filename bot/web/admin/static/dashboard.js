@@ -7,6 +7,7 @@ const COLOURS = ["#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed"];
 function drawChart(figure) {
   const spec = JSON.parse(figure.dataset.chart);
   const canvas = figure.querySelector("canvas");
+  const whole = spec.series.every((s) => s.values.every((v) => v === null || Number.isInteger(v)));
   const chart = new Chart(canvas, {
     type: spec.type,
     data: {
@@ -25,7 +26,10 @@ function drawChart(figure) {
       maintainAspectRatio: false,
       plugins: { legend: { display: spec.series.length > 1, position: "bottom" } },
       scales: {
-        y: { beginAtZero: true, ...(spec.unit === "%" ? { max: 100 } : { ticks: { precision: 0 } }) },
+        y: {
+          beginAtZero: true,
+          ...(spec.unit === "%" ? { max: 100 } : whole ? { ticks: { precision: 0 } } : {}),
+        },
       },
     },
   });
