@@ -281,3 +281,21 @@ def card():
     from bot.core.config import DEFAULT_RATE_CARD_FILE
 
     return runtime.rate_card(DEFAULT_RATE_CARD_FILE)
+
+
+def test_erasing_a_customer_keeps_the_spend_but_not_the_wamid_that_holds_their_number(
+    client, sign, run_jobs
+):
+    at = now_utc() - timedelta(minutes=5)
+    deliver(client, sign, sent(1), at)
+    deliver(client, sign, sent(2, phone="+919812345679"), at)
+    run_jobs()
+
+    erased = client.delete("/admin/api/customers/+919812345678", headers=ADMIN)
+    assert erased.status_code == 200
+
+    erased_id, kept_id = sorted(row.provider_message_id for row in MessagePricing.select())
+    assert kept_id == "wamid.S2"  # the other customer's is untouched
+    assert erased_id.startswith("erased:") and "S1" not in erased_id
+    rollup_recent(utcnow(), days=1)
+    assert admin_spend(client, at.date(), at.date())["totals"]["billable"] == 2

@@ -19,6 +19,7 @@ from bot.core.models import (
     Customer,
     InboundMessage,
     Message,
+    MessagePricing,
     Order,
     OrderEvent,
     OutboundEvent,
@@ -104,12 +105,25 @@ def erase_customer(key: str, salt: str, actor: str, now: datetime) -> dict:
                 model.update(payload={}, order=None).where(model.id.in_(ids)).execute()
             elif ids:
                 model.delete().where(model.id.in_(ids)).execute()
+        forget_priced_ids(held["messages"], salt)
         for suppressed in sorted(keys):
             Suppression.insert(
                 phone_hash=suppression_hash(suppressed, salt), reason=Reason.ERASED, created_at=now
             ).on_conflict_ignore().execute()
         audit(actor, "erase", subject, counts, now)
     return {"subject": subject, "erased": counts}
+
+
+def forget_priced_ids(messages: list[Message], salt: str) -> None:
+    """What the erased messages were billed as stays (spend is the shop's, and a country
+    and a category name no one), but not by their provider ids: Meta's wamid carries the
+    recipient's number. Each becomes a salted hash, so a late receipt cannot tie it back."""
+    for message in messages:
+        if message.provider_message_id:
+            hashed = "erased:" + suppression_hash(message.provider_message_id, salt)
+            MessagePricing.update(provider_message_id=hashed[:128]).where(
+                MessagePricing.provider_message_id == message.provider_message_id
+            ).execute()
 
 
 def redact_old_messages(now: datetime, retention_days: int) -> int:
