@@ -1,5 +1,5 @@
 # Dakiya: `make run` starts everything locally, `make test` runs the whole suite.
-.PHONY: run test chaos lint fmt migrate example messages bench-rate bench bench-quick
+.PHONY: run test chaos lint fmt migrate example messages bench-rate bench bench-quick eval-intents
 
 run:
 	scripts/setup-venv.sh requirements.txt
@@ -51,3 +51,9 @@ bench-quick:
 	.venv/bin/python -m bench.pipeline --events 300 --campaign 3000 --naive 100 \
 	  --status-messages 300 --steady-skip 1 --steady-seconds 2 --naive-timeout 30 \
 	  --timeout 240 --out bench-results-quick.json $(BENCH_ARGS)
+
+# How well customers are understood, on tests/data/intents (issue 15): precision and
+# recall per language and intent, false opt-outs, reply-language accuracy. `-v` lists
+# every miss: make eval-intents EVAL_ARGS=-v
+eval-intents:
+	.venv/bin/python -m tests.intent_eval $(EVAL_ARGS)

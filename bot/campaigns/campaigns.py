@@ -20,6 +20,7 @@ from rq import Queue
 from bot.campaigns import experiments, segments
 from bot.core.audit import audit
 from bot.core.events import MessagesStateChanged, MessageStateChanged, publish
+from bot.core.languages import preferred_languages
 from bot.core.models import (
     Campaign,
     Category,
@@ -348,7 +349,7 @@ def plan_messages(
         variant = None
         if experiment is not None:
             spec, variant = experiments.apply_variant(experiment, customer.id, base)
-        language = choose_language([customer.language], spec.languages, default_language)
+        language = choose_language(preferred_languages(customer), spec.languages, default_language)
         row = Message(
             campaign=campaign.id,
             customer=customer.id,

@@ -30,9 +30,13 @@ log = logging.getLogger(__name__)
 
 REPLY = "reply"
 STATUS_PAYLOAD = "STATUS:"  # what bot.intake.outbox.order_values puts on "Track order" buttons
+#: The question asked about an unclear opt-out, and its two buttons' ids.
+OPT_OUT_QUESTION = "opt_out_question"
+QUESTION_YES = "OPTOUT:YES"
+QUESTION_NO = "OPTOUT:NO"
 RECENT_ORDERS = 3
 #: While a person handles the conversation, only these still get an automatic answer.
-HANDOFF_INTENTS = frozenset({IntentKind.OPT_OUT, IntentKind.OPT_IN})
+HANDOFF_INTENTS = frozenset({IntentKind.OPT_OUT, IntentKind.OPT_IN, IntentKind.OPT_OUT_UNCLEAR})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,7 @@ class Reply:
     language: str
     kind: str = REPLY
     template: str | None = None  # an approved template instead of text (its language)
+    buttons: list[list[str]] | None = None  # quick-reply buttons: [id, title] each
 
 
 def handle_inbound(
@@ -57,6 +62,7 @@ def handle_inbound(
             return None
         intent = (
             shared_number_answers(customer, inbound, book, now)
+            or question_intent(inbound.button_payload)
             or status_button_intent(inbound.button_payload)
             or detect_intent(
                 inbound.text or "",
@@ -65,11 +71,23 @@ def handle_inbound(
                 preferred_language=customer.language,
             )
         )
-        reply = act(customer, intent, inbound, settings, now)
-        language = languages.language_tag(intent.language)
+        if now - inbound.occurred_at > SERVICE_WINDOW:
+            # Older than the service window (a redelivery, a backlog): no answer can go
+            # out and none is due, nor does it count against the help reply; a stop in
+            # it still stops.
+            reply = None
+            if intent.kind is IntentKind.OPT_OUT:
+                consent.record_opt_out(
+                    customer, consent.ALL, "keyword", evidence_of(inbound, intent), now
+                )
+        else:
+            reply = act(customer, intent, inbound, settings, now)
+        language = languages.language_tag(intent.written_in or intent.language)
         InboundMessage.update(handled=True, intent=intent.kind, language=language).where(
             InboundMessage.id == inbound.id
         ).execute()
+        if intent.written_in and not intent.written_weak:
+            Customer.update(written_language=language).where(Customer.id == customer.id).execute()
         if reply is None:
             return None
         log.info("reply to customer %s (%s, %s)", customer.id, intent.kind, reply.language)
@@ -84,7 +102,7 @@ def handle_inbound(
             language=reply.language,
             text=reply.text,
             template_name=reply.template,
-            params={"header": [], "body": [], "buttons": []} if reply.template else None,
+            params=reply_params(reply),
             created_at=now,
             updated_at=now,
         )
@@ -93,6 +111,31 @@ def handle_inbound(
             transaction.rollback()
             return None
         return message
+
+
+def evidence_of(inbound: InboundMessage, intent: Intent) -> dict:
+    """What a consent change keeps of the message that made it."""
+    return {
+        "inbound_message_id": inbound.id,
+        "text": inbound.text,
+        "language": intent.written_in or intent.language,
+        "phrase": intent.phrase,
+    }
+
+
+def reply_params(reply: Reply) -> dict | None:
+    if reply.template:
+        return {"header": [], "body": [], "buttons": []}
+    return {"reply_buttons": reply.buttons} if reply.buttons else None
+
+
+def question_intent(payload: str | None) -> Intent | None:
+    """A tap on the stop question's buttons: the only way an unclear stop opts out."""
+    if payload == QUESTION_YES:
+        return Intent(IntentKind.OPT_OUT, None, phrase=QUESTION_YES)
+    if payload == QUESTION_NO:
+        return Intent(IntentKind.KEEP_MESSAGES, None, phrase=QUESTION_NO)
+    return None
 
 
 def status_button_intent(payload: str | None) -> Intent | None:
@@ -111,12 +154,14 @@ def act(
         return None  # a person is answering
     shop = settings.shop_name
     language = replies.reply_language(
-        customer.language,
-        intent.language,
-        customer.phone or customer.user_id,
-        settings.default_language,
+        replies.LanguageEvidence.of(
+            customer,
+            intent.written_in or intent.language,
+            settings.default_language,
+            weak=intent.written_weak,
+        )
     )
-    evidence = {"inbound_message_id": inbound.id, "text": inbound.text, "language": intent.language}
+    evidence = evidence_of(inbound, intent)
     match intent.kind:
         case IntentKind.OPT_OUT if inbound.type == "button":
             # A tapped button ("Stop promotions", PROVIDERS.md §1.8 b3) stops marketing
@@ -124,9 +169,20 @@ def act(
             consent.record_opt_out(customer, consent.MARKETING, "button", evidence, now)
             return None
         case IntentKind.OPT_OUT:
-            if consent.record_opt_out(customer, consent.ALL, "keyword", evidence, now):
+            source = "question" if intent.phrase == QUESTION_YES else "keyword"
+            if consent.record_opt_out(customer, consent.ALL, source, evidence, now):
                 return Reply(replies.opted_out(language, shop), language, OPT_OUT_CONFIRMATION)
             return None  # already out: one confirmation, never a loop
+        case IntentKind.OPT_OUT_UNCLEAR if not customer.opted_out:
+            # Perhaps a stop: asked, with buttons; the tap decides (nothing else opts out).
+            buttons = [
+                [QUESTION_YES, replies.stop_button(language)],
+                [QUESTION_NO, replies.keep_button(language)],
+            ]
+            text = replies.stop_question(language, shop)
+            return Reply(text, language, OPT_OUT_QUESTION, buttons=buttons)
+        case IntentKind.KEEP_MESSAGES:
+            return Reply(replies.kept(language, shop), language)
         case IntentKind.OPT_IN:
             if consent.record_opt_in(customer, consent.ALL, "keyword", evidence, now):
                 text = replies.opted_in(language, shop)
@@ -138,7 +194,7 @@ def act(
         case IntentKind.LANGUAGE:
             target = replies.supported(intent.target_language) or language
             stored = switched_language(customer.language, target)
-            Customer.update(language=stored, updated_at=now).where(
+            Customer.update(language=stored, language_source="customer", updated_at=now).where(
                 Customer.id == customer.id
             ).execute()
             return Reply(replies.language_switched(target), target)

@@ -48,6 +48,12 @@ SHARE_NUMBER = N_(
     "To show your orders, %(shop)s needs the phone number you ordered with. "
     "Tap the button below to share it."
 )
+STOP_QUESTION = N_(
+    "Do you want to stop getting messages from %(shop)s? Tap a button below, or reply STOP."
+)
+STOP_BUTTON = N_("Stop messages")  # button titles: at most 20 characters (WhatsApp)
+KEEP_BUTTON = N_("Keep them")
+KEPT = N_("OK, you'll keep getting messages from %(shop)s. Reply STOP any time.")
 
 # Order status words, shown in ORDER_STATUS and in the recent-orders list.
 STATUS_WORDS = (
@@ -73,6 +79,10 @@ REPLIES = (
     LANGUAGE_CHANGED,
     HANDED_OFF,
     SHARE_NUMBER,
+    STOP_QUESTION,
+    STOP_BUTTON,
+    KEEP_BUTTON,
+    KEPT,
     *STATUS_WORDS,
 )
 

@@ -11,7 +11,7 @@ import re
 import tomllib
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -19,7 +19,17 @@ from pathlib import Path
 from babel import Locale, UnknownLocaleError
 from babel.dates import get_month_names
 
+from bot.conversation.language_id import is_weak, message_language
 from bot.conversation.normalise import matching_form
+from bot.conversation.phrasing import (
+    SENTENCE_SECTIONS,
+    Phrasebook,
+    Reading,
+    build_phrasebook,
+    collapse,
+    read_sentence,
+    word_grams,
+)
 
 LOCALES_DIR = Path(__file__).resolve().parents[2] / "locales"
 
@@ -28,11 +38,13 @@ Rank = Callable[[str], tuple[int, str]]
 
 class IntentKind(StrEnum):
     OPT_OUT = "opt_out"
+    OPT_OUT_UNCLEAR = "opt_out_unclear"  # might be a stop: asked, with buttons
     OPT_IN = "opt_in"
     HELP = "help"
     LANGUAGE = "language"
     ORDER_STATUS = "order_status"
     AGENT = "agent"
+    KEEP_MESSAGES = "keep_messages"  # "keep them", on the stop question
     UNKNOWN = "unknown"
 
 
@@ -42,6 +54,12 @@ class Intent:
     language: str | None  # language whose keyword matched; None for UNKNOWN or a bare number
     target_language: str | None = None  # for LANGUAGE
     order_reference: str | None = None  # for ORDER_STATUS
+    #: The language the message is written in (`language_id`), None without letters;
+    #: weak when that is only English read from a few Latin words.
+    written_in: str | None = field(default=None, compare=False)
+    written_weak: bool = field(default=False, compare=False)
+    #: The keyword or phrase that decided it ("stop sending", ...): evidence only.
+    phrase: str | None = field(default=None, compare=False)
 
 
 # Sections matched against the whole message, in the order a clash between them is
@@ -53,7 +71,7 @@ WHOLE_MESSAGE = (
     IntentKind.AGENT,
     IntentKind.LANGUAGE,
 )
-SECTIONS = frozenset({*WHOLE_MESSAGE, "order_status", "order_words", "fillers"})
+SECTIONS = frozenset({*WHOLE_MESSAGE, "order_status", "order_words", "fillers", *SENTENCE_SECTIONS})
 
 
 @dataclass(frozen=True)
@@ -66,6 +84,12 @@ class KeywordBook:
     order_phrases: tuple[tuple[str, str], ...]  # (phrase, language)
     order_words: tuple[tuple[str, str], ...]  # (word, language)
     fillers: tuple[tuple[str, ...], ...]  # word sequences, longest first
+    #: The sentence sections (`bot.conversation.phrasing`).
+    phrasebook: Phrasebook = Phrasebook({})
+    #: `whole_message` keyed by the collapsed form too ("stoppp" -> "stop").
+    whole_collapsed: dict[str, tuple[tuple[IntentKind, str], ...]] = field(default_factory=dict)
+    #: Opt-out keywords (without spaces) by length, for misspellings.
+    opt_out_keys: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
 
 def load_keyword_book(locales_dir: str | Path) -> KeywordBook:
@@ -81,6 +105,7 @@ def load_keyword_book(locales_dir: str | Path) -> KeywordBook:
     order_phrases: list[tuple[str, str]] = []
     order_words: list[tuple[str, str]] = []
     fillers: set[tuple[str, ...]] = set()
+    sentences: dict[str, dict[str, list[str]]] = {}
     for path in paths:
         language = path.parent.name
         sections = _read_keyword_file(path)
@@ -96,13 +121,34 @@ def load_keyword_book(locales_dir: str | Path) -> KeywordBook:
         order_phrases += [(phrase, language) for phrase in sections.get("order_status", [])]
         order_words += [(word, language) for word in sections.get("order_words", [])]
         fillers.update(tuple(phrase.split()) for phrase in sections.get("fillers", []))
+        sentences[language] = {name: sections.get(name, []) for name in SENTENCE_SECTIONS}
+    collapsed: dict[str, list[tuple[IntentKind, str]]] = {}
+    for key, entries in whole.items():
+        for entry in entries:
+            if entry not in collapsed.setdefault(collapse(key), []):
+                collapsed[collapse(key)].append(entry)
     return KeywordBook(
         languages=tuple(path.parent.name for path in paths),
         whole_message={key: tuple(entries) for key, entries in whole.items()},
         order_phrases=tuple(order_phrases),
         order_words=tuple(order_words),
         fillers=tuple(sorted(fillers, key=lambda words: (-len(words), words))),
+        phrasebook=build_phrasebook(sentences),
+        whole_collapsed={key: tuple(entries) for key, entries in collapsed.items()},
+        opt_out_keys=_by_length(
+            (key, language)
+            for key, entries in whole.items()
+            for kind, language in entries
+            if kind is IntentKind.OPT_OUT
+        ),
     )
+
+
+def _by_length(keys: Iterable[tuple[str, str]]) -> dict[int, tuple[tuple[str, str], ...]]:
+    found: dict[int, list[tuple[str, str]]] = {}
+    for key, language in keys:
+        found.setdefault(len(key), []).append((key, language))
+    return {size: tuple(sorted(entries)) for size, entries in found.items()}
 
 
 @cache
@@ -124,19 +170,118 @@ def detect_intent(
     else the first in alphabetical order.
     """
     rank = _precedence(preferred_language)
+    intent = _intent_of(text, book, button_payload, rank)
+    grams = word_grams(text) if text else {}
+    written = (
+        message_language(
+            text, intent.language, _votes(grams, book, ("romanised",)), _votes(grams, book)
+        )
+        if text
+        else None
+    )
+    weak = bool(text) and is_weak(text, written, intent.language)
+    return replace(intent, written_in=written, written_weak=weak)
+
+
+def _intent_of(text: str, book: KeywordBook, button_payload: str | None, rank: Rank) -> Intent:
     sources = [source for source in (button_payload, text) if source and source.strip()]
     for source in sources:
         if intent := _whole_message_intent(source, book, rank):
             return intent
+    grams = word_grams(text) if text else {}
+    if clause := _stop_clause(text, book, rank):
+        # "who is this? stop": a stop keyword standing alone between punctuation. About
+        # an order as well ("stop, wrong parcel")? Then it is asked, not acted on.
+        if book.phrasebook.found("shipment_words", grams):
+            return Intent(IntentKind.OPT_OUT_UNCLEAR, clause.language, phrase="clause")
+        return replace(clause, phrase="clause")
+    if typo := _misspelt_stop(text, book):
+        return typo
+    readings = read_sentence(grams, book.phrasebook, rank)
+    first = readings[0] if readings else None
+    if first and first.reading in (Reading.OPT_OUT, Reading.AGENT):
+        kind = IntentKind.OPT_OUT if first.reading is Reading.OPT_OUT else IntentKind.AGENT
+        return Intent(kind, first.language, phrase=first.phrase)
     hits = [hit for source in sources if (hit := _order_status_intent(source, book, rank))]
-    if not hits:
-        return Intent(IntentKind.UNKNOWN, None)
-    words = _all_order_words(book)
-    reference = next(
-        (ref for source in sources if (ref := extract_order_reference(source, words))), None
-    )
-    language = next((hit.language for hit in hits if hit.language), None)
-    return Intent(IntentKind.ORDER_STATUS, language, order_reference=reference)
+    shipped = [r for r in readings if r.reading is Reading.ORDER_STATUS]
+    if hits or shipped:
+        words = _all_order_words(book)
+        reference = next(
+            (ref for source in sources if (ref := extract_order_reference(source, words))), None
+        )
+        language = next((hit.language for hit in hits if hit.language), None)
+        language = language or (shipped[0].language if shipped else None)
+        return Intent(IntentKind.ORDER_STATUS, language, order_reference=reference)
+    unclear = [r for r in readings if r.reading is Reading.UNCLEAR_OPT_OUT]
+    if unclear:
+        return Intent(IntentKind.OPT_OUT_UNCLEAR, unclear[0].language, phrase=unclear[0].phrase)
+    return Intent(IntentKind.UNKNOWN, None)
+
+
+CLAUSES = re.compile(r"[.!?;,\n।؟،]+")
+
+
+def _stop_clause(text: str, book: KeywordBook, rank: Rank) -> Intent | None:
+    """An opt-out keyword that is a whole clause of a longer message."""
+    clauses = [c for c in CLAUSES.split(text or "") if matching_form(c)]
+    if len(clauses) < 2:
+        return None
+    for clause in clauses:
+        intent = _whole_message_intent(clause, book, rank)
+        if intent is not None and intent.kind is IntentKind.OPT_OUT:
+            return intent
+    return None
+
+
+def _misspelt_stop(text: str, book: KeywordBook) -> Intent | None:
+    """A message that is an opt-out keyword but for one slip of the finger ("stpo",
+    "unsubcribe"): a long one is clear, a short one is asked ("shop" is one slip from
+    "stop" too)."""
+    key = "".join(_strip_fillers(matching_form(text).split(), book.fillers))
+    if len(key) < 4:
+        return None
+    for candidate, language in book.opt_out_keys.get(len(key), ()) + tuple(
+        entry for size in (len(key) - 1, len(key) + 1) for entry in book.opt_out_keys.get(size, ())
+    ):
+        if one_slip(key, candidate):
+            kind = IntentKind.OPT_OUT if len(key) >= TYPO_CLEAR else IntentKind.OPT_OUT_UNCLEAR
+            return Intent(kind, language, phrase=f"~{candidate}")
+    return None
+
+
+#: A misspelt keyword this long is still a clear opt-out; shorter ones are asked.
+TYPO_CLEAR = 8
+
+
+def one_slip(a: str, b: str) -> bool:
+    """`a` and `b` differ by one insertion, deletion, substitution or swap of
+    neighbours (Damerau), and are not equal."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        i = diff[0]
+        return len(diff) == 2 and diff[1] == i + 1 and a[i] == b[i + 1] and a[i + 1] == b[i]
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = next((i for i in range(len(short)) if short[i] != long[i]), len(short))
+    return short[i:] == long[i + 1 :]
+
+
+def _votes(
+    grams: dict[str, int], book: KeywordBook, sections: tuple[str, ...] = SENTENCE_SECTIONS
+) -> list[str]:
+    """The languages whose phrases (in `sections`) the message uses, most first; a
+    phrase several languages share counts for none of them."""
+    counts: dict[str, int] = {}
+    for section in sections:
+        for _, languages in book.phrasebook.found(section, grams):
+            if len(languages) == 1:
+                counts[languages[0]] = counts.get(languages[0], 0) + 1
+    ranked = sorted(counts, key=lambda language: (-counts[language], language))
+    top = [language for language in ranked if counts[language] == counts[ranked[0]]]
+    return ranked if len(top) == 1 else []  # a tie says nothing
 
 
 def extract_order_reference(text: str, order_words: Iterable[str] | None = None) -> str | None:
@@ -160,8 +305,13 @@ def extract_order_reference(text: str, order_words: Iterable[str] | None = None)
 
 def _whole_message_intent(text: str, book: KeywordBook, rank: Rank) -> Intent | None:
     words = matching_form(text).split()
+    words = [w for i, w in enumerate(words) if i == 0 or w != words[i - 1]]  # "stop stop"
     words = _strip_fillers(words, book.fillers) or words
     entries = book.whole_message.get("".join(words))
+    if not entries:
+        # Letters held down ("stoppp", "STOOOP"); fillers too ("plzzz stop").
+        words = _strip_fillers(collapse(" ".join(words)).split(), book.fillers) or words
+        entries = book.whole_collapsed.get(collapse("".join(words)))
     if not entries:
         return None
     for kind in WHOLE_MESSAGE:
@@ -169,7 +319,7 @@ def _whole_message_intent(text: str, book: KeywordBook, rank: Rank) -> Intent | 
         if languages:
             language = min(languages, key=rank)
             target = language if kind == IntentKind.LANGUAGE else None
-            return Intent(kind, language, target_language=target)
+            return Intent(kind, language, target_language=target, phrase=" ".join(words))
     return None
 
 

@@ -14,8 +14,16 @@ from babel import Locale
 from babel.dates import format_datetime
 from babel.languages import get_official_languages
 
-from bot.conversation.i18n import SUPPORTED_LANGUAGES, translate
+from bot.conversation.i18n import (
+    KEEP_BUTTON,
+    KEPT,
+    STOP_BUTTON,
+    STOP_QUESTION,
+    SUPPORTED_LANGUAGES,
+    translate,
+)
 from bot.core import phones
+from bot.core.languages import EXPLICIT_SOURCES
 from bot.core.models import EventKind
 
 #: The status word for each stage an order reaches (msgids in the catalogs).
@@ -59,16 +67,48 @@ def country_language(key: str | None) -> str | None:
     return None
 
 
-def reply_language(
-    preference: str | None, keyword_language: str | None, phone: str | None, default: str
-) -> str:
-    """The customer's stored preference, else the language of the keyword they used,
-    else their number's country, else the shop's default (DESIGN.md, Conversation)."""
+@dataclass(frozen=True, slots=True)
+class LanguageEvidence:
+    """What is known of the language to answer a customer in, strongest first."""
+
+    chosen: str | None = None  # the language-switch command, or an admin
+    written_in: str | None = None  # the message being answered (language_id)
+    recent: str | None = None  # their latest earlier message with letters
+    shop_hint: str | None = None  # the storefront locale of their orders
+    key: str | None = None  # their number or BSUID: its country
+    default: str = "en"  # DEFAULT_LANGUAGE
+
+    @classmethod
+    def of(
+        cls, customer, written_in: str | None, default: str, weak: bool = False
+    ) -> LanguageEvidence:
+        """`weak`: `written_in` is only English read from a few Latin words ("ok"), so
+        the language of their recent messages goes first."""
+        explicit = customer.language_source in EXPLICIT_SOURCES
+        recent = customer.written_language
+        if weak and recent:
+            written_in, recent = recent, written_in
+        return cls(
+            chosen=customer.language if explicit else None,
+            written_in=written_in,
+            recent=recent,
+            shop_hint=None if explicit else customer.language,
+            key=customer.phone or customer.user_id,
+            default=default,
+        )
+
+
+def reply_language(evidence: LanguageEvidence) -> str:
+    """The first piece of evidence naming a language we have replies in: an explicit
+    choice, the language of the message, of their recent messages, the shop's hint, the
+    number's country, DEFAULT_LANGUAGE (README "Which language Dakiya answers in")."""
     return (
-        supported(preference)
-        or supported(keyword_language)
-        or country_language(phone)
-        or supported(default)
+        supported(evidence.chosen)
+        or supported(evidence.written_in)
+        or supported(evidence.recent)
+        or supported(evidence.shop_hint)
+        or country_language(evidence.key)
+        or supported(evidence.default)
         or "en"
     )
 
@@ -158,3 +198,21 @@ def recent_orders(orders: list[OrderView], language: str, timezone: str) -> str:
         return translate(language, "We couldn't find any open orders for this number.")
     lines = [order_status(order, language, timezone) for order in orders]
     return "\n\n".join([translate(language, "Your recent orders:"), *lines])
+
+
+def stop_question(language: str, shop: str) -> str:
+    """Asked when a message may mean "stop" but does not say it clearly."""
+    return translate(language, STOP_QUESTION, shop=shop)
+
+
+def stop_button(language: str) -> str:
+    """A quick-reply button title: at most 20 characters (WhatsApp's limit)."""
+    return translate(language, STOP_BUTTON)[:20]
+
+
+def keep_button(language: str) -> str:
+    return translate(language, KEEP_BUTTON)[:20]
+
+
+def kept(language: str, shop: str) -> str:
+    return translate(language, KEPT, shop=shop)

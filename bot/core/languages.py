@@ -95,3 +95,21 @@ def _money_locale(language: str | None, region: str | None, default: str) -> Loc
         if exists(candidate):
             return Locale.parse(candidate)
     return locale
+
+
+#: A customer's `language_source` that makes their language a choice, not a hint.
+EXPLICIT_SOURCES = frozenset({"customer", "admin"})
+
+
+def preferred_languages(customer, hint: str | None = None) -> list[str | None]:
+    """The languages to write to `customer` in, strongest evidence first (issue 15): the
+    one they or an admin chose, the one they last wrote in, the shop's hint (their
+    stored storefront locale, then `hint`, this order's). For a template's language;
+    a reply also weighs the message it answers (bot/conversation/replies.py)."""
+    explicit = customer.language_source in EXPLICIT_SOURCES
+    return [
+        customer.language if explicit else None,
+        customer.written_language,
+        None if explicit else customer.language,
+        hint,
+    ]

@@ -169,6 +169,11 @@ class Customer(BaseModel):
     wa_id = CharField(max_length=32, null=True)
     name = CharField(max_length=200, null=True)
     language = CharField(max_length=16, null=True)
+    #: Who set `language`: "customer" (the language-switch command) or "admin" is an
+    #: explicit choice; "shop" (the storefront locale of an order) or None only a hint.
+    language_source = CharField(max_length=16, null=True)
+    #: The language of the customer's latest message that had letters (language_id).
+    written_language = CharField(max_length=16, null=True)
     timezone = CharField(max_length=64, null=True)
     tags = JSONField(default=list)
     # Current consent state, always written together with a ConsentEvent row.

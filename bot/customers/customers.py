@@ -24,6 +24,8 @@ def create_customer(fields: dict, default_region: str, now: datetime, *, salt: s
     """
     facts = dict(fields)
     phone = read_phone(facts.pop("phone"), facts.pop("country", None) or default_region)
+    if facts.get("language"):
+        facts["language_source"] = "admin"  # a choice, not a hint (issue 15)
     try:
         customer, created = get_or_create_customer(phone, now, salt=salt, **facts)
     except Erased:

@@ -484,13 +484,16 @@ def save_row(
     False, writing nothing, when the number was to be new but a customer has it now: its
     consent was not checked against this row (`consent_conflicts`), so it is not touched.
     """
+    fields = dict(row.fields)
+    if fields.get("language"):
+        fields["language_source"] = "admin"  # the shop's list says so: a choice (issue 15)
     if customer is None:
-        customer, created = get_or_create_customer(row.phone, now, salt=salt, **row.fields)
+        customer, created = get_or_create_customer(row.phone, now, salt=salt, **fields)
         if not created:
             return False
     else:
         changed = {
-            name: value for name, value in row.fields.items() if getattr(customer, name) != value
+            name: value for name, value in fields.items() if getattr(customer, name) != value
         }
         if changed:
             Customer.update(**changed, updated_at=now).where(Customer.id == customer.id).execute()

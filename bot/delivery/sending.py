@@ -172,9 +172,16 @@ def build_outbound(message: Message, route: Route | None = None) -> OutboundMess
         # A customer known only by their BSUID is written to by it (§9.1).
         recipient_user_id=None if message.phone else message.user_id,
         request_contact=message.kind == CONTACT_REQUEST and template is None,
+        reply_buttons=reply_buttons(message) if template is None else (),
         marketing_api=route is not None,
         category=message.category or "",
     )
+
+
+def reply_buttons(message: Message) -> tuple[tuple[str, str], ...]:
+    """The quick-reply buttons a reply was stored with ([id, title] in its params)."""
+    found = (message.params or {}).get("reply_buttons") or ()
+    return tuple((str(button[0]), str(button[1])) for button in found[:3])
 
 
 @dataclass(frozen=True, slots=True)

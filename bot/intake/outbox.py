@@ -14,6 +14,7 @@ from bot.campaigns import experiments
 from bot.core import phones
 from bot.core.config import Settings
 from bot.core.events import MessageStateChanged, publish
+from bot.core.languages import preferred_languages
 from bot.core.models import (
     Customer,
     Message,
@@ -165,7 +166,14 @@ def upsert_customer(phone: str, event: IncomingEvent, now: datetime, salt: str) 
     (`Erased` for an erased number)."""
     facts = event.customer
     customer, _ = get_or_create_customer(
-        phone, now, salt=salt, rename=True, name=facts.name or None, language=facts.language
+        phone,
+        now,
+        salt=salt,
+        rename=True,
+        name=facts.name or None,
+        language=facts.language,
+        # The storefront's locale is the shop's hint, not the customer's choice.
+        language_source="shop" if facts.language else None,
     )
     if facts.marketing_consent is not None:
         # The checkout's consent is evidence for the ledger (the shop can prove it).
@@ -232,7 +240,9 @@ def plan_message(
     dedupe_key = f"{event.source}:{order.external_id}:{spec.kind}:{event.notification_key}"
     spec, variant = experiments.variant_for(spec, customer.id if customer else None)
     language = choose_language(
-        [customer.language if customer else None, event.customer.language],
+        preferred_languages(customer, event.customer.language)
+        if customer
+        else [event.customer.language],
         spec.languages,
         settings.default_language,
     )

@@ -324,10 +324,15 @@ def test_a_keyword_inside_a_sentence_or_word_opts_nobody_out(book, text):
 
 
 @pytest.mark.parametrize(
-    "text", ["hello", "thanks for the saree!", "👍", "", "   ", "call me on 98123 45678"]
+    "text", ["hello", "thanks for the saree!", "👍", "", "   ", "my number is 98123 45678"]
 )
 def test_ordinary_messages_are_unknown(book, text):
     assert detect_intent(text, book) == Intent(IntentKind.UNKNOWN, None)
+
+
+def test_asking_to_be_called_is_a_request_for_a_person_not_an_order_number(book):
+    intent = detect_intent("call me on 98123 45678", book)
+    assert (intent.kind, intent.order_reference) == (IntentKind.AGENT, None)
 
 
 @pytest.mark.parametrize(

@@ -119,15 +119,33 @@ class FakeWhatsApp:
 
 
 def _invalid_interactive(sent: dict) -> str | None:
-    """What Graph would refuse in an interactive message Dakiya sends (only the
-    request-contact-info kind, §9.1: a body text and the action named for it)."""
+    """What Graph would refuse in an interactive message Dakiya sends: the
+    request-contact-info kind (§9.1: a body text and the action named for it), and reply
+    buttons (§1.2: 1-3 buttons, each `type: reply` with a unique id of at most 256
+    characters and a title of 1-20 characters; body text at most 1024)."""
     if sent.get("type") != "interactive":
         return None
     interactive = sent.get("interactive") or {}
-    if interactive.get("type") != "request_contact_info":
-        return f"interactive.type {interactive.get('type')!r} is not one Dakiya sends"
-    if not (interactive.get("body") or {}).get("text"):
+    text = (interactive.get("body") or {}).get("text")
+    if not text:
         return "interactive.body.text is required"
-    if interactive.get("action") != {"name": "request_contact_info"}:
-        return "interactive.action.name must be request_contact_info"
+    if interactive.get("type") == "request_contact_info":
+        if interactive.get("action") != {"name": "request_contact_info"}:
+            return "interactive.action.name must be request_contact_info"
+        return None
+    if interactive.get("type") != "button":
+        return f"interactive.type {interactive.get('type')!r} is not one Dakiya sends"
+    if len(text) > 1024:
+        return "interactive.body.text is longer than 1024 characters"
+    buttons = (interactive.get("action") or {}).get("buttons") or []
+    if not 1 <= len(buttons) <= 3:
+        return "interactive.action.buttons must hold 1 to 3 buttons"
+    ids = [((b.get("reply") or {}).get("id")) for b in buttons]
+    titles = [((b.get("reply") or {}).get("title")) for b in buttons]
+    if any(b.get("type") != "reply" for b in buttons):
+        return "each button's type must be reply"
+    if not all(ids) or len(set(ids)) != len(ids) or any(len(i) > 256 for i in ids):
+        return "button ids must be unique, 1 to 256 characters"
+    if not all(titles) or any(len(t) > 20 for t in titles):
+        return "button titles must be 1 to 20 characters"
     return None

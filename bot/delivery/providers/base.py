@@ -112,6 +112,10 @@ class OutboundMessage:
     #: `text` with a button asking the customer to share their number (Meta's
     #: `request_contact_info` interactive message, §9.1).
     request_contact: bool = False
+    #: `text` with quick-reply buttons, (id, title) each, at most 3 (Meta's interactive
+    #: `button` message); a provider without them sends the text alone, which says what
+    #: to type instead.
+    reply_buttons: tuple[tuple[str, str], ...] = ()
     #: Through Meta's Marketing Messages API instead of /messages (§9.3); a provider
     #: without one sends as usual.
     marketing_api: bool = False

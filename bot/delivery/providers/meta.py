@@ -324,6 +324,18 @@ def message_body(message: OutboundMessage) -> dict:
             "body": {"text": message.text},
             "action": {"name": "request_contact_info"},
         }
+    elif message.text is not None and message.reply_buttons:
+        body["type"] = "interactive"
+        body["interactive"] = {
+            "type": "button",
+            "body": {"text": message.text},
+            "action": {
+                "buttons": [
+                    {"type": "reply", "reply": {"id": button_id, "title": title}}
+                    for button_id, title in message.reply_buttons
+                ]
+            },
+        }
     elif message.text is not None:
         body["type"] = "text"
         body["text"] = {"preview_url": False, "body": message.text}

@@ -158,6 +158,8 @@ def update_customer(customer_id: int, body: dict):
             )
         for name, value in fields.items():
             setattr(customer, name, value)
+        if "language" in fields:
+            customer.language_source = "admin" if fields["language"] else None
         customer.updated_at = now
         try:
             with db.atomic():  # a savepoint: a number taken meanwhile is a 409, not a 500
