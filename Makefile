@@ -1,5 +1,5 @@
 # Dakiya: `make run` starts everything locally, `make test` runs the whole suite.
-.PHONY: run test chaos lint fmt migrate example messages bench-rate bench bench-quick eval-intents
+.PHONY: run test chaos lint fmt migrate example say messages bench-rate bench bench-quick eval-intents
 
 run:
 	scripts/setup-venv.sh requirements.txt
@@ -29,6 +29,11 @@ migrate:
 
 example:
 	.venv/bin/python scripts/post_example.py
+
+# Write to the local Dakiya as a customer would: make say TEXT="where is my parcel"
+# (TAP=OPTOUT:YES taps a button; FROM=<number> writes from another number).
+say:
+	.venv/bin/python scripts/say.py $(if $(TEXT),"$(TEXT)") $(if $(TAP),--tap "$(TAP)") $(if $(FROM),--from "$(FROM)")
 
 # Re-extract reply texts, merge them into every catalog, and compile the .mo files
 # (see locales/README.md; the app also compiles stale catalogs when it loads them).

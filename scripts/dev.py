@@ -20,6 +20,7 @@ os.chdir(ROOT)
 
 GENERATED = (
     "ORDER_WEBHOOK_SECRET",
+    "META_APP_SECRET",  # so `make say` can post signed Meta webhooks to the sandbox
     "SHOPIFY_WEBHOOK_SECRET",
     "WOOCOMMERCE_WEBHOOK_SECRET",
     "SUPPRESSION_SALT",

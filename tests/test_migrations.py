@@ -151,3 +151,28 @@ def test_the_pricing_migration_prices_the_receipts_stored_before_it(app):
     }
     assert StatusEvent.select().count() == len(receipts)
     assert not diff_models(db.obj, ALL_MODELS)
+
+
+def test_the_language_evidence_migration_keeps_every_customer_and_calls_old_languages_hints(app):
+    """0022: a customer's stored language is kept; its source is unknown (None), which
+    counts as a hint like a storefront locale, never as the customer's choice."""
+    from playhouse.migrations import Runner
+
+    from bot.core.languages import preferred_languages
+    from bot.core.models import MIGRATIONS_DIR, Customer
+
+    runner = Runner(db.obj, MIGRATIONS_DIR)
+    runner.down("0022_language_evidence")
+    try:
+        Customer.insert(phone="+919811122233", name="Asha", language="hi").execute()
+    finally:
+        runner.up()
+    kept = Customer.get(Customer.phone == "+919811122233")
+    assert (kept.name, kept.language, kept.language_source, kept.written_language) == (
+        "Asha",
+        "hi",
+        None,
+        None,
+    )
+    assert preferred_languages(kept, "en") == [None, None, "hi", "en"]
+    assert not diff_models(db.obj, ALL_MODELS)

@@ -237,15 +237,34 @@ def _misspelt_stop(text: str, book: KeywordBook) -> Intent | None:
     """A message that is an opt-out keyword but for one slip of the finger ("stpo",
     "unsubcribe"): a long one is clear, a short one is asked ("shop" is one slip from
     "stop" too)."""
-    key = "".join(_strip_fillers(matching_form(text).split(), book.fillers))
-    if len(key) < 4:
-        return None
-    for candidate, language in book.opt_out_keys.get(len(key), ()) + tuple(
-        entry for size in (len(key) - 1, len(key) + 1) for entry in book.opt_out_keys.get(size, ())
-    ):
-        if one_slip(key, candidate):
-            kind = IntentKind.OPT_OUT if len(key) >= TYPO_CLEAR else IntentKind.OPT_OUT_UNCLEAR
-            return Intent(kind, language, phrase=f"~{candidate}")
+    words = _strip_fillers(matching_form(text).split(), book.fillers)
+    key = "".join(words)
+    if len(key) >= 4 and (found := _one_slip_from_opt_out(key, book, len(key) >= TYPO_CLEAR)):
+        kind = IntentKind.OPT_OUT if len(key) >= TYPO_CLEAR else IntentKind.OPT_OUT_UNCLEAR
+        return Intent(kind, found[1], phrase=f"~{found[0]}")
+    if len(words) > 1 and not book.phrasebook.found("keep_phrases", word_grams(text)):
+        # A long keyword misspelt inside a sentence ("pls unsubscibe me").
+        for before, word in zip(["", *words], words, strict=False):
+            if before in NEGATIONS or len(word) < TYPO_CLEAR:
+                continue
+            if found := _one_slip_from_opt_out(word, book, True):
+                return Intent(IntentKind.OPT_OUT, found[1], phrase=f"~{found[0]}")
+    return None
+
+
+#: Words that turn "unsubcribe" into "don't unsubscribe" (after normalisation).
+NEGATIONS = frozenset({"dont", "t", "not", "never", "no", "nahi", "mat", "na"})
+
+
+def _one_slip_from_opt_out(
+    key: str, book: KeywordBook, substitutions: bool
+) -> tuple[str, str] | None:
+    """The opt-out keyword `key` is one slip from; a short key may not be a wrong letter
+    ("shop" is no "stop"), only a swapped, missing or extra one ("stpo", "sop")."""
+    for size in (len(key), len(key) - 1, len(key) + 1):
+        for candidate, language in book.opt_out_keys.get(size, ()):
+            if one_slip(key, candidate, substitutions):
+                return candidate, language
     return None
 
 
@@ -253,15 +272,15 @@ def _misspelt_stop(text: str, book: KeywordBook) -> Intent | None:
 TYPO_CLEAR = 8
 
 
-def one_slip(a: str, b: str) -> bool:
-    """`a` and `b` differ by one insertion, deletion, substitution or swap of
-    neighbours (Damerau), and are not equal."""
+def one_slip(a: str, b: str, substitutions: bool = True) -> bool:
+    """`a` and `b` differ by one insertion, deletion, substitution (if allowed) or swap
+    of neighbours (Damerau), and are not equal."""
     if a == b or abs(len(a) - len(b)) > 1:
         return False
     if len(a) == len(b):
         diff = [i for i in range(len(a)) if a[i] != b[i]]
         if len(diff) == 1:
-            return True
+            return substitutions
         i = diff[0]
         return len(diff) == 2 and diff[1] == i + 1 and a[i] == b[i + 1] and a[i + 1] == b[i]
     short, long = (a, b) if len(a) < len(b) else (b, a)
@@ -325,16 +344,21 @@ def _whole_message_intent(text: str, book: KeywordBook, rank: Rank) -> Intent | 
 
 def _strip_fillers(words: list[str], fillers: tuple[tuple[str, ...], ...]) -> list[str]:
     """`words` without polite words at either end ("stop please", "kripya band karo")."""
+    known, sizes = _filler_index(fillers)
     stripped = True
     while stripped and words:
         stripped = False
-        for filler in fillers:
-            size = len(filler)
-            if tuple(words[:size]) == filler:
+        for size in sizes:  # longest first
+            if tuple(words[:size]) in known:
                 words, stripped = words[size:], True
-            elif tuple(words[-size:]) == filler:
+            elif tuple(words[-size:]) in known:
                 words, stripped = words[:-size], True
     return words
+
+
+@cache
+def _filler_index(fillers: tuple[tuple[str, ...], ...]) -> tuple[frozenset, tuple[int, ...]]:
+    return frozenset(fillers), tuple(sorted({len(f) for f in fillers}, reverse=True))
 
 
 # --- order-status questions -------------------------------------------------------------
@@ -403,7 +427,7 @@ def _find_reference(
     masked = _mask_phone_numbers(prepared)
     if order_words is None:
         order_words = _all_order_words(default_book())
-    words = [matching_form(word) for word in order_words]
+    words = _matching_forms(tuple(order_words))
     by_hash, by_word, bare, lettered = [], [], [], []
     for match in _CANDIDATE.finditer(masked):
         before = matching_form(masked[: match.start()])
@@ -421,6 +445,12 @@ def _find_reference(
         return None
     reference = re.sub(r"[^A-Za-z0-9]", "", best["ref"]).upper()
     return reference, (prepared, best.start(), best.end())
+
+
+@cache
+def _matching_forms(words: tuple[str, ...]) -> tuple[str, ...]:
+    """The order words as messages are compared with them (once per word list)."""
+    return tuple(matching_form(word) for word in words)
 
 
 def _fold_digits(text: str) -> str:

@@ -7,6 +7,7 @@ a little further, for comparing a message with keywords only, never for showing 
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 # Emoji presentation selectors and the keycap ring are marks (M*) but carry no letter.
 _VARIATION_SELECTORS = frozenset(range(0xFE00, 0xFE10)) | frozenset(range(0xE0100, 0xE01F0))
@@ -46,6 +47,7 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", " ".join(kept.split()))
 
 
+@lru_cache(maxsize=4096)
 def matching_form(text: str) -> str:
     """`normalise(text)` without Latin accents, Arabic vowel marks and spelling variants,
     and with Malayalam chillu letters spelled one way: "ARRÊT" matches "arret", "إلغاء"

@@ -218,3 +218,21 @@ def test_a_message_older_than_the_service_window_is_kept_but_not_answered(app, s
     assert customer.last_fallback_reply_at is None  # the help reply is still due
     say(text_from("hello?"))
     assert len(answers()) == 1
+
+
+def test_make_say_posts_what_metas_parser_reads_as_the_customers_message():
+    """scripts/say.py (`make say`) builds the body a newcomer tries the conversation with."""
+    import importlib.util
+    from pathlib import Path
+
+    from bot.delivery.providers.meta import MetaProvider
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "say.py"
+    spec = importlib.util.spec_from_file_location("say", path)
+    say_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(say_script)
+
+    [text] = MetaProvider.parse_webhook(None, say_script.webhook(ASHA, "kab aayega", None))
+    [tapped] = MetaProvider.parse_webhook(None, say_script.webhook(ASHA, None, QUESTION_YES))
+    assert (text.from_phone, text.text) == ("+" + ASHA, "kab aayega")
+    assert tapped.button_payload == QUESTION_YES
