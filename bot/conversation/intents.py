@@ -70,8 +70,21 @@ WHOLE_MESSAGE = (
     IntentKind.HELP,
     IntentKind.AGENT,
     IntentKind.LANGUAGE,
+    IntentKind.OPT_OUT_UNCLEAR,
 )
-SECTIONS = frozenset({*WHOLE_MESSAGE, "order_status", "order_words", "fillers", *SENTENCE_SECTIONS})
+#: The keyword file's section for each whole-message kind (its value, unless named here):
+#: `unclear_alone` holds words that may mean stop only when they are the whole message
+#: ("बस", "mathi", "خلاص": also "bus", "fine", "done" inside a sentence).
+SECTION_OF = {IntentKind.OPT_OUT_UNCLEAR: "unclear_alone"}
+SECTIONS = frozenset(
+    {
+        *(SECTION_OF.get(kind, kind) for kind in WHOLE_MESSAGE),
+        "order_status",
+        "order_words",
+        "fillers",
+        *SENTENCE_SECTIONS,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -112,7 +125,7 @@ def load_keyword_book(locales_dir: str | Path) -> KeywordBook:
         sections[IntentKind.LANGUAGE] = [*sections.get("language", []), *_own_names(language)]
         seen: dict[str, str] = {}
         for kind in WHOLE_MESSAGE:
-            for phrase in sections.get(kind, []):
+            for phrase in sections.get(SECTION_OF.get(kind, kind), []):
                 key = phrase.replace(" ", "")
                 if seen.setdefault(key, kind) != kind:
                     raise ValueError(f"{path}: {phrase!r} is in both {seen[key]} and {kind}")
@@ -260,9 +273,14 @@ def _one_slip_from_opt_out(
     key: str, book: KeywordBook, substitutions: bool
 ) -> tuple[str, str] | None:
     """The opt-out keyword `key` is one slip from; a short key may not be a wrong letter
-    ("shop" is no "stop"), only a swapped, missing or extra one ("stpo", "sop")."""
+    ("shop" is no "stop"), only a swapped, missing or extra one ("stpo", "sop"). Latin
+    letters only."""
+    if not key.isascii():
+        return None  # in Indic and Arabic script one mark apart is often another word
     for size in (len(key), len(key) - 1, len(key) + 1):
         for candidate, language in book.opt_out_keys.get(size, ()):
+            if key.startswith(candidate):
+                continue  # "unsubscribed", "stops": another form of the word, not a slip
             if one_slip(key, candidate, substitutions):
                 return candidate, language
     return None

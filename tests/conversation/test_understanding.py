@@ -236,3 +236,28 @@ def test_make_say_posts_what_metas_parser_reads_as_the_customers_message():
     [tapped] = MetaProvider.parse_webhook(None, say_script.webhook(ASHA, None, QUESTION_YES))
     assert (text.from_phone, text.text) == ("+" + ASHA, "kab aayega")
     assert tapped.button_payload == QUESTION_YES
+
+
+def test_order_updates_follow_the_language_the_customer_writes_in(app, say):
+    """The storefront says en; the customer writes Hindi: the next update is the Hindi
+    template (order_shipped is approved in en and hi)."""
+    first = queued_message(phone="+" + ASHA, language="en")
+    assert first.language == "en"
+
+    say(text_from("मेरा पार्सल कब आएगा?"))
+    later = queued_message(phone="+" + ASHA, language="en", event_id="evt-2", order_id="1043")
+
+    assert later.language == "hi"
+
+
+def test_an_admins_language_is_a_choice_the_storefront_does_not_override(app, client):
+    from tests.conftest import ADMIN
+
+    customer = queued_message(phone="+" + ASHA, language="en").customer
+    response = client.patch(
+        f"/admin/api/customers/{customer.id}", json={"language": "hi"}, headers=ADMIN
+    )
+    assert response.status_code == 200
+    assert asha().language_source == "admin"
+    later = queued_message(phone="+" + ASHA, language="en", event_id="evt-2", order_id="1043")
+    assert later.language == "hi"
