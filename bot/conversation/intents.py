@@ -206,8 +206,8 @@ def _intent_of(text: str, book: KeywordBook, button_payload: str | None, rank: R
         # "who is this? stop": a stop keyword standing alone between punctuation. About
         # an order as well ("stop, wrong parcel")? Then it is asked, not acted on.
         if book.phrasebook.found("shipment_words", grams):
-            return Intent(IntentKind.OPT_OUT_UNCLEAR, clause.language, phrase="clause")
-        return replace(clause, phrase="clause")
+            return Intent(IntentKind.OPT_OUT_UNCLEAR, clause.language, phrase=clause.phrase)
+        return clause
     if typo := _misspelt_stop(text, book):
         return typo
     readings = read_sentence(grams, book.phrasebook, rank)
