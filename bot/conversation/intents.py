@@ -30,6 +30,7 @@ from bot.conversation.phrasing import (
     read_sentence,
     word_grams,
 )
+from bot.conversation.typos import TYPO_CLEAR, one_slip_from
 
 LOCALES_DIR = Path(__file__).resolve().parents[2] / "locales"
 
@@ -252,7 +253,7 @@ def _misspelt_stop(text: str, book: KeywordBook) -> Intent | None:
     "stop" too)."""
     words = _strip_fillers(matching_form(text).split(), book.fillers)
     key = "".join(words)
-    if len(key) >= 4 and (found := _one_slip_from_opt_out(key, book, len(key) >= TYPO_CLEAR)):
+    if len(key) >= 4 and (found := one_slip_from(key, book.opt_out_keys, len(key) >= TYPO_CLEAR)):
         kind = IntentKind.OPT_OUT if len(key) >= TYPO_CLEAR else IntentKind.OPT_OUT_UNCLEAR
         return Intent(kind, found[1], phrase=f"~{found[0]}")
     if len(words) > 1 and not book.phrasebook.found("keep_phrases", word_grams(text)):
@@ -260,50 +261,13 @@ def _misspelt_stop(text: str, book: KeywordBook) -> Intent | None:
         for before, word in zip(["", *words], words, strict=False):
             if before in NEGATIONS or len(word) < TYPO_CLEAR:
                 continue
-            if found := _one_slip_from_opt_out(word, book, True):
+            if found := one_slip_from(word, book.opt_out_keys, True):
                 return Intent(IntentKind.OPT_OUT, found[1], phrase=f"~{found[0]}")
     return None
 
 
 #: Words that turn "unsubcribe" into "don't unsubscribe" (after normalisation).
 NEGATIONS = frozenset({"dont", "t", "not", "never", "no", "nahi", "mat", "na"})
-
-
-def _one_slip_from_opt_out(
-    key: str, book: KeywordBook, substitutions: bool
-) -> tuple[str, str] | None:
-    """The opt-out keyword `key` is one slip from; a short key may not be a wrong letter
-    ("shop" is no "stop"), only a swapped, missing or extra one ("stpo", "sop"). Latin
-    letters only."""
-    if not key.isascii():
-        return None  # in Indic and Arabic script one mark apart is often another word
-    for size in (len(key), len(key) - 1, len(key) + 1):
-        for candidate, language in book.opt_out_keys.get(size, ()):
-            if key.startswith(candidate):
-                continue  # "unsubscribed", "stops": another form of the word, not a slip
-            if one_slip(key, candidate, substitutions):
-                return candidate, language
-    return None
-
-
-#: A misspelt keyword this long is still a clear opt-out; shorter ones are asked.
-TYPO_CLEAR = 8
-
-
-def one_slip(a: str, b: str, substitutions: bool = True) -> bool:
-    """`a` and `b` differ by one insertion, deletion, substitution (if allowed) or swap
-    of neighbours (Damerau), and are not equal."""
-    if a == b or abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        diff = [i for i in range(len(a)) if a[i] != b[i]]
-        if len(diff) == 1:
-            return substitutions
-        i = diff[0]
-        return len(diff) == 2 and diff[1] == i + 1 and a[i] == b[i + 1] and a[i + 1] == b[i]
-    short, long = (a, b) if len(a) < len(b) else (b, a)
-    i = next((i for i in range(len(short)) if short[i] != long[i]), len(short))
-    return short[i:] == long[i + 1 :]
 
 
 def _votes(

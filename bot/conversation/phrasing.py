@@ -48,7 +48,6 @@ class Reading(StrEnum):
     UNCLEAR_OPT_OUT = "unclear_opt_out"
     AGENT = "agent"
     ORDER_STATUS = "order_status"
-    NONE = "none"
 
 
 @dataclass(frozen=True, slots=True)
