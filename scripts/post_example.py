@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-import requests
-from dotenv import load_dotenv
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from bot.core.signing import sign_hmac  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_post import post_signed  # noqa: E402
 
 EXAMPLE = {
     "event_id": f"example-{int(time.time())}",
@@ -34,20 +29,8 @@ EXAMPLE = {
 
 
 def main() -> None:
-    load_dotenv(ROOT / ".env")
-    secret = os.environ["ORDER_WEBHOOK_SECRET"]
     body = json.dumps(EXAMPLE).encode()
-    url = f"http://127.0.0.1:{os.environ.get('PORT', '5000')}/webhooks/orders"
-    response = requests.post(
-        url,
-        data=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-Signature-256": "sha256=" + sign_hmac(secret, body),
-        },
-        timeout=10,
-    )
-    print(response.status_code, response.text.strip())
+    post_signed("/webhooks/orders", body, "X-Signature-256", "ORDER_WEBHOOK_SECRET")
 
 
 if __name__ == "__main__":

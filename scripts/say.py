@@ -15,18 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import uuid
 from pathlib import Path
 
-import requests
-from dotenv import load_dotenv
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from bot.core.signing import sign_hmac  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_post import post_signed  # noqa: E402
 
 
 def webhook(sender: str, text: str | None, tap: str | None) -> dict:
@@ -60,21 +55,8 @@ def main() -> None:
     args = parser.parse_args()
     if not args.text and not args.tap:
         parser.error("say something (TEXT) or tap a button (--tap)")
-    load_dotenv(ROOT / ".env")
-    secret = os.environ.get("META_APP_SECRET")
-    if not secret:
-        sys.exit("META_APP_SECRET is not set in .env (make run writes one on first start)")
     body = json.dumps(webhook(args.sender.lstrip("+"), args.text, args.tap)).encode()
-    response = requests.post(
-        f"http://127.0.0.1:{os.environ.get('PORT', '5000')}/webhooks/whatsapp/meta",
-        data=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-Hub-Signature-256": "sha256=" + sign_hmac(secret, body),
-        },
-        timeout=10,
-    )
-    print(response.status_code, response.text.strip())
+    post_signed("/webhooks/whatsapp/meta", body, "X-Hub-Signature-256", "META_APP_SECRET")
 
 
 if __name__ == "__main__":
