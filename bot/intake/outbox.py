@@ -36,6 +36,7 @@ from bot.core.notifications import (
 from bot.core.rows import Erased, get_or_create_customer, insert_message
 from bot.core.statements import Statement, columns, row_values
 from bot.intake import reminders
+from bot.intake.sources.base import CustomerFacts
 from bot.intake.sources.base import OrderEvent as IncomingEvent
 from bot.policy import consent
 
@@ -101,7 +102,7 @@ def _accept(
         return Accepted(created=False, event_id=event_id, message_ids=ids)
 
     region = event.customer.country or settings.default_region
-    phone = phones.to_e164(event.customer.phone, region)
+    phone = usable_phone(event.customer, region)
     try:
         customer = upsert_customer(phone, event, now, settings.suppression_salt) if phone else None
     except Erased:
@@ -159,6 +160,15 @@ def _event_lookup(values: dict) -> Query:
 EVENT_LOOKUP = Statement(OrderEvent, [OrderEvent.dedupe_key], _event_lookup)
 ORDER_UPSERT = Statement(Order, columns(Order), _order_upsert)
 EVENT_INSERT = Statement(OrderEvent, columns(OrderEvent), _event_insert)
+
+
+def usable_phone(facts: CustomerFacts, region: str | None) -> str | None:
+    """The first of the order's numbers that is a valid one, in E.164 (README "Which
+    number"): a customer record with "0000" does not hide the shipping address's."""
+    for candidate in (facts.phone, *facts.other_phones):
+        if phone := phones.to_e164(candidate, region):
+            return phone
+    return None
 
 
 def upsert_customer(phone: str, event: IncomingEvent, now: datetime, salt: str) -> Customer:

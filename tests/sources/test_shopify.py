@@ -423,3 +423,38 @@ def test_order_carries_the_checkout_token_it_came_from():
         load("orders_create.json")["checkout_token"],
         False,
     )
+
+
+# --- which number, which shipment (issue 16, item 2) ------------------------------------
+
+
+def test_every_number_of_the_order_is_kept_in_the_order_they_are_tried():
+    body = load("orders_create.json")
+    body["customer"]["phone"] = "0000"
+    body["phone"] = None
+    body["shipping_address"]["phone"] = "98000 00002"
+    body["billing_address"]["phone"] = "98000 00003"
+    customer = parse(body, "orders/create").customer
+    assert (customer.phone, customer.other_phones) == ("0000", ("98000 00002", "98000 00003"))
+
+
+@pytest.mark.parametrize("status", ["failure", "cancelled", "error"])
+def test_a_failed_or_cancelled_fulfillment_sends_nothing_and_no_tracking(status):
+    body = load("fulfillments_create.json") | {"status": status}
+    event = parse(body, "fulfillments/create")
+    assert event.kind is None
+    assert (event.order.tracking_number, event.order.tracking_url) == (None, None)
+    update = parse(body | {"shipment_status": "in_transit"}, "fulfillments/update")
+    assert update.kind is None and update.order.tracking_url is None
+
+
+def test_orders_fulfilled_never_tracks_a_dead_fulfillment():
+    body = load("orders_fulfilled.json")
+    for fulfillment in body["fulfillments"]:
+        fulfillment["status"] = "failure"
+    event = parse(body, "orders/fulfilled")
+    assert (event.kind, event.order.tracking_url, event.notification_key) == (
+        EventKind.SHIPPED,
+        None,
+        "",
+    )

@@ -176,3 +176,32 @@ def test_woocommerce_delivery_during_a_database_outage_is_spooled_then_processed
     assert kinds() == [EventKind.COD_CONFIRMATION]
     run_jobs()
     assert Message.get().state == State.READ
+
+
+def test_the_first_usable_number_of_a_shopify_order_gets_the_message(client, sign):
+    """Customer record, order, shipping, billing: a placeholder on the customer ("0000")
+    does not hide the shipping address's real number (README "Which number")."""
+    order = load_payload("shopify/orders_create")
+    order["customer"]["phone"] = "0000"
+    order["phone"] = "not given"
+    order["shipping_address"]["phone"] = "098123 45600"
+    raw = json.dumps(order).encode()
+    headers = {
+        "X-Shopify-Hmac-Sha256": sign(SHOPIFY_SECRET, raw, "base64"),
+        "X-Shopify-Topic": "orders/create",
+        "X-Shopify-Webhook-Id": "wh-usable-1",
+    }
+    response = client.post(
+        "/webhooks/orders/shopify", data=raw, headers=headers, content_type="application/json"
+    )
+    assert response.status_code == 202, response.get_json()
+    [message] = Message.select()
+    assert message.phone == "+919812345600"
+
+
+def test_the_first_usable_number_of_a_woocommerce_order_gets_the_message(client, sign):
+    order = load_payload("woocommerce/order_created")
+    order["billing"]["phone"] = "-"
+    order["shipping"]["phone"] = "+91 98123 45601"
+    assert post_woo(client, sign, order, "order.created", "d-usable-1").status_code == 202
+    assert [m.phone for m in Message.select()] == ["+919812345601"]

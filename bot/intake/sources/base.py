@@ -53,6 +53,9 @@ class CustomerFacts:
     country: str | None = None  # ISO 3166 alpha-2, the default region for the phone
     # Marketing consent the shop collected (True/False), or None when it says nothing.
     marketing_consent: bool | None = None
+    #: The order's other numbers, in the order they are tried after `phone` when it is
+    #: not a usable one (bot/intake/outbox.py: the first that is a valid number wins).
+    other_phones: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Every source's hint in one spelling ("en_in", "en-IN" -> "en-IN"); one Babel

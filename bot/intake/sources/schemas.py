@@ -107,6 +107,15 @@ def validate_payload(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
         raise PayloadError("payload is malformed", flatten_errors(exc.messages)) from None
 
 
+def present(*values: Any) -> list[str]:
+    """Every value that is a non-blank string, in order, each once (phones stay raw)."""
+    found: list[str] = []
+    for value in values:
+        if isinstance(value, str) and value.strip() and value not in found:
+            found.append(value)
+    return found
+
+
 def first_present(*values: Any) -> str | None:
     """The first value that is a non-blank string, unchanged (phones stay raw)."""
     for value in values:

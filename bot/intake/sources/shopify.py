@@ -31,6 +31,7 @@ from bot.intake.sources.schemas import (
     header,
     load_json_object,
     optional_header,
+    present,
     require_header,
     validate_payload,
 )
@@ -94,12 +95,16 @@ def is_cash_on_delivery(gateway_names: list[str] | None) -> bool:
 
 
 def newest_fulfillment(fulfillments: list[dict[str, Any]] | None) -> dict[str, Any] | None:
-    """The latest live fulfillment (else the latest of any), by created_at then position."""
-    candidates = list(enumerate(fulfillments or []))
-    live = [(i, f) for i, f in candidates if f["status"] not in DEAD_FULFILLMENT_STATUSES]
-    if not (live or candidates):
+    """The latest live fulfillment, by created_at then position; None when every one
+    failed or was cancelled (their tracking is never sent)."""
+    live = [
+        (i, f)
+        for i, f in enumerate(fulfillments or [])
+        if f["status"] not in DEAD_FULFILLMENT_STATUSES
+    ]
+    if not live:
         return None
-    _, newest = max(live or candidates, key=lambda pair: (pair[1]["created_at"] or _EPOCH, pair[0]))
+    _, newest = max(live, key=lambda pair: (pair[1]["created_at"] or _EPOCH, pair[0]))
     return newest
 
 
@@ -123,10 +128,13 @@ def customer_facts(data: dict[str, Any]) -> CustomerFacts:
     customer = data["customer"] or {}
     shipping = data["shipping_address"] or {}
     billing = data["billing_address"] or {}
+    # Tried in this order until one is a usable number (README "Which number").
+    numbers = present(
+        customer.get("phone"), data["phone"], shipping.get("phone"), billing.get("phone")
+    )
     return CustomerFacts(
-        phone=first_present(
-            customer.get("phone"), data["phone"], shipping.get("phone"), billing.get("phone")
-        ),
+        phone=numbers[0] if numbers else None,
+        other_phones=tuple(numbers[1:]),
         name=first_present(
             customer.get("first_name"),
             shipping.get("first_name"),
@@ -229,12 +237,16 @@ class ShopifySource(Source):
         self, topic: str, payload: dict[str, Any]
     ) -> tuple[OrderFacts, CustomerFacts, EventKind | None, str]:
         data = validate_payload(ShopifyFulfillmentEventSchema(), payload)
-        if topic == "fulfillments/create":
-            kind: EventKind | None = TOPIC_KINDS[topic]
+        dead = data["status"] in DEAD_FULFILLMENT_STATUSES
+        if dead:
+            kind: EventKind | None = None  # a failed or cancelled shipment tells nobody
+        elif topic == "fulfillments/create":
+            kind = TOPIC_KINDS[topic]
         else:
             kind = SHIPMENT_STATUS_KINDS.get(data["shipment_status"] or "")
         destination = data["destination"] or {}
-        order = OrderFacts(external_id=data["order_id"], **tracking_facts(data))
+        tracking = {} if dead else tracking_facts(data)
+        order = OrderFacts(external_id=data["order_id"], **tracking)
         customer = CustomerFacts(
             phone=first_present(destination.get("phone")),
             name=first_present(destination.get("first_name"), destination.get("name")),

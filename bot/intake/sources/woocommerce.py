@@ -27,6 +27,7 @@ from bot.intake.sources.schemas import (
     first_present,
     header,
     load_json_object,
+    present,
     require_header,
     validate_payload,
 )
@@ -170,7 +171,9 @@ class WooCommerceSource(Source):
                 **tracking_from_meta(data["meta_data"]),
             ),
             customer=CustomerFacts(
+                # Billing first (WooCommerce asks for it), then shipping, until one is usable.
                 phone=first_present(billing.get("phone"), shipping.get("phone")),
+                other_phones=tuple(present(billing.get("phone"), shipping.get("phone"))[1:]),
                 name=first_present(billing.get("first_name")),
                 country=first_present(billing.get("country")),
             ),
