@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -37,6 +38,16 @@ SOURCE_SECRETS = {
     "shopify": "SHOPIFY_WEBHOOK_SECRET",
     "woocommerce": "WOOCOMMERCE_WEBHOOK_SECRET",
 }
+
+#: The webhook secrets that can be rotated: each has `<NAME>_PREVIOUS`, accepted beside
+#: it until `<NAME>_PREVIOUS_UNTIL` (README "Rotating a webhook secret").
+ROTATABLE_SECRETS = (
+    "META_APP_SECRET",
+    "INTERAKT_WEBHOOK_SECRET",
+    "SHOPIFY_WEBHOOK_SECRET",
+    "WOOCOMMERCE_WEBHOOK_SECRET",
+    "ORDER_WEBHOOK_SECRET",
+)
 
 DEFAULT_NOTIFICATIONS_FILE = str(Path(__file__).with_name("notifications.toml"))
 DEFAULT_RATE_CARD_FILE = str(Path(__file__).with_name("rate_card.toml"))
@@ -72,6 +83,18 @@ class Settings:
     shopify_webhook_secret: str = field(default="", repr=False)
     woocommerce_webhook_secret: str = field(default="", repr=False)
     order_webhook_secret: str = field(default="", repr=False)
+    # Rotating a webhook secret without losing deliveries: the previous one is accepted
+    # too until the given time (ISO 8601, UTC when it names no zone).
+    meta_app_secret_previous: str = field(default="", repr=False)
+    meta_app_secret_previous_until: str = ""
+    interakt_webhook_secret_previous: str = field(default="", repr=False)
+    interakt_webhook_secret_previous_until: str = ""
+    shopify_webhook_secret_previous: str = field(default="", repr=False)
+    shopify_webhook_secret_previous_until: str = ""
+    woocommerce_webhook_secret_previous: str = field(default="", repr=False)
+    woocommerce_webhook_secret_previous_until: str = ""
+    order_webhook_secret_previous: str = field(default="", repr=False)
+    order_webhook_secret_previous_until: str = ""
 
     metrics_token: str = field(default="", repr=False)
     # Admin users from the environment: "name:admin|viewer:<password hash>,...".
@@ -170,11 +193,46 @@ class Settings:
     contact_request_template: str = ""
     contact_request_languages: tuple[str, ...] = ("en",)
 
-    def secret_for_source(self, source: str) -> str:
-        return getattr(self, SOURCE_SECRETS[source].lower())
+    def secret_for_source(self, source: str) -> tuple[str, ...]:
+        """The secrets an order source's signature may be made with now."""
+        return self.secrets_for(SOURCE_SECRETS[source])
+
+    def secrets_for(self, name: str, now: datetime | None = None) -> tuple[str, ...]:
+        """`name`'s secret, and its previous one while `<NAME>_PREVIOUS_UNTIL` is ahead."""
+        current = getattr(self, name.lower())
+        previous = getattr(self, f"{name.lower()}_previous", "")
+        until = rotation_deadline(getattr(self, f"{name.lower()}_previous_until", ""))
+        now = now or datetime.now(UTC)
+        if previous and until is not None and now < until:
+            return (current, previous)
+        return (current,)
 
     def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def rotation_deadline(text: str) -> datetime | None:
+    """`<NAME>_PREVIOUS_UNTIL` as an aware time (UTC when it names no zone); None if blank
+    or unreadable (validate() names the unreadable one)."""
+    if not text.strip():
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def rotation_problems(settings: Settings) -> list[str]:
+    problems = []
+    for name in ROTATABLE_SECRETS:
+        previous = getattr(settings, f"{name.lower()}_previous")
+        until = getattr(settings, f"{name.lower()}_previous_until")
+        if previous and not until.strip():
+            problems.append(f"{name}_PREVIOUS needs {name}_PREVIOUS_UNTIL (when to stop it)")
+        elif until.strip() and rotation_deadline(until) is None:
+            problems.append(f"{name}_PREVIOUS_UNTIL is not an ISO 8601 time: {until!r}")
+    return problems
 
 
 def missing_secrets(settings: Settings) -> list[str]:
@@ -193,6 +251,7 @@ def validate(settings: Settings) -> Settings:
         problems.append(f"WHATSAPP_PROVIDER must be one of {', '.join(PROVIDERS)}")
     else:
         problems += [f"{name} is required" for name in missing_secrets(settings)]
+    problems += rotation_problems(settings)
     unknown = set(settings.order_sources) - set(SOURCES)
     if unknown:
         problems.append(f"ORDER_SOURCES has unknown sources: {', '.join(sorted(unknown))}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
 from typing import Literal
 
 Encoding = Literal["hex", "base64"]
@@ -18,18 +19,26 @@ def sign_hmac(secret: str, body: bytes, encoding: Encoding = "hex") -> str:
 
 
 def verify_hmac(
-    secret: str,
+    secret: str | Sequence[str],
     body: bytes,
     signature: str | None,
     *,
     encoding: Encoding = "hex",
     prefix: str = "",
 ) -> bool:
-    """True when `signature` (with its optional `prefix`, e.g. "sha256=") signs `body`.
+    """True when `signature` (with its optional `prefix`, e.g. "sha256=") signs `body`
+    with `secret`, or with any of several (the current one and, while a rotation lasts,
+    the previous one: `Settings.secrets_for`).
 
     Compared in constant time; an empty secret or missing signature never verifies.
     """
-    if not secret or not signature or not signature.startswith(prefix):
+    if not signature or not signature.startswith(prefix):
         return False
-    expected = sign_hmac(secret, body, encoding)
-    return hmac.compare_digest(expected.encode(), signature[len(prefix) :].strip().encode())
+    given = signature[len(prefix) :].strip().encode()
+    secrets = (secret,) if isinstance(secret, str) else tuple(secret)
+    matches = [
+        hmac.compare_digest(sign_hmac(key, body, encoding).encode(), given)
+        for key in secrets
+        if key
+    ]
+    return any(matches)

@@ -121,7 +121,8 @@ class InteraktProvider(HttpProvider):
         """`Interakt-Signature: sha256=<hex>` over the raw body (§2.5); some senders
         use `X-Interakt-Signature`, so both are accepted."""
         signature = header(headers, "Interakt-Signature") or header(headers, "X-Interakt-Signature")
-        return verify_hmac(self.settings.interakt_webhook_secret, body, signature, prefix="sha256=")
+        secrets = self.settings.secrets_for("INTERAKT_WEBHOOK_SECRET")
+        return verify_hmac(secrets, body, signature, prefix="sha256=")
 
     def parse_webhook(self, payload: Any) -> list[WebhookUpdate]:
         """One update per webhook: a delivery status or an inbound message. A type

@@ -208,7 +208,7 @@ class MetaProvider(HttpProvider):
     def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> bool:
         """`X-Hub-Signature-256: sha256=<hex>` of the raw body keyed with the app secret (§1.6)."""
         return verify_hmac(
-            self.settings.meta_app_secret,
+            self.settings.secrets_for("META_APP_SECRET"),
             body,
             header(headers, "X-Hub-Signature-256"),
             prefix="sha256=",

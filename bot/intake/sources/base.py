@@ -96,7 +96,9 @@ class Source:
 
     name: ClassVar[str]
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str | tuple[str, ...]) -> None:
+        #: The secrets a delivery may be signed with: the shop's, and while a rotation
+        #: lasts the previous one too (`Settings.secret_for_source`).
         self.secret = secret
 
     def verify(self, body: bytes, headers) -> None:
