@@ -226,6 +226,9 @@ class OrderEvent(BaseModel):
     source = CharField(max_length=32)
     dedupe_key = CharField(max_length=255, unique=True)
     external_event_id = CharField(max_length=128, null=True)
+    #: A second key for one event delivered more than once under different delivery ids
+    #: (Shopify: one per subscription, all with the same X-Shopify-Event-Id).
+    event_key = CharField(max_length=255, null=True, unique=True)
     topic = CharField(max_length=64)
     kind = CharField(max_length=32, null=True)  # EventKind, or null when nothing is sent
     order = ForeignKeyField(Order, backref="events", null=True, on_delete="SET NULL")

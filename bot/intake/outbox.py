@@ -94,7 +94,8 @@ def _accept(
     event: IncomingEvent, settings: Settings, notifications: NotificationMap, now: datetime
 ) -> Accepted:
     # The hot path of every order webhook: few statements, narrow selects, upserts.
-    existing = EVENT_LOOKUP.execute({"dedupe_key": event.dedupe_key}).fetchone()
+    keys = {"dedupe_key": event.dedupe_key, "event_key": event.event_key}
+    existing = EVENT_LOOKUP.execute(keys).fetchone()
     if existing is not None:
         event_id = existing[0]
         messages = Message.select(Message.id).where(Message.order_event == event_id)
@@ -153,11 +154,14 @@ def _event_insert(values: dict) -> Query:
 
 
 def _event_lookup(values: dict) -> Query:
-    return OrderEvent.select(OrderEvent.id).where(OrderEvent.dedupe_key == values["dedupe_key"])
+    return OrderEvent.select(OrderEvent.id).where(
+        (OrderEvent.dedupe_key == values["dedupe_key"])
+        | (OrderEvent.event_key == values["event_key"])
+    )
 
 
 # The webhook's statements, compiled once (bot/core/statements.py says why).
-EVENT_LOOKUP = Statement(OrderEvent, [OrderEvent.dedupe_key], _event_lookup)
+EVENT_LOOKUP = Statement(OrderEvent, [OrderEvent.dedupe_key, OrderEvent.event_key], _event_lookup)
 ORDER_UPSERT = Statement(Order, columns(Order), _order_upsert)
 EVENT_INSERT = Statement(OrderEvent, columns(OrderEvent), _event_insert)
 
@@ -219,6 +223,7 @@ def insert_event(event: IncomingEvent, order: Order, now: datetime) -> OrderEven
         source=event.source,
         dedupe_key=event.dedupe_key,
         external_event_id=event.external_event_id,
+        event_key=event.event_key,
         topic=event.topic,
         kind=event.kind,
         order=order,

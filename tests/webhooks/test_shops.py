@@ -205,3 +205,23 @@ def test_the_first_usable_number_of_a_woocommerce_order_gets_the_message(client,
     order["shipping"]["phone"] = "+91 98123 45601"
     assert post_woo(client, sign, order, "order.created", "d-usable-1").status_code == 202
     assert [m.phone for m in Message.select()] == ["+919812345601"]
+
+
+def test_one_shopify_event_delivered_to_two_subscriptions_is_stored_and_sent_once(client, sign):
+    """Each subscription gets its own X-Shopify-Webhook-Id; X-Shopify-Event-Id is the
+    same (PROVIDERS.md §3.2: store both)."""
+    same_event = {"X-Shopify-Event-Id": "evt-shared-1"}
+    first = post_shopify(client, sign, "orders_create", "orders/create", "w-sub-a", **same_event)
+    second = post_shopify(client, sign, "orders_create", "orders/create", "w-sub-b", **same_event)
+
+    assert (first.status_code, second.status_code) == (202, 200)
+    assert second.get_json()["message_ids"] == first.get_json()["message_ids"]
+    assert OrderEvent.select().count() == 1
+    assert Message.select().count() == 1
+
+
+def test_the_same_event_id_on_another_topic_is_another_event(client, sign):
+    same_event = {"X-Shopify-Event-Id": "evt-shared-2"}
+    post_shopify(client, sign, "orders_create", "orders/create", "w-t1", **same_event)
+    post_shopify(client, sign, "orders_cancelled", "orders/cancelled", "w-t2", **same_event)
+    assert OrderEvent.select().count() == 2

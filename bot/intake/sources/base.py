@@ -81,6 +81,9 @@ class OrderEvent:
     # whether that checkout is still open (a cart reminder is due) or settled (cancel it).
     checkout_token: str | None = None
     checkout_open: bool = False
+    #: The same event delivered under another delivery id is a duplicate too (Shopify's
+    #: X-Shopify-Event-Id: one delivery per subscription); None where the key says it all.
+    event_key: str | None = None
     payload: dict = field(default_factory=dict, compare=False)
 
 

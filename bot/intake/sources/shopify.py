@@ -164,6 +164,7 @@ class ShopifySource(Source):
             problem = "Missing header." if not topic else "Not a Shopify order topic."
             raise PayloadError(f"unusable {TOPIC_HEADER}: {topic!r}", {TOPIC_HEADER: [problem]})
         webhook_id = require_header(headers, WEBHOOK_ID_HEADER)
+        event_id = optional_header(headers, EVENT_ID_HEADER)
         payload = load_json_object(body)
         if topic in CHECKOUT_TOPICS:
             checkout = self._from_checkout(payload)
@@ -181,7 +182,8 @@ class ShopifySource(Source):
             kind=kind,
             order=order,
             customer=customer,
-            external_event_id=optional_header(headers, EVENT_ID_HEADER),
+            external_event_id=event_id,
+            event_key=f"shopify:{topic}:{event_id}" if event_id else None,
             notification_key=key,
             payload=payload,
             # A checkout's own token, or the token of the checkout an order came from.
