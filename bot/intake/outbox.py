@@ -94,7 +94,9 @@ def _accept(
     event: IncomingEvent, settings: Settings, notifications: NotificationMap, now: datetime
 ) -> Accepted:
     # The hot path of every order webhook: few statements, narrow selects, upserts.
-    keys = {"dedupe_key": event.dedupe_key, "event_key": event.event_key}
+    # "" when the event has no second key: it matches no row (the column is NULL there),
+    # and the statement's SQL stays the same for every event.
+    keys = {"dedupe_key": event.dedupe_key, "event_key": event.event_key or ""}
     existing = EVENT_LOOKUP.execute(keys).fetchone()
     if existing is not None:
         event_id = existing[0]

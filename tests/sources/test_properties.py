@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.models import EventKind
-from bot.intake.sources.base import Ignored, OrderEvent, PayloadError
+from bot.intake.sources.base import ComplianceRequest, Ignored, OrderEvent, PayloadError
 from bot.intake.sources.generic import SHIPMENT_KINDS, GenericSource
 from bot.intake.sources.shopify import HANDLED_TOPICS as SHOPIFY_TOPICS
 from bot.intake.sources.shopify import ShopifySource
@@ -50,7 +50,9 @@ SOURCES = st.one_of(
 )
 
 
-def parse_or_refuse(source, body: bytes, headers: dict) -> OrderEvent | Ignored | None:
+def parse_or_refuse(
+    source, body: bytes, headers: dict
+) -> OrderEvent | Ignored | ComplianceRequest | None:
     """What the webhook does: a PayloadError is a 400 (None here); anything else raised
     would be a 500 and fails the test."""
     try:
@@ -58,7 +60,7 @@ def parse_or_refuse(source, body: bytes, headers: dict) -> OrderEvent | Ignored 
     except PayloadError as exc:
         assert exc.fields, "a 400 names the field that was wrong"
         return None
-    assert isinstance(parsed, OrderEvent | Ignored)
+    assert isinstance(parsed, OrderEvent | Ignored | ComplianceRequest)
     return parsed
 
 

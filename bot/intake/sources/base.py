@@ -88,6 +88,21 @@ class OrderEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ComplianceRequest:
+    """A shop platform's privacy request about a customer or the whole shop (Shopify's
+    mandatory `customers/data_request`, `customers/redact`, `shop/redact`, §9.5)."""
+
+    source: str
+    topic: str
+    dedupe_key: str
+    shop_domain: str | None
+    customer_id: str | None = None  # the shop's customer id
+    phone: str | None = None  # as the shop sent it
+    orders: tuple[str, ...] = ()  # the shop's order ids it names
+    request_id: str | None = None  # data_request.id
+
+
+@dataclass(frozen=True, slots=True)
 class Ignored:
     """A genuine, signed delivery that needs no action (e.g. WooCommerce's ping)."""
 

@@ -388,3 +388,22 @@ class GenericEventSchema(Schema):
     occurred_at = _optional(fields.DateTime)
     order = fields.Nested(GenericOrderSchema, required=True)
     customer = fields.Nested(GenericCustomerSchema, required=True)
+
+
+class ShopifyComplianceCustomer(ShopPayload):
+    id = ExternalId(allow_none=True, load_default=None)
+    phone = _text()
+
+
+class ShopifyDataRequest(ShopPayload):
+    id = ExternalId(allow_none=True, load_default=None)
+
+
+class ShopifyComplianceSchema(ShopPayload):
+    """customers/data_request, customers/redact, shop/redact (§9.5)."""
+
+    shop_domain = _text()
+    customer = fields.Nested(ShopifyComplianceCustomer, allow_none=True, load_default=None)
+    orders_to_redact = fields.List(ExternalId(), allow_none=True, load_default=None)
+    orders_requested = fields.List(ExternalId(), allow_none=True, load_default=None)
+    data_request = fields.Nested(ShopifyDataRequest, allow_none=True, load_default=None)

@@ -13,6 +13,7 @@ from typing import Any
 from bot.core.models import EventKind
 from bot.core.signing import verify_hmac
 from bot.intake.sources.base import (
+    ComplianceRequest,
     CustomerFacts,
     Ignored,
     OrderEvent,
@@ -25,6 +26,7 @@ from bot.intake.sources.base import (
 from bot.intake.sources.schemas import (
     HeaderMap,
     ShopifyCheckoutSchema,
+    ShopifyComplianceSchema,
     ShopifyFulfillmentEventSchema,
     ShopifyOrderSchema,
     first_present,
@@ -58,7 +60,16 @@ SHIPMENT_STATUS_KINDS: dict[str, EventKind] = {
 #: Abandoned checkouts: no order status, but the cart reminder's start and end
 #: (bot/intake/reminders.py).
 CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
-HANDLED_TOPICS = frozenset({*TOPIC_KINDS, "fulfillments/update", *CHECKOUT_TOPICS})
+HANDLED_TOPICS = frozenset(
+    {
+        *TOPIC_KINDS,
+        "fulfillments/update",
+        *CHECKOUT_TOPICS,
+        "customers/data_request",
+        "customers/redact",
+        "shop/redact",
+    }
+)
 #: Resources of Shopify's order-related topics (§3.1): a signed delivery for one of these
 #: that we do not handle is genuine and answered as ignored, not as an error.
 ORDER_RESOURCES = frozenset(
@@ -148,6 +159,37 @@ def customer_facts(data: dict[str, Any]) -> CustomerFacts:
     )
 
 
+#: The privacy topics every Shopify app must subscribe to (§9.5): signed like the others.
+COMPLIANCE_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
+
+
+def compliance_request(topic: str, webhook_id: str, payload: dict[str, Any]) -> ComplianceRequest:
+    """`{shop_id, shop_domain, customer: {id, email, phone}, orders_to_redact |
+    orders_requested, data_request: {id}}` as Shopify's reference shows it; a customers/*
+    request without a customer is a PayloadError naming it."""
+    data = validate_payload(ShopifyComplianceSchema(), payload)
+    customer = data["customer"] or {}
+    missing = {}
+    if not data["shop_domain"]:
+        missing["shop_domain"] = ["Missing data for required field."]  # shop/redact: whose?
+    if topic != "shop/redact" and not customer:
+        missing["customer"] = ["Missing data for required field."]
+    if missing:
+        raise PayloadError("payload is malformed", missing)
+    orders = data["orders_to_redact"] or data["orders_requested"] or []
+    request = data["data_request"] or {}
+    return ComplianceRequest(
+        source=ShopifySource.name,
+        topic=topic,
+        dedupe_key=f"shopify:{webhook_id}",
+        shop_domain=data["shop_domain"],
+        customer_id=customer.get("id"),
+        phone=first_present(customer.get("phone")),
+        orders=tuple(orders),
+        request_id=request.get("id"),
+    )
+
+
 class ShopifySource(Source):
     name = "shopify"
 
@@ -156,7 +198,7 @@ class ShopifySource(Source):
         if not verify_hmac(self.secret, body, header(headers, SIGNATURE_HEADER), encoding="base64"):
             raise SignatureError(f"{SIGNATURE_HEADER} does not sign this body")
 
-    def parse(self, body: bytes, headers: HeaderMap) -> OrderEvent | Ignored:
+    def parse(self, body: bytes, headers: HeaderMap) -> OrderEvent | ComplianceRequest | Ignored:
         topic = (header(headers, TOPIC_HEADER) or "").strip()
         if topic not in HANDLED_TOPICS:
             if TOPIC_SHAPE.match(topic) and topic.partition("/")[0] in ORDER_RESOURCES:
@@ -166,6 +208,8 @@ class ShopifySource(Source):
         webhook_id = require_header(headers, WEBHOOK_ID_HEADER)
         event_id = optional_header(headers, EVENT_ID_HEADER)
         payload = load_json_object(body)
+        if topic in COMPLIANCE_TOPICS:
+            return compliance_request(topic, webhook_id, payload)
         if topic in CHECKOUT_TOPICS:
             checkout = self._from_checkout(payload)
             if checkout is None:

@@ -7,8 +7,9 @@ from flask import jsonify, request
 from bot.core.errors import ApiError
 from bot.core.models import utcnow
 from bot.extensions import services
+from bot.intake.compliance import take_compliance_request
 from bot.intake.intake import SPOOLED, take_durably, take_order_event
-from bot.intake.sources.base import Ignored, PayloadError, SignatureError
+from bot.intake.sources.base import ComplianceRequest, Ignored, PayloadError, SignatureError
 from bot.observability.alerts import record_signature_failure
 from bot.web.webhooks import bp
 
@@ -36,6 +37,12 @@ def receive_order_event(source_name: str):
         raise ApiError(400, "invalid_payload", exc.message, exc.fields) from exc
     if isinstance(parsed, Ignored):
         return jsonify(ignored=parsed.reason), 200
+    if isinstance(parsed, ComplianceRequest):
+        settings = svc.settings
+        done = take_compliance_request(
+            parsed, svc.redis, settings.suppression_salt, settings.default_region, utcnow()
+        )
+        return jsonify(done.as_json()), 200
     spool_kind = f"order:{source_name}" if source_name in SPOOLED_SOURCES else None
     accepted = take_durably(
         svc,
