@@ -103,6 +103,20 @@ class ComplianceRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsentUpdate:
+    """A customer's marketing consent changed at the shop, with no order (Shopify's
+    `customers_marketing_consent/update`, its WhatsApp twin, `customers/update` on API
+    versions before 2025-01, §9.5). `opted_in` True/False; the evidence names the source."""
+
+    source: str
+    topic: str
+    dedupe_key: str
+    phone: str
+    opted_in: bool
+    evidence: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Ignored:
     """A genuine, signed delivery that needs no action (e.g. WooCommerce's ping)."""
 

@@ -234,6 +234,7 @@ class ShopifyConsentSchema(ShopPayload):
     state = _text()  # subscribed | not_subscribed | unsubscribed | pending ... (§3.3)
     opt_in_level = _text()
     consent_updated_at = _text()
+    consent_collected_from = _text()
 
 
 class ShopifyCustomerSchema(ShopPayload):
@@ -407,3 +408,17 @@ class ShopifyComplianceSchema(ShopPayload):
     orders_to_redact = fields.List(ExternalId(), allow_none=True, load_default=None)
     orders_requested = fields.List(ExternalId(), allow_none=True, load_default=None)
     data_request = fields.Nested(ShopifyDataRequest, allow_none=True, load_default=None)
+
+
+class ShopifyConsentUpdateSchema(ShopPayload):
+    """customers_marketing_consent/update, its WhatsApp twin and customers/update (§9.5)."""
+
+    id = ExternalId(allow_none=True, load_default=None)
+    phone = _text()
+    sms_marketing_consent = fields.Nested(ShopifyConsentSchema, allow_none=True, load_default=None)
+    whatsapp_marketing_consent = fields.Nested(
+        ShopifyConsentSchema, allow_none=True, load_default=None
+    )
+    whats_app_marketing_consent = fields.Nested(
+        ShopifyConsentSchema, allow_none=True, load_default=None
+    )

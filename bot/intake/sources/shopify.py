@@ -14,6 +14,7 @@ from bot.core.models import EventKind
 from bot.core.signing import verify_hmac
 from bot.intake.sources.base import (
     ComplianceRequest,
+    ConsentUpdate,
     CustomerFacts,
     Ignored,
     OrderEvent,
@@ -27,6 +28,7 @@ from bot.intake.sources.schemas import (
     HeaderMap,
     ShopifyCheckoutSchema,
     ShopifyComplianceSchema,
+    ShopifyConsentUpdateSchema,
     ShopifyFulfillmentEventSchema,
     ShopifyOrderSchema,
     first_present,
@@ -68,12 +70,28 @@ HANDLED_TOPICS = frozenset(
         "customers/data_request",
         "customers/redact",
         "shop/redact",
+        "customers_marketing_consent/update",
+        "customers_whatsapp_marketing_consent/update",
+        "customers_whats_app_marketing_consent/update",
+        "customers/update",
     }
 )
 #: Resources of Shopify's order-related topics (§3.1): a signed delivery for one of these
 #: that we do not handle is genuine and answered as ignored, not as an error.
 ORDER_RESOURCES = frozenset(
-    {"orders", "fulfillments", "fulfillment_orders", "fulfillment_events", "refunds", "returns"}
+    {
+        "orders",
+        "fulfillments",
+        "fulfillment_orders",
+        "fulfillment_events",
+        "refunds",
+        "returns",
+        # customer and shop topics an app may also be subscribed to
+        "customers",
+        "customers_email_marketing_consent",
+        "shop",
+        "app",
+    }
 )
 TOPIC_SHAPE = re.compile(r"[a-z_]+/[a-z_]+\Z")
 
@@ -159,6 +177,60 @@ def customer_facts(data: dict[str, Any]) -> CustomerFacts:
     )
 
 
+#: Consent changes without an order (§9.5). The WhatsApp topic is new in API 2026-07;
+#: its REST name is not in Shopify's reference yet, so both spellings are taken.
+CONSENT_TOPICS = frozenset(
+    {
+        "customers_marketing_consent/update",
+        "customers_whatsapp_marketing_consent/update",
+        "customers_whats_app_marketing_consent/update",
+        "customers/update",
+    }
+)
+
+
+def consent_update(topic: str, webhook_id: str, payload: dict[str, Any]) -> ConsentUpdate | Ignored:
+    """The consent a customer topic states: the WhatsApp consent object when it has one,
+    else the SMS one (the phone channel's answer, as on orders); `subscribed` opts in,
+    `unsubscribed` out, any other state says nothing (Ignored, as is a body without a
+    phone or, on API 2025-01 and later, a customers/update, which carries no consent)."""
+    data = validate_payload(ShopifyConsentUpdateSchema(), payload)
+    channel, said = next(
+        (
+            (name, data[name])
+            for name in (
+                "whatsapp_marketing_consent",
+                "whats_app_marketing_consent",
+                "sms_marketing_consent",
+            )
+            if data[name]
+        ),
+        (None, None),
+    )
+    state = (said or {}).get("state")
+    if state not in ("subscribed", "unsubscribed"):
+        return Ignored(f"{topic}: no consent change stated ({state or 'none'})")
+    phone = first_present(data["phone"])
+    if phone is None:
+        return Ignored(f"{topic}: consent for a customer without a phone number")
+    evidence = {
+        "topic": topic,
+        "webhook_id": webhook_id,
+        "channel": channel,
+        "shop_customer_id": data["id"],
+        **{key: said.get(key) for key in ("state", "opt_in_level", "consent_updated_at")},
+        "consent_collected_from": said.get("consent_collected_from"),
+    }
+    return ConsentUpdate(
+        source=ShopifySource.name,
+        topic=topic,
+        dedupe_key=f"shopify:{webhook_id}",
+        phone=phone,
+        opted_in=state == "subscribed",
+        evidence=evidence,
+    )
+
+
 #: The privacy topics every Shopify app must subscribe to (§9.5): signed like the others.
 COMPLIANCE_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
 
@@ -198,7 +270,9 @@ class ShopifySource(Source):
         if not verify_hmac(self.secret, body, header(headers, SIGNATURE_HEADER), encoding="base64"):
             raise SignatureError(f"{SIGNATURE_HEADER} does not sign this body")
 
-    def parse(self, body: bytes, headers: HeaderMap) -> OrderEvent | ComplianceRequest | Ignored:
+    def parse(
+        self, body: bytes, headers: HeaderMap
+    ) -> OrderEvent | ComplianceRequest | ConsentUpdate | Ignored:
         topic = (header(headers, TOPIC_HEADER) or "").strip()
         if topic not in HANDLED_TOPICS:
             if TOPIC_SHAPE.match(topic) and topic.partition("/")[0] in ORDER_RESOURCES:
@@ -210,6 +284,8 @@ class ShopifySource(Source):
         payload = load_json_object(body)
         if topic in COMPLIANCE_TOPICS:
             return compliance_request(topic, webhook_id, payload)
+        if topic in CONSENT_TOPICS:
+            return consent_update(topic, webhook_id, payload)
         if topic in CHECKOUT_TOPICS:
             checkout = self._from_checkout(payload)
             if checkout is None:

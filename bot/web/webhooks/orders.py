@@ -9,7 +9,14 @@ from bot.core.models import utcnow
 from bot.extensions import services
 from bot.intake.compliance import take_compliance_request
 from bot.intake.intake import SPOOLED, take_durably, take_order_event
-from bot.intake.sources.base import ComplianceRequest, Ignored, PayloadError, SignatureError
+from bot.intake.shop_consent import take_consent_update
+from bot.intake.sources.base import (
+    ComplianceRequest,
+    ConsentUpdate,
+    Ignored,
+    PayloadError,
+    SignatureError,
+)
 from bot.observability.alerts import record_signature_failure
 from bot.web.webhooks import bp
 
@@ -37,6 +44,12 @@ def receive_order_event(source_name: str):
         raise ApiError(400, "invalid_payload", exc.message, exc.fields) from exc
     if isinstance(parsed, Ignored):
         return jsonify(ignored=parsed.reason), 200
+    if isinstance(parsed, ConsentUpdate):
+        settings = svc.settings
+        answer = take_consent_update(
+            parsed, settings.suppression_salt, settings.default_region, utcnow()
+        )
+        return jsonify(answer), 200
     if isinstance(parsed, ComplianceRequest):
         settings = svc.settings
         done = take_compliance_request(
