@@ -32,6 +32,7 @@ from bot import create_app, create_app_or_exit
 from bot.core.models import db
 from bot.delivery import dispatch
 from bot.extensions import QUEUE_NAMES, services
+from bot.intake.woo_catch_up import configured
 from bot.web.logs import JobLogContext, LoggingHerokuWorker
 from jobs.alerts import INTERVAL_SECONDS as ALERTS_INTERVAL
 from jobs.alerts import check_alerts
@@ -43,6 +44,8 @@ from jobs.experiments import check_rollouts
 from jobs.retention import INTERVAL_SECONDS as RETENTION_INTERVAL
 from jobs.retention import redact_expired
 from jobs.sweep import sweep
+from jobs.woocommerce import TIMEOUT_SECONDS as WOO_TIMEOUT
+from jobs.woocommerce import catch_up_job
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,9 @@ def run_cron(interval: int) -> None:
         failures = 0
         while True:
             try:
-                make_cron(services().redis, interval).start()
+                svc = services()
+                catch_up = svc.settings.woocommerce_catch_up_minutes
+                make_cron(svc.redis, interval, catch_up if configured(svc.settings) else 0).start()
                 return  # stopped on request (SIGTERM)
             except redis.RedisError as exc:
                 log.warning(
@@ -74,7 +79,7 @@ def run_cron(interval: int) -> None:
                 failures += 1
 
 
-def make_cron(conn: redis.Redis, interval: int) -> CronScheduler:
+def make_cron(conn: redis.Redis, interval: int, catch_up_minutes: int = 0) -> CronScheduler:
     cron = CronScheduler(
         connection=conn, name=f"dakiya-sweep-{multiprocessing.current_process().pid}"
     )
@@ -86,6 +91,14 @@ def make_cron(conn: redis.Redis, interval: int) -> CronScheduler:
     cron.register(
         rollup, "campaigns", interval=ROLLUP_INTERVAL, job_timeout=ROLLUP_TIMEOUT, result_ttl=0
     )
+    if catch_up_minutes > 0:  # WooCommerce never redelivers: ask for what it missed
+        cron.register(
+            catch_up_job,
+            "orders",
+            interval=catch_up_minutes * 60,
+            job_timeout=WOO_TIMEOUT,
+            result_ttl=0,
+        )
     return cron
 
 

@@ -83,6 +83,13 @@ class Settings:
     shopify_webhook_secret: str = field(default="", repr=False)
     woocommerce_webhook_secret: str = field(default="", repr=False)
     order_webhook_secret: str = field(default="", repr=False)
+    # WooCommerce's REST API (v3), for the catch-up pull of orders its webhooks missed
+    # (WooCommerce never redelivers; bot/intake/woo_catch_up.py): the site's address and
+    # a REST API key with read access. Off until all three are set.
+    woocommerce_base_url: str = ""
+    woocommerce_consumer_key: str = field(default="", repr=False)
+    woocommerce_consumer_secret: str = field(default="", repr=False)
+    woocommerce_catch_up_minutes: int = 15  # how often; 0: never
     # Rotating a webhook secret without losing deliveries: the previous one is accepted
     # too until the given time (ISO 8601, UTC when it names no zone).
     meta_app_secret_previous: str = field(default="", repr=False)
@@ -252,6 +259,12 @@ def validate(settings: Settings) -> Settings:
     else:
         problems += [f"{name} is required" for name in missing_secrets(settings)]
     problems += rotation_problems(settings)
+    if settings.woocommerce_base_url and not settings.woocommerce_base_url.startswith(
+        ("https://", "http://")
+    ):
+        problems.append("WOOCOMMERCE_BASE_URL must start with https:// (or http://)")
+    if settings.woocommerce_catch_up_minutes < 0:
+        problems.append("WOOCOMMERCE_CATCH_UP_MINUTES must be 0 (off) or more")
     unknown = set(settings.order_sources) - set(SOURCES)
     if unknown:
         problems.append(f"ORDER_SOURCES has unknown sources: {', '.join(sorted(unknown))}")

@@ -151,32 +151,40 @@ class WooCommerceSource(Source):
             raise PayloadError(f"unusable {TOPIC_HEADER}: {topic!r}", {TOPIC_HEADER: [problem]})
         delivery_id = require_header(headers, DELIVERY_ID_HEADER)
         payload = load_json_object(body)
-        data = validate_payload(WooOrderSchema(), payload)
-        billing = data["billing"] or {}
-        shipping = data["shipping"] or {}
         # WooCommerce never redelivers, and its delivery id is a hash of webhook id and
         # time; the body hash keeps two different events from ever sharing a key (§7.2).
         body_hash = hashlib.sha256(body).hexdigest()[:16]
-        return OrderEvent(
-            source=self.name,
-            dedupe_key=f"woocommerce:{delivery_id}:{body_hash}",
-            topic=topic,
-            kind=kind_for(topic, data["status"], data["payment_method"]),
-            order=OrderFacts(
-                external_id=data["id"],
-                number=data["number"],
-                total=data["total"],
-                currency=data["currency"],
-                status=data["status"],
-                **tracking_from_meta(data["meta_data"]),
-            ),
-            customer=CustomerFacts(
-                # Billing first (WooCommerce asks for it), then shipping, until one is usable.
-                phone=first_present(billing.get("phone"), shipping.get("phone")),
-                other_phones=tuple(present(billing.get("phone"), shipping.get("phone"))[1:]),
-                name=first_present(billing.get("first_name")),
-                country=first_present(billing.get("country")),
-            ),
-            external_event_id=delivery_id,
-            payload=payload,
-        )
+        return order_event(payload, topic, f"woocommerce:{delivery_id}:{body_hash}", delivery_id)
+
+
+def order_event(
+    payload: dict[str, Any], topic: str, dedupe_key: str, delivery_id: str | None
+) -> OrderEvent:
+    """The OrderEvent of one REST v3 order resource, from a webhook or from the catch-up
+    pull (bot/intake/woo_catch_up.py), read the same way."""
+    data = validate_payload(WooOrderSchema(), payload)
+    billing = data["billing"] or {}
+    shipping = data["shipping"] or {}
+    return OrderEvent(
+        source=WooCommerceSource.name,
+        dedupe_key=dedupe_key,
+        topic=topic,
+        kind=kind_for(topic, data["status"], data["payment_method"]),
+        order=OrderFacts(
+            external_id=data["id"],
+            number=data["number"],
+            total=data["total"],
+            currency=data["currency"],
+            status=data["status"],
+            **tracking_from_meta(data["meta_data"]),
+        ),
+        customer=CustomerFacts(
+            # Billing first (WooCommerce asks for it), then shipping, until one is usable.
+            phone=first_present(billing.get("phone"), shipping.get("phone")),
+            other_phones=tuple(present(billing.get("phone"), shipping.get("phone"))[1:]),
+            name=first_present(billing.get("first_name")),
+            country=first_present(billing.get("country")),
+        ),
+        external_event_id=delivery_id,
+        payload=payload,
+    )
