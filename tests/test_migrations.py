@@ -176,3 +176,27 @@ def test_the_language_evidence_migration_keeps_every_customer_and_calls_old_lang
     )
     assert preferred_languages(kept, "en") == [None, None, "hi", "en"]
     assert not diff_models(db.obj, ALL_MODELS)
+
+
+def test_the_event_key_migration_keeps_every_order_event_and_leaves_old_ones_keyless(app):
+    """0023: order events stored before it keep their dedupe key (their webhook id) and
+    have no event key; a later delivery of the same event is still a duplicate by it."""
+    from playhouse.migrations import Runner
+
+    from bot.core.models import MIGRATIONS_DIR, OrderEvent
+
+    runner = Runner(db.obj, MIGRATIONS_DIR)
+    runner.down("0023_order_event_key")
+    try:
+        OrderEvent.insert(
+            source="shopify",
+            dedupe_key="shopify:wh-old-1",
+            external_event_id="evt-old-1",
+            topic="orders/create",
+            payload={"id": 1},
+        ).execute()
+    finally:
+        runner.up()
+    kept = OrderEvent.get(OrderEvent.dedupe_key == "shopify:wh-old-1")
+    assert (kept.external_event_id, kept.event_key, kept.payload) == ("evt-old-1", None, {"id": 1})
+    assert not diff_models(db.obj, ALL_MODELS)
