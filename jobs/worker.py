@@ -46,6 +46,8 @@ from jobs.retention import redact_expired
 from jobs.sweep import sweep
 from jobs.woocommerce import TIMEOUT_SECONDS as WOO_TIMEOUT
 from jobs.woocommerce import catch_up_job
+from jobs.write_back import INTERVAL_SECONDS as WRITE_BACK_INTERVAL
+from jobs.write_back import write_back_due
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,7 @@ def make_cron(conn: redis.Redis, interval: int, catch_up_minutes: int = 0) -> Cr
     cron.register(
         rollup, "campaigns", interval=ROLLUP_INTERVAL, job_timeout=ROLLUP_TIMEOUT, result_ttl=0
     )
+    cron.register(write_back_due, "orders", interval=WRITE_BACK_INTERVAL, result_ttl=0)
     if catch_up_minutes > 0:  # WooCommerce never redelivers: ask for what it missed
         cron.register(
             catch_up_job,

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from peewee import fn
 
-from bot.conversation import replies
+from bot.conversation import cod, replies
 from bot.conversation.intents import Intent, IntentKind, KeywordBook, detect_intent
 from bot.conversation.replies import CLOSED_STAGES, OrderView
 from bot.core import languages
@@ -63,6 +63,7 @@ def handle_inbound(
         intent = (
             shared_number_answers(customer, inbound, book, now)
             or question_intent(inbound.button_payload)
+            or cod_intent(inbound.button_payload)
             or status_button_intent(inbound.button_payload)
             or detect_intent(
                 inbound.text or "",
@@ -129,6 +130,14 @@ def reply_params(reply: Reply) -> dict | None:
     return {"reply_buttons": reply.buttons} if reply.buttons else None
 
 
+def cod_intent(payload: str | None) -> Intent | None:
+    """A tap on the COD confirmation's Confirm or Cancel button."""
+    tap = cod.tap_of(payload)
+    if tap is None:
+        return None
+    return Intent(IntentKind.COD_ANSWER, None, order_reference=str(tap.order_id), phrase=tap.answer)
+
+
 def question_intent(payload: str | None) -> Intent | None:
     """A tap on the stop question's buttons: the only way an unclear stop opts out."""
     if payload == QUESTION_YES:
@@ -181,6 +190,16 @@ def act(
             ]
             text = replies.stop_question(language, shop)
             return Reply(text, language, OPT_OUT_QUESTION, buttons=buttons)
+        case IntentKind.COD_ANSWER:
+            tap = cod.Tap(int(intent.order_reference or 0), intent.phrase or "")
+            outcome = cod.take_tap(customer, tap, now)
+            if outcome.order is None:
+                return Reply(
+                    replies.order_not_found(language, intent.order_reference or ""), language
+                )
+            number = outcome.order.number or outcome.order.external_id
+            text = replies.cod_answered(language, outcome.kind, number, outcome.status)
+            return Reply(text, language)
         case IntentKind.KEEP_MESSAGES:
             return Reply(replies.kept(language, shop), language)
         case IntentKind.OPT_IN:

@@ -54,6 +54,10 @@ STOP_QUESTION = N_(
 STOP_BUTTON = N_("Stop messages")  # button titles: at most 20 characters (WhatsApp)
 KEEP_BUTTON = N_("Keep them")
 KEPT = N_("OK, you'll keep getting messages from %(shop)s. Reply STOP any time.")
+COD_CONFIRMED = N_("Thank you! Your order %(number)s is confirmed and will be shipped soon.")
+COD_CANCELLED = N_("Your order %(number)s is cancelled, as you asked.")
+COD_TOO_LATE = N_("Your order %(number)s is already %(status)s, so nothing was changed.")
+COD_ALREADY = N_("We already have your answer for order %(number)s: %(status)s.")
 
 # Order status words, shown in ORDER_STATUS and in the recent-orders list.
 STATUS_WORDS = (
@@ -83,6 +87,10 @@ REPLIES = (
     STOP_BUTTON,
     KEEP_BUTTON,
     KEPT,
+    COD_CONFIRMED,
+    COD_CANCELLED,
+    COD_TOO_LATE,
+    COD_ALREADY,
     *STATUS_WORDS,
 )
 

@@ -46,6 +46,7 @@ class IntentKind(StrEnum):
     ORDER_STATUS = "order_status"
     AGENT = "agent"
     KEEP_MESSAGES = "keep_messages"  # "keep them", on the stop question
+    COD_ANSWER = "cod_answer"  # Confirm or Cancel on a cash-on-delivery confirmation
     UNKNOWN = "unknown"
 
 

@@ -15,6 +15,10 @@ from babel.dates import format_datetime
 from babel.languages import get_official_languages
 
 from bot.conversation.i18n import (
+    COD_ALREADY,
+    COD_CANCELLED,
+    COD_CONFIRMED,
+    COD_TOO_LATE,
     KEEP_BUTTON,
     KEPT,
     STOP_BUTTON,
@@ -216,3 +220,15 @@ def keep_button(language: str) -> str:
 
 def kept(language: str, shop: str) -> str:
     return translate(language, KEPT, shop=shop)
+
+
+def cod_answered(language: str, outcome_kind: str, number: str, status: str | None) -> str:
+    """The answer to a tap on a COD confirmation's button (bot/conversation/cod.py)."""
+    word = translate(language, STAGE_WORDS.get(status, status or ""))
+    if outcome_kind == "too_late":
+        return translate(language, COD_TOO_LATE, number=number, status=word)
+    if outcome_kind == "already":
+        return translate(language, COD_ALREADY, number=number, status=word)
+    if status == "cancelled":
+        return translate(language, COD_CANCELLED, number=number)
+    return translate(language, COD_CONFIRMED, number=number)

@@ -90,6 +90,21 @@ class Settings:
     woocommerce_consumer_key: str = field(default="", repr=False)
     woocommerce_consumer_secret: str = field(default="", repr=False)
     woocommerce_catch_up_minutes: int = 15  # how often; 0: never
+    # The COD round trip (README "Cash on delivery"): the customer's Confirm/Cancel tap is
+    # written back to the shop. Shopify: the GraphQL Admin API of a Dev Dashboard app
+    # (client-credentials token, refreshed before its 24-hour expiry), tags and a note,
+    # and the order cancelled when SHOPIFY_COD_CANCEL_ORDERS. WooCommerce: an order note
+    # and a status change through the REST API (WOOCOMMERCE_* above, with Read/Write).
+    shopify_shop_domain: str = ""
+    shopify_client_id: str = ""
+    shopify_client_secret: str = field(default="", repr=False)
+    shopify_api_version: str = "2026-10"
+    shopify_admin_api_base_url: str = ""  # default: https://<SHOPIFY_SHOP_DOMAIN>
+    shopify_cod_confirmed_tag: str = "cod-confirmed"
+    shopify_cod_cancelled_tag: str = "cod-cancelled"
+    shopify_cod_cancel_orders: bool = False
+    woocommerce_cod_confirmed_status: str = "processing"
+    woocommerce_cod_cancelled_status: str = "cancelled"
     # Rotating a webhook secret without losing deliveries: the previous one is accepted
     # too until the given time (ISO 8601, UTC when it names no zone).
     meta_app_secret_previous: str = field(default="", repr=False)

@@ -215,9 +215,30 @@ class Order(BaseModel):
     status_url = TextField(null=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+    #: The customer's answer to the cash-on-delivery confirmation: "confirmed" or
+    #: "cancelled" (their tap), or "unanswered"; set once (bot/conversation/cod.py).
+    cod_answer = CharField(max_length=16, null=True)
+    cod_answered_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("source", "external_id"), True),)
+
+
+class ShopWriteBack(BaseModel):
+    """One change Dakiya owes a shop about an order (tag, note, status, cancel), made by
+    the write-back job with the shared retry classifier (bot/integrations/write_back.py)."""
+
+    order = ForeignKeyField(Order, backref="write_backs", on_delete="CASCADE")
+    action = CharField(max_length=16)  # confirmed | cancelled | unanswered
+    state = CharField(max_length=16, default="pending", index=True)  # pending|done|failed
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(default=utcnow, index=True)
+    last_error = TextField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    done_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("order", "action"), True),)  # once per order and answer
 
 
 class OrderEvent(BaseModel):
@@ -594,6 +615,7 @@ ALL_MODELS = [
     Customer,
     ConsentEvent,
     Order,
+    ShopWriteBack,
     OrderEvent,
     Campaign,
     Message,

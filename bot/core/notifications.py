@@ -27,8 +27,15 @@ PARAMETERS = frozenset(
         "carrier",
         "order_status_url",
         "status_payload",
+        "cod_confirm_payload",
+        "cod_cancel_payload",
     }
 )
+#: What the COD confirmation's quick-reply buttons carry: "COD:CONFIRM:<order id>" and
+#: "COD:CANCEL:<order id>" (Dakiya's own order id: unique across shops and sources).
+COD_PAYLOAD = "COD:"
+#: The message kind of the reminder a COD order nobody answered gets (bot/intake/reminders.py).
+COD_REMINDER = "cod_reminder"
 BUTTON_TYPES = frozenset({"url", "quick_reply"})
 
 
@@ -203,4 +210,6 @@ def order_values(order: Order, customer: Customer, locale: Locale | str) -> dict
         "carrier": order.carrier,
         "order_status_url": order.status_url,
         "status_payload": f"STATUS:{number}",
+        "cod_confirm_payload": f"{COD_PAYLOAD}CONFIRM:{order.id}",
+        "cod_cancel_payload": f"{COD_PAYLOAD}CANCEL:{order.id}",
     }

@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from bot.core.config import Settings
 from bot.core.models import Category, EventKind, Message, Order, Reason, State
 from bot.core.models import OrderEvent as EventRow
+from bot.core.notifications import COD_REMINDER
 from bot.core.rows import insert_message
 from bot.intake.sources.base import OrderEvent, checkout_external_id
 
-COD_REMINDER = "cod_reminder"
 CART_REMINDER = "cart_reminder"
 REMINDER_KINDS = (COD_REMINDER, CART_REMINDER)
 

@@ -11,6 +11,8 @@ from datetime import datetime
 
 import requests
 
+from bot.integrations.shop_errors import Retry, classify
+
 PER_PAGE = 100
 MAX_PAGES = 50  # 5,000 orders a pull at most; the rest waits for the next one
 TIMEOUT = (5, 30)
@@ -51,3 +53,30 @@ def modified_orders(
         pages = response.headers.get("X-WP-TotalPages", "1")
         if not pages.isdigit() or page >= int(pages) or not orders:
             return
+
+
+def write_order(
+    base_url: str,
+    key: str,
+    secret: str,
+    order_id: str,
+    status: str,
+    note: str,
+    session: requests.Session | None = None,
+) -> None:
+    """The new status (`PUT /orders/<id>`, the same however often it is retried), then a
+    private order note (`POST /orders/<id>/notes`, last: a retry repeats it only if its
+    answer was lost); Retry or Refused (bot/integrations/shop_errors.py) when it fails."""
+    http = session or requests.Session()
+    url = f"{base_url.rstrip('/')}/wp-json/wc/v3/orders/{order_id}"
+    for method, path, body in (
+        ("PUT", "", {"status": status}),
+        ("POST", "/notes", {"note": note, "customer_note": False}),
+    ):
+        try:
+            response = http.request(
+                method, url + path, json=body, auth=(key, secret), timeout=TIMEOUT
+            )
+        except requests.RequestException as exc:
+            raise Retry(f"{method} {url + path}: {exc}") from exc
+        classify(response, f"{method} {url + path}")

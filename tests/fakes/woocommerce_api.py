@@ -26,6 +26,10 @@ class FakeWooCommerce:
     orders: list[dict] = field(default_factory=list)
     outage: bool = False
     requests: list[dict] = field(default_factory=list)
+    #: What write-backs did: order id -> its status and notes (`PUT /orders/<id>`,
+    #: `POST /orders/<id>/notes`, as the REST docs show them).
+    statuses: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.app = self._build()
@@ -72,5 +76,29 @@ class FakeWooCommerce:
             response.headers["X-WP-Total"] = str(len(found))
             response.headers["X-WP-TotalPages"] = str(pages)
             return response
+
+        def authorised() -> bool:
+            auth = request.authorization
+            return auth is not None and (auth.username, auth.password) == (self.key, self.secret)
+
+        @app.put("/wp-json/wc/v3/orders/<order_id>")
+        def update_order(order_id: str):
+            if self.outage:
+                return "Service Unavailable", 503
+            if not authorised():
+                return jsonify(code="woocommerce_rest_cannot_edit", data={"status": 401}), 401
+            status = (request.get_json() or {}).get("status")
+            self.statuses[order_id] = status
+            return jsonify(id=int(order_id), status=status)
+
+        @app.post("/wp-json/wc/v3/orders/<order_id>/notes")
+        def add_note(order_id: str):
+            if self.outage:
+                return "Service Unavailable", 503
+            if not authorised():
+                return jsonify(code="woocommerce_rest_cannot_create", data={"status": 401}), 401
+            note = (request.get_json() or {}).get("note")
+            self.notes.setdefault(order_id, []).append(note)
+            return jsonify(id=len(self.notes[order_id]), note=note, customer_note=False), 201
 
         return app

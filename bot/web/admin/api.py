@@ -319,6 +319,8 @@ def show_order(order_id: int):
     body = dump(s.OrderOut, order)
     body["events"] = dump(s.OrderEventOut, order.events.order_by(order.events.model.id), many=True)
     body["messages"] = dump(s.MessageOut, order.messages.order_by(Message.id), many=True)
+    write_backs = order.write_backs.order_by(order.write_backs.model.id)
+    body["write_backs"] = dump(s.WriteBackOut, write_backs, many=True)
     return jsonify(body)
 
 

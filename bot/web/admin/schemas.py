@@ -238,8 +238,25 @@ class OrderOut(Schema):
     status = fields.String(allow_none=True)
     stage = fields.String(allow_none=True)
     tracking_url = fields.String(allow_none=True)
+    cod_answer = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "the customer's tap on the COD confirmation: confirmed, cancelled"
+        },
+    )
+    cod_answered_at = UtcDateTime(allow_none=True)
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
+
+
+class WriteBackOut(Schema):
+    action = fields.String(metadata={"description": "confirmed, cancelled or unanswered"})
+    state = fields.String(metadata={"description": "pending, done, failed or skipped"})
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    next_attempt_at = UtcDateTime()
+    created_at = UtcDateTime()
+    done_at = UtcDateTime(allow_none=True)
 
 
 class OrderEventOut(Schema):
@@ -252,6 +269,10 @@ class OrderEventOut(Schema):
 class OrderDetail(OrderOut):
     events = fields.List(fields.Nested(OrderEventOut))
     messages = fields.List(fields.Nested(MessageOut))
+    write_backs = fields.List(
+        fields.Nested(WriteBackOut),
+        metadata={"description": "what Dakiya wrote back, or still owes, to the shop"},
+    )
 
 
 class OrderPage(Schema):
