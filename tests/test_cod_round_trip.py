@@ -277,3 +277,20 @@ def test_the_admin_api_shows_the_answer_and_the_write_back(shop_app, sign, run_j
     assert shown["cod_answer"] == "confirmed"
     [write_back] = shown["write_backs"]
     assert (write_back["action"], write_back["state"]) == ("confirmed", "skipped")
+
+
+def test_a_write_back_that_keeps_failing_raises_an_alert(shop_app, sign, run_jobs, shopify):
+    from bot.core.config_rules import alert_rules_from_settings
+    from bot.extensions import services
+    from bot.observability.alerts import evaluate, gather_facts
+
+    order = cod_order()  # unknown at the fake shop: userErrors
+    tap(shop_app.test_client(), sign, f"COD:CONFIRM:{order.id}")
+    run_jobs()
+    write_back_due()
+
+    svc = services()
+    rules = alert_rules_from_settings(svc.settings)
+    facts = gather_facts(svc.redis, svc.queues, utcnow(), rules)
+    [condition] = [c for c in evaluate(facts, rules, utcnow()) if c.key == "write_backs"]
+    assert condition.severity == "warning" and "1 COD answer" in condition.text

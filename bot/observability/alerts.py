@@ -25,6 +25,7 @@ from bot.core.models import (
     Message,
     Reason,
     Route,
+    ShopWriteBack,
     SpoolDeadLetter,
     State,
     write_transaction,
@@ -96,6 +97,10 @@ class AlertFacts:
     # messages Meta refused on /messages as marketing (131063) and Dakiya resent through
     # the Marketing Messages API, touched within the window
     marketing_reroutes: int = 0
+    # COD answers the shop has not been told of: write-backs that failed for good, and
+    # those still pending after 3 or more attempts (bot/integrations/write_back.py)
+    write_backs_failed: int = 0
+    write_backs_stuck: int = 0
 
 
 @dataclass(frozen=True)
@@ -225,6 +230,16 @@ def evaluate(facts: AlertFacts, rules: AlertRules, now: datetime) -> list[Condit
                 "/messages because Meta treats their template as marketing (Meta 131063) and "
                 "were resent through the Marketing Messages API as marketing: set the "
                 "template's category to marketing in the notification map",
+            )
+        )
+    if facts.write_backs_failed or facts.write_backs_stuck:
+        found.append(
+            Condition(
+                "write_backs",
+                WARNING,
+                f"{facts.write_backs_failed} COD answer(s) could not be written back to the "
+                f"shop and {facts.write_backs_stuck} keep failing: see write_backs in "
+                "GET /admin/api/orders/<id>, and tag those orders by hand",
             )
         )
     if rules.meta_api_version:
@@ -421,6 +436,12 @@ def gather_facts(
         spool_dead_letters=SpoolDeadLetter.select().count(),
         unhandled_updates=unhandled.recent_counts(now),
         account_refusals=account_refusals(since, now - LOOKBACK),
+        write_backs_failed=ShopWriteBack.select()
+        .where((ShopWriteBack.state == "failed") & (ShopWriteBack.created_at >= now - LOOKBACK))
+        .count(),
+        write_backs_stuck=ShopWriteBack.select()
+        .where((ShopWriteBack.state == "pending") & (ShopWriteBack.attempts >= 3))
+        .count(),
         marketing_reroutes=Message.select()
         .where(
             recent
