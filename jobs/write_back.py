@@ -8,7 +8,7 @@ import logging
 from bot.core.models import db, utcnow
 from bot.core.triggers import single_run
 from bot.extensions import services
-from bot.integrations.write_back import due, run_one
+from bot.integrations.write_back import due, mark_unanswered, run_one
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ def write_back_due() -> int:
             return 0
         with db.connection_context():
             now = utcnow()
+            mark_unanswered(svc.settings, now)
             states = [run_one(item, svc.settings, svc.redis, now) for item in due(now)]
     made = states.count("done")
     if states:

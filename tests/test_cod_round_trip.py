@@ -294,3 +294,50 @@ def test_a_write_back_that_keeps_failing_raises_an_alert(shop_app, sign, run_job
     facts = gather_facts(svc.redis, svc.queues, utcnow(), rules)
     [condition] = [c for c in evaluate(facts, rules, utcnow()) if c.key == "write_backs"]
     assert condition.severity == "warning" and "1 COD answer" in condition.text
+
+
+def sent_hours_ago(order: Order, hours: int) -> None:
+    """The order's COD confirmation went out `hours` ago."""
+    Message.update(state=State.DELIVERED, sent_at=utcnow() - timedelta(hours=hours)).where(
+        (Message.order == order) & (Message.kind == EventKind.COD_CONFIRMATION)
+    ).execute()
+
+
+def test_no_answer_by_the_deadline_writes_the_order_back_as_unconfirmed(
+    shop_app, sign, run_jobs, shopify
+):
+    order = cod_order()
+    shop_order = shopify.orders[f"gid://shopify/Order/{order.external_id}"] = ShopOrder()
+    sent_hours_ago(order, 2)
+    assert write_back_due() == 0  # COD_UNANSWERED_MINUTES (24 h) not over yet
+    sent_hours_ago(order, 25)
+
+    assert write_back_due() == 1
+
+    assert Order.get_by_id(order.id).cod_answer == "unanswered"
+    assert shop_order.tags == ["cod-unconfirmed"] and not shop_order.cancelled
+    assert "did not answer" in shop_order.note
+    # A tap after all still counts: the shop hears the answer.
+    tap(shop_app.test_client(), sign, f"COD:CONFIRM:{order.id}")
+    run_jobs()
+    write_back_due()
+    assert Order.get_by_id(order.id).cod_answer == "confirmed"
+    assert shop_order.tags == ["cod-unconfirmed", "cod-confirmed"]
+
+
+def test_a_shipped_or_answered_order_is_never_marked_unanswered(shop_app, sign, run_jobs):
+    shipped = cod_order()
+    Order.update(stage=EventKind.SHIPPED).where(Order.id == shipped.id).execute()
+    sent_hours_ago(shipped, 30)
+    write_back_due()
+    assert Order.get_by_id(shipped.id).cod_answer is None
+    assert ShopWriteBack.select().count() == 0
+
+
+def test_an_unanswered_woocommerce_order_gets_a_note_and_keeps_its_status(shop_app, woo):
+    order = cod_order("woocommerce", "4751")
+    sent_hours_ago(order, 25)
+
+    write_back_due()
+
+    assert woo.statuses == {} and "did not answer" in woo.notes["4751"][0]

@@ -12,27 +12,16 @@ from datetime import datetime
 
 from bot.core.models import (
     Customer,
-    EventKind,
     Message,
     Order,
     Reason,
     ShopWriteBack,
     State,
 )
-from bot.core.notifications import COD_PAYLOAD, COD_REMINDER
+from bot.core.notifications import COD_PAYLOAD, COD_REMINDER, COD_TOO_LATE
 
 #: The two buttons' answers, by the word after "COD:" in their payload.
 ANSWERS = {"CONFIRM": "confirmed", "CANCEL": "cancelled"}
-#: Stages after which a COD answer can change nothing at the shop.
-TOO_LATE = frozenset(
-    {
-        EventKind.SHIPPED,
-        EventKind.OUT_FOR_DELIVERY,
-        EventKind.DELIVERED,
-        EventKind.CANCELLED,
-        EventKind.REFUNDED,
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +57,7 @@ def take_tap(customer: Customer, tap: Tap, now: datetime) -> Outcome:
         return Outcome("unknown")
     if order.cod_answer in ANSWERS.values():
         return Outcome("already", order, order.cod_answer)
-    if order.stage in TOO_LATE:
+    if order.stage in COD_TOO_LATE:
         return Outcome("too_late", order, order.stage)
     recorded = (
         Order.update(cod_answer=tap.answer, cod_answered_at=now, updated_at=now)

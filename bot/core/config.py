@@ -105,6 +105,12 @@ class Settings:
     shopify_cod_cancel_orders: bool = False
     woocommerce_cod_confirmed_status: str = "processing"
     woocommerce_cod_cancelled_status: str = "cancelled"
+    # No answer this long after the COD confirmation was sent (the reminder between):
+    # the order is written back as unconfirmed (0: never).
+    cod_unanswered_minutes: int = 1440
+    shopify_cod_unanswered_tag: str = "cod-unconfirmed"
+    shopify_cod_cancel_unanswered: bool = False
+    woocommerce_cod_unanswered_status: str = ""  # empty: a note only
     # Rotating a webhook secret without losing deliveries: the previous one is accepted
     # too until the given time (ISO 8601, UTC when it names no zone).
     meta_app_secret_previous: str = field(default="", repr=False)
@@ -278,6 +284,8 @@ def validate(settings: Settings) -> Settings:
         ("https://", "http://")
     ):
         problems.append("WOOCOMMERCE_BASE_URL must start with https:// (or http://)")
+    if settings.cod_unanswered_minutes < 0:
+        problems.append("COD_UNANSWERED_MINUTES must be 0 (never) or more")
     if settings.woocommerce_catch_up_minutes < 0:
         problems.append("WOOCOMMERCE_CATCH_UP_MINUTES must be 0 (off) or more")
     unknown = set(settings.order_sources) - set(SOURCES)

@@ -36,6 +36,16 @@ PARAMETERS = frozenset(
 COD_PAYLOAD = "COD:"
 #: The message kind of the reminder a COD order nobody answered gets (bot/intake/reminders.py).
 COD_REMINDER = "cod_reminder"
+#: Stages after which a COD answer (or its absence) changes nothing at the shop.
+COD_TOO_LATE = frozenset(
+    {
+        EventKind.SHIPPED,
+        EventKind.OUT_FOR_DELIVERY,
+        EventKind.DELIVERED,
+        EventKind.CANCELLED,
+        EventKind.REFUNDED,
+    }
+)
 BUTTON_TYPES = frozenset({"url", "quick_reply"})
 
 

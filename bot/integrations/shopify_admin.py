@@ -123,13 +123,20 @@ def write_cod_answer(admin: ShopifyAdmin, external_id: str, answer: str, note: s
     """Tag the order, append `note` to its note, and cancel it when the answer is
     cancelled and the shop asked for it."""
     s, gid = admin.settings, order_gid(external_id)
-    tag = s.shopify_cod_confirmed_tag if answer == "confirmed" else s.shopify_cod_cancelled_tag
+    tag = {
+        "confirmed": s.shopify_cod_confirmed_tag,
+        "cancelled": s.shopify_cod_cancelled_tag,
+        "unanswered": s.shopify_cod_unanswered_tag,
+    }[answer]
     user_errors(admin.graphql(TAGS_ADD, {"id": gid, "tags": [tag]}), "tagsAdd")
     current = ((admin.graphql(ORDER_NOTE, {"id": gid}).get("order") or {}).get("note")) or ""
     if note not in current:  # a retried write-back never appends twice
         combined = f"{current}\n{note}" if current else note
         data = admin.graphql(ORDER_UPDATE, {"input": {"id": gid, "note": combined}})
         user_errors(data, "orderUpdate")
-    if answer == "cancelled" and s.shopify_cod_cancel_orders:
+    cancel = (answer == "cancelled" and s.shopify_cod_cancel_orders) or (
+        answer == "unanswered" and s.shopify_cod_cancel_unanswered
+    )
+    if cancel:
         data = admin.graphql(ORDER_CANCEL, {"orderId": gid})
         user_errors(data, "orderCancel", "orderCancelUserErrors")

@@ -69,10 +69,9 @@ def write_order(
     answer was lost); Retry or Refused (bot/integrations/shop_errors.py) when it fails."""
     http = session or requests.Session()
     url = f"{base_url.rstrip('/')}/wp-json/wc/v3/orders/{order_id}"
-    for method, path, body in (
-        ("PUT", "", {"status": status}),
-        ("POST", "/notes", {"note": note, "customer_note": False}),
-    ):
+    steps = [("PUT", "", {"status": status})] if status else []  # empty: a note only
+    steps.append(("POST", "/notes", {"note": note, "customer_note": False}))
+    for method, path, body in steps:
         try:
             response = http.request(
                 method, url + path, json=body, auth=(key, secret), timeout=TIMEOUT

@@ -13,7 +13,8 @@ import redis
 import requests
 
 from bot.core.config import Settings
-from bot.core.models import ShopWriteBack
+from bot.core.models import EventKind, Message, Order, ShopWriteBack, write_transaction
+from bot.core.notifications import COD_TOO_LATE
 from bot.integrations import shopify_admin, woocommerce_api
 from bot.integrations.shop_errors import Refused, Retry
 
@@ -24,6 +25,41 @@ BACKOFF = (30, 120, 600, 1800, 3600)
 MAX_ATTEMPTS = 10
 BATCH = 20
 WORDS = {"confirmed": "confirmed", "cancelled": "cancelled", "unanswered": "did not answer"}
+
+
+def mark_unanswered(settings: Settings, now: datetime) -> int:
+    """COD orders whose confirmation went out COD_UNANSWERED_MINUTES ago and that got no
+    tap (nor shipped or were cancelled meanwhile): recorded as unanswered and written
+    back as unconfirmed; how many. A later tap still counts (bot/conversation/cod.py)."""
+    if settings.cod_unanswered_minutes <= 0:
+        return 0
+    sent_before = now - timedelta(minutes=settings.cod_unanswered_minutes)
+    waiting = (
+        Order.select(Order.id)
+        .join(Message, on=(Message.order == Order.id))
+        .where(
+            (Message.kind == EventKind.COD_CONFIRMATION)
+            & Message.sent_at.is_null(False)
+            & (Message.sent_at <= sent_before)
+            & Order.cod_answer.is_null()
+            & (Order.stage.is_null() | Order.stage.not_in(sorted(COD_TOO_LATE)))
+        )
+        .limit(BATCH * 5)
+    )
+    marked = 0
+    for order in waiting:
+        with write_transaction():
+            changed = (
+                Order.update(cod_answer="unanswered", cod_answered_at=now, updated_at=now)
+                .where((Order.id == order.id) & Order.cod_answer.is_null())
+                .execute()
+            )
+            if changed:
+                ShopWriteBack.insert(
+                    order=order.id, action="unanswered", created_at=now, next_attempt_at=now
+                ).on_conflict_ignore().execute()
+                marked += 1
+    return marked
 
 
 def due(now: datetime, limit: int = BATCH) -> list[ShopWriteBack]:
@@ -86,11 +122,11 @@ def write(
     elif source == "woocommerce":
         if not (settings.woocommerce_base_url and settings.woocommerce_consumer_key):
             raise Unsupported("WOOCOMMERCE_BASE_URL and WOOCOMMERCE_CONSUMER_KEY are not set")
-        status = (
-            settings.woocommerce_cod_confirmed_status
-            if action == "confirmed"
-            else settings.woocommerce_cod_cancelled_status
-        )
+        status = {
+            "confirmed": settings.woocommerce_cod_confirmed_status,
+            "cancelled": settings.woocommerce_cod_cancelled_status,
+            "unanswered": settings.woocommerce_cod_unanswered_status,
+        }[action]
         woocommerce_api.write_order(
             settings.woocommerce_base_url,
             settings.woocommerce_consumer_key,
