@@ -341,3 +341,29 @@ def test_an_unanswered_woocommerce_order_gets_a_note_and_keeps_its_status(shop_a
     write_back_due()
 
     assert woo.statuses == {} and "did not answer" in woo.notes["4751"][0]
+
+
+def test_the_dashboard_and_metrics_show_cod_outcomes_and_time_to_answer(shop_app, sign, run_jobs):
+    from tests.conftest import ADMIN
+
+    client = shop_app.test_client()
+    confirmed = cod_order(external_id="1")
+    sent_hours_ago(confirmed, 1)
+    tap(client, sign, f"COD:CONFIRM:{confirmed.id}")
+    waiting = queued_message(
+        phone="+919812345679", kind=EventKind.COD_CONFIRMATION, event_id="e2", order_id="2"
+    )
+    Message.update(state=State.DELIVERED, sent_at=utcnow()).where(
+        Message.id == waiting.id
+    ).execute()
+    run_jobs()
+
+    html = client.get("/admin/", headers=ADMIN).get_data(as_text=True)
+    row = html[html.index(f'data-day="{utcnow().date().isoformat()}"') :]
+    row = row[: row.index("</tr>")]
+    assert "<td>2</td><td data-confirmed>1</td><td data-cancelled>0</td>" in row
+    assert "<td>60.0</td>" in row or "<td>59.9</td>" in row  # about an hour to answer
+
+    metrics = client.get("/metrics", headers=ADMIN).get_data(as_text=True)
+    assert 'dakiya_cod_confirmations_14d{answer="confirmed"} 1.0' in metrics
+    assert 'dakiya_cod_confirmations_14d{answer="waiting"} 1.0' in metrics

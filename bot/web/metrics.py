@@ -8,7 +8,7 @@ is the one place that knows every message's state and reason.
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, Response, request
 from peewee import SQL, fn
@@ -28,7 +28,7 @@ from bot.core.models import (
     UnhandledUpdate,
 )
 from bot.extensions import QUEUE_NAMES, Services, services
-from bot.observability import spend
+from bot.observability import cod_stats, spend
 from bot.web.auth import verify_password
 from bot.web.errors import error_response
 
@@ -128,7 +128,28 @@ class DakiyaCollector:
             value=SpoolDeadLetter.select().count(),
         )
         yield from spend_this_month(self.svc)
+        yield from cod_answers()
         yield from telemetry.collect(self.svc.redis)
+
+
+def cod_answers():
+    """COD confirmations sent in the last 14 days (UTC) by outcome, and the median
+    minutes to a tap (bot/observability/cod_stats.py)."""
+    today = datetime.now(UTC).date()
+    summed = cod_stats.totals(cod_stats.cod_outcomes(today - timedelta(days=13), today))
+    outcomes = GaugeMetricFamily(
+        "dakiya_cod_confirmations_14d",
+        "COD confirmations sent in the last 14 days, by the customer's answer.",
+        labels=["answer"],
+    )
+    for answer in cod_stats.OUTCOMES:
+        outcomes.add_metric([answer], summed[answer])
+    yield outcomes
+    yield GaugeMetricFamily(
+        "dakiya_cod_answer_median_minutes_14d",
+        "Median minutes from a COD confirmation to the customer's tap (last 14 days).",
+        value=summed["median_minutes"] or 0,
+    )
 
 
 def spend_this_month(svc: Services):

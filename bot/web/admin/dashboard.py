@@ -22,7 +22,7 @@ from bot.core import runtime
 from bot.core.models import Alert, Campaign, ConsentEvent, Experiment, Message, State, utcnow
 from bot.core.phones import mask
 from bot.extensions import QUEUE_NAMES, services
-from bot.observability import analytics, spend
+from bot.observability import analytics, cod_stats, spend
 from bot.web.admin import bp
 
 WINDOW_DAYS = 14
@@ -71,6 +71,7 @@ def dashboard():
             spend_chart(month),
         ],
         spend=month,
+        cod=cod_stats.cod_outcomes(start, today),
         totals=by_day["totals"],
         templates=by_template,
         failures=recent_failures(),
