@@ -1,4 +1,5 @@
-"""`make example`: post the README's example order event, signed with the local secret."""
+"""`make example`: post the README's example order event, signed with the local secret;
+`make example-cod` (`--shopify-cod`): a Shopify cash-on-delivery order (orders/create)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,24 @@ EXAMPLE = {
 }
 
 
+COD_ORDER = Path(__file__).resolve().parent.parent / "tests/payloads/shopify/orders_create_cod.json"
+
+
 def main() -> None:
+    if "--shopify-cod" in sys.argv:
+        post_signed(
+            "/webhooks/orders/shopify",
+            COD_ORDER.read_bytes(),
+            "X-Shopify-Hmac-Sha256",
+            "SHOPIFY_WEBHOOK_SECRET",
+            encoding="base64",
+            prefix="",
+            headers={
+                "X-Shopify-Topic": "orders/create",
+                "X-Shopify-Webhook-Id": f"example-cod-{int(time.time())}",
+            },
+        )
+        return
     body = json.dumps(EXAMPLE).encode()
     post_signed("/webhooks/orders", body, "X-Signature-256", "ORDER_WEBHOOK_SECRET")
 

@@ -35,12 +35,15 @@ class FakeShopifyAdmin:
     grants: int = 0
     calls: list[str] = field(default_factory=list)
     throttled: int = 0
+    #: `make fake-shops`: every order exists (made on first touch), and calls are printed.
+    standalone: bool = False
+    port: int = 0
 
     def __post_init__(self) -> None:
         self._tokens: set[str] = set()
         self._ids = itertools.count(1)
         self.app = self._build()
-        self._server = make_server(self.host, 0, self.app, threaded=True)
+        self._server = make_server(self.host, self.port, self.app, threaded=True)
         self.url = f"http://{self.host}:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -119,6 +122,8 @@ class FakeShopifyAdmin:
             or variables.get("orderId")
             or (variables.get("input") or {}).get("id")
         )
+        if self.standalone and gid and gid not in self.orders:
+            self.orders[gid] = ShopOrder()
         order = self.orders.get(gid)
         missing = [{"field": ["id"], "message": "Order does not exist"}]
         if name == "orderNote":
@@ -141,3 +146,30 @@ class FakeShopifyAdmin:
                 "orderCancel": {"job": {"id": "gid://shopify/Job/1"}, "orderCancelUserErrors": []}
             }
         return {}
+
+
+def main() -> None:
+    """`make fake-shops`: this fake on 127.0.0.1:5081, printing what Dakiya writes back,
+    to try the COD round trip with `make run` (README "Cash on delivery")."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=5081)
+    port = parser.parse_args().port
+    fake = FakeShopifyAdmin(standalone=True, port=port).start()
+    print(f"fake Shopify Admin API on {fake.url}; in .env:")  # noqa: T201
+    print(f"  SHOPIFY_ADMIN_API_BASE_URL={fake.url}")  # noqa: T201
+    print(f"  SHOPIFY_CLIENT_ID={fake.client_id}")  # noqa: T201
+    print(f"  SHOPIFY_CLIENT_SECRET={fake.client_secret}", flush=True)  # noqa: T201
+    seen = 0
+    while True:
+        time.sleep(1)
+        for call in fake.calls[seen:]:
+            orders = {gid: vars(order) for gid, order in fake.orders.items()}
+            print("  ", call, orders, flush=True)  # noqa: T201
+        seen = len(fake.calls)
+
+
+if __name__ == "__main__":
+    main()
