@@ -1,5 +1,5 @@
 # Dakiya: `make run` starts everything locally, `make test` runs the whole suite.
-.PHONY: run test chaos lint fmt migrate example say messages bench-rate bench bench-quick eval-intents
+.PHONY: run test chaos lint fmt migrate example example-cod say fake-shops messages bench-rate bench bench-quick eval-intents
 
 run:
 	scripts/setup-venv.sh requirements.txt
@@ -29,6 +29,15 @@ migrate:
 
 example:
 	.venv/bin/python scripts/post_example.py
+
+# A Shopify cash-on-delivery order (orders/create, signed with SHOPIFY_WEBHOOK_SECRET).
+example-cod:
+	.venv/bin/python scripts/post_example.py --shopify-cod
+
+# A fake Shopify Admin API on 127.0.0.1:5081 that prints what Dakiya writes back
+# (README "Cash on delivery": try the COD round trip with make run).
+fake-shops:
+	.venv/bin/python -m tests.fakes.shopify_admin
 
 # Write to the local Dakiya as a customer would: make say TEXT="where is my parcel"
 # (TAP=OPTOUT:YES taps a button; FROM=<number> writes from another number).
