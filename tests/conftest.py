@@ -75,8 +75,11 @@ def redis_url():
 
 @pytest.fixture
 def redis_conn(redis_url):
+    from bot.core import telemetry
+
     conn = redis.Redis.from_url(redis_url)
     conn.flushdb()  # hygiene, as RQ's own tests do
+    telemetry.WEBHOOKS.discard()  # an earlier test's buffered counts are not this one's
     yield conn
     conn.flushdb()
 

@@ -98,3 +98,22 @@ def test_unhandled_webhook_parts_are_counted_by_provider_and_reason(client, sign
     text = scrape(client)
     assert 'dakiya_unhandled_updates{provider="meta",reason="unknown_value"} 1.0' in text
     assert 'dakiya_unhandled_updates{provider="meta",reason="unknown_field"} 1.0' in text
+
+
+def test_webhook_telemetry_is_buffered_and_written_in_one_go(redis_conn):
+    """Issue 19: no Redis round trip per webhook request; a flush writes them all."""
+    from bot.core import telemetry
+
+    buffer = telemetry.Buffer(flush_seconds=3600)
+    for _ in range(3):
+        buffer.count(redis_conn, "webhook_requests", {"endpoint": "/x", "status": "200"})
+        buffer.observe(redis_conn, "webhook_seconds", {"endpoint": "/x"}, 0.003)
+    assert redis_conn.hgetall(telemetry.PREFIX + "webhook_requests") == {}
+
+    buffer.flush(redis_conn)
+
+    counted = redis_conn.hgetall(telemetry.PREFIX + "webhook_requests")
+    assert list(counted.values()) == [b"3"]
+    assert float(
+        next(iter(redis_conn.hgetall(telemetry.PREFIX + "webhook_seconds:sum").values()))
+    ) == (pytest.approx(0.009))

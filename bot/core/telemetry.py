@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from bisect import bisect_left
+from collections import Counter, defaultdict
 
 import redis
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
@@ -74,8 +77,67 @@ def observe_many(conn: redis.Redis, name: str, labels: dict, values: list[float]
         log.debug("telemetry %s not observed: %s", name, exc)
 
 
+class Buffer:
+    """Counts and durations kept in this process and written to Redis in one pipeline
+    at most every `flush_seconds`, so a hot path (every webhook request) pays no Redis
+    round trip per call (issue 19). A process that dies loses at most that much;
+    `/metrics` flushes its own process's buffer before it reads."""
+
+    def __init__(self, flush_seconds: float = 1.0) -> None:
+        self.flush_seconds = flush_seconds
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._durations: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
+        self._flushed = time.monotonic()
+
+    def count(self, conn: redis.Redis, name: str, labels: dict, amount: int = 1) -> None:
+        with self._lock:
+            self._counts[(name, _key(labels))] += amount
+        self._maybe_flush(conn)
+
+    def observe(self, conn: redis.Redis, name: str, labels: dict, seconds: float) -> None:
+        with self._lock:
+            self._durations[(name, _key(labels))].append(seconds)
+        self._maybe_flush(conn)
+
+    def discard(self) -> None:
+        """Forget what is buffered (tests start each on an empty Redis)."""
+        with self._lock:
+            self._counts.clear()
+            self._durations.clear()
+
+    def _maybe_flush(self, conn: redis.Redis) -> None:
+        if time.monotonic() - self._flushed >= self.flush_seconds:
+            self.flush(conn)
+
+    def flush(self, conn: redis.Redis) -> None:
+        with self._lock:
+            counts, self._counts = self._counts, Counter()
+            durations, self._durations = self._durations, defaultdict(list)
+            self._flushed = time.monotonic()
+        if not counts and not durations:
+            return
+        try:
+            pipe = conn.pipeline(transaction=False)
+            for (name, field), amount in counts.items():
+                pipe.hincrby(PREFIX + name, field, amount)
+            for (name, field), values in durations.items():
+                buckets = Counter(bisect_left(BUCKETS, seconds) for seconds in values)
+                for bucket, amount in buckets.items():
+                    pipe.hincrby(f"{PREFIX}{name}:buckets", f"{field}|{bucket}", amount)
+                pipe.hincrbyfloat(f"{PREFIX}{name}:sum", field, sum(values))
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.debug("telemetry buffer not flushed: %s", exc)
+
+
+#: This process's buffer for the webhook requests' counts and timings.
+WEBHOOKS = Buffer()
+
+
 def collect(conn: redis.Redis):
     """Prometheus metric families for everything recorded so far."""
+    WEBHOOKS.flush(conn)
     for name, (help_text, label_names) in COUNTERS.items():
         family = CounterMetricFamily(f"dakiya_{name}", help_text, labels=label_names)
         for field, value in conn.hgetall(PREFIX + name).items():

@@ -137,3 +137,18 @@ def test_a_deadline_without_a_zone_is_utc(settings):
     assert rotating.secrets_for("ORDER_WEBHOOK_SECRET", ten_minutes) == (
         settings.order_webhook_secret,
     )
+
+
+def test_signed_deliveries_are_never_rate_limited_but_bad_signatures_are(make_app, settings, sign):
+    """Issue 19: a campaign's receipts come faster than any per-address limit; only
+    deliveries that fail their signature count against WEBHOOK_RATE_LIMIT."""
+    client = make_app(settings.replace(webhook_rate_limit="3/minute")).test_client()
+
+    assert [post_meta(client, sign, settings.meta_app_secret).status_code for _ in range(6)] == [
+        200
+    ] * 6
+    bad = [post_meta(client, sign, "forged").status_code for _ in range(4)]
+    assert bad == [401, 401, 401, 429]
+    limited = post_meta(client, sign, "forged")
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    assert post_meta(client, sign, settings.meta_app_secret).status_code == 200

@@ -18,7 +18,7 @@ from bot.intake.sources.base import (
     SignatureError,
 )
 from bot.observability.alerts import record_signature_failure
-from bot.web.webhooks import bp
+from bot.web.webhooks import bad_signature, bp
 
 #: Senders that never redeliver: their deliveries are spooled before the database is
 #: touched, so an outage delays them instead of losing them (DESIGN.md, Guarantees).
@@ -39,7 +39,7 @@ def receive_order_event(source_name: str):
         parsed = source.parse(body, request.headers)
     except SignatureError as exc:
         record_signature_failure(svc.redis, f"orders:{source_name}")
-        raise ApiError(401, "bad_signature", str(exc)) from exc
+        raise bad_signature(str(exc)) from exc
     except PayloadError as exc:
         raise ApiError(400, "invalid_payload", exc.message, exc.fields) from exc
     if isinstance(parsed, Ignored):

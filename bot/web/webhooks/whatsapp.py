@@ -14,7 +14,7 @@ from bot.delivery.providers.base import UnhandledItem
 from bot.extensions import services
 from bot.intake.intake import SPOOLED, take_durably, take_whatsapp_updates
 from bot.observability.alerts import record_signature_failure
-from bot.web.webhooks import bp
+from bot.web.webhooks import bad_signature, bp
 
 WEBHOOK_PROVIDERS = frozenset({"meta", "interakt"})
 #: Interakt never redelivers and disables a webhook that fails 5 times: spool first.
@@ -49,7 +49,7 @@ def receive_whatsapp_update(provider_name: str):
     body = request.get_data()
     if not provider.verify_webhook(body, request.headers):
         record_signature_failure(svc.redis, f"whatsapp:{provider_name}")
-        raise ApiError(401, "bad_signature", "missing or invalid webhook signature")
+        raise bad_signature("missing or invalid webhook signature")
     try:
         payload = decode_json(body)
     except ValueError as exc:  # not JSON (or nested past any sender's depth): refused
