@@ -13,6 +13,7 @@ from datetime import datetime
 
 from bot.core.models import MessagePricing
 from bot.core.phones import country
+from bot.core.statements import BatchStatement, columns
 from bot.delivery.providers.base import StatusUpdate
 
 
@@ -42,9 +43,15 @@ def record_pricing(updates: list[StatusUpdate], now: datetime) -> int:
     rows = pricing_rows(updates, now)
     if not rows:
         return 0
-    query = (
+    return len(PRICING_INSERT.execute(rows).fetchall())  # SQL built once per row count
+
+
+def _pricing_insert(rows: list[dict]):
+    return (
         MessagePricing.insert_many(rows)
         .on_conflict(action="NOTHING", conflict_target=[MessagePricing.provider_message_id])
         .returning(MessagePricing.id)
     )
-    return len(list(query.execute()))
+
+
+PRICING_INSERT = BatchStatement(MessagePricing, columns(MessagePricing), _pricing_insert)

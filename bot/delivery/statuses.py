@@ -15,6 +15,7 @@ from peewee import Case, fn
 from bot.core.events import MessageStateChanged, publish
 from bot.core.models import Message, State, StatusEvent, write_transaction
 from bot.core.models import Reason as R
+from bot.core.statements import BatchStatement, columns
 from bot.delivery.providers import fact_of
 from bot.delivery.providers.base import DeliveryStatus, Fact, StatusUpdate
 from bot.policy import consent
@@ -91,6 +92,7 @@ def record_updates(updates: list[StatusUpdate], now: datetime) -> list[int]:
         rows.setdefault(
             dedupe_key(update),
             {
+                "message": None,  # linked when applied (every column: a fixed statement)
                 "provider": update.provider,
                 "provider_message_id": update.provider_message_id,
                 "status": update.status,
@@ -106,12 +108,20 @@ def record_updates(updates: list[StatusUpdate], now: datetime) -> list[int]:
         )
     if not rows:
         return []
-    query = (
-        StatusEvent.insert_many(list(rows.values()))
+    # One statement, atomic on its own; its SQL built once per row count (issue 19).
+    cursor = RECEIPTS_INSERT.execute(list(rows.values()))
+    return sorted(row[0] for row in cursor.fetchall())
+
+
+def _receipts_insert(rows: list[dict]):
+    return (
+        StatusEvent.insert_many(rows)
         .on_conflict(action="NOTHING", conflict_target=[StatusEvent.dedupe_key])
         .returning(StatusEvent.id)
     )
-    return sorted(row.id for row in query.execute())  # one statement: atomic on its own
+
+
+RECEIPTS_INSERT = BatchStatement(StatusEvent, columns(StatusEvent), _receipts_insert)
 
 
 def find_message(event: StatusEvent) -> Message | None:
