@@ -25,8 +25,8 @@ from typing import Any
 from peewee import Case, Query
 
 from bot.core import phones, zones
-from bot.core.models import Customer, Message
-from bot.core.statements import BatchStatement, Statement, columns, row_values
+from bot.core.models import Customer, Message, OrderEvent
+from bot.core.statements import BatchStatement, Statement, columns, insert_ignoring, row_values
 from bot.core.suppression import is_suppressed
 
 
@@ -134,14 +134,6 @@ def _message_insert(values: dict) -> Query:
     )
 
 
-def _messages_insert(rows: list[dict]) -> Query:
-    return (
-        Message.insert_many(rows)
-        .on_conflict(action="NOTHING", conflict_target=[Message.dedupe_key])
-        .returning(Message.id, Message.dedupe_key)
-    )
-
-
 def _customer_insert(values: dict) -> Query:
     return (
         Customer.insert(values)
@@ -173,7 +165,9 @@ def _customer_rename(values: dict) -> Query:
 
 # Compiled once per database (bot/core/statements.py says why).
 MESSAGE_INSERT = Statement(Message, columns(Message), _message_insert)
-MESSAGES_INSERT = BatchStatement(Message, columns(Message), _messages_insert)
+MESSAGES_INSERT = BatchStatement(
+    Message, columns(Message), insert_ignoring(Message.dedupe_key, Message.id, Message.dedupe_key)
+)
 CUSTOMER_INSERT = Statement(Customer, columns(Customer), _customer_insert)
 CUSTOMER_BY_PHONE = Statement(Customer, [Customer.phone], _customer_by_phone)
 CUSTOMER_RENAME = Statement(
@@ -181,3 +175,23 @@ CUSTOMER_RENAME = Statement(
     [Customer.name, Customer.name, Customer.updated_at, Customer.phone],
     _customer_rename,
 )
+
+
+def first_delivery(source: str, dedupe_key: str, topic: str, now: datetime) -> bool:
+    """Record a shop delivery that is not an order event (a consent change, a privacy
+    request) by its dedupe key, keeping nothing of what it said; False when it was
+    recorded before (a redelivery, also one racing this one: one INSERT settles it)."""
+    inserted = (
+        OrderEvent.insert(
+            source=source,
+            dedupe_key=dedupe_key,
+            topic=topic,
+            kind=None,
+            payload={},
+            received_at=now,
+        )
+        .on_conflict(action="NOTHING", conflict_target=[OrderEvent.dedupe_key])
+        .returning(OrderEvent.id)
+        .execute()
+    )
+    return bool(list(inserted))

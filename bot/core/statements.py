@@ -95,6 +95,18 @@ class BatchStatement:
         return db.execute_sql(sql, params)
 
 
+def insert_ignoring(conflict: Field, *returning: Field) -> Callable[[list[dict]], Query]:
+    """A BatchStatement's build: `INSERT … ON CONFLICT (conflict) DO NOTHING RETURNING …`,
+    the one shape of every idempotent multi-row insert on the hot paths."""
+    model = conflict.model
+
+    def build(rows: list[dict]) -> Query:
+        query = model.insert_many(rows).on_conflict(action="NOTHING", conflict_target=[conflict])
+        return query.returning(*returning)
+
+    return build
+
+
 def columns(model: type[Model]) -> list[Field]:
     """Every column of `model` but its primary key, in the model's (and peewee's) order."""
     return [f for f in model._meta.sorted_fields if f is not model._meta.primary_key]

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from bot.core.models import MessagePricing
 from bot.core.phones import country
-from bot.core.statements import BatchStatement, columns
+from bot.core.statements import BatchStatement, columns, insert_ignoring
 from bot.delivery.providers.base import StatusUpdate
 
 
@@ -46,12 +46,8 @@ def record_pricing(updates: list[StatusUpdate], now: datetime) -> int:
     return len(PRICING_INSERT.execute(rows).fetchall())  # SQL built once per row count
 
 
-def _pricing_insert(rows: list[dict]):
-    return (
-        MessagePricing.insert_many(rows)
-        .on_conflict(action="NOTHING", conflict_target=[MessagePricing.provider_message_id])
-        .returning(MessagePricing.id)
-    )
-
-
-PRICING_INSERT = BatchStatement(MessagePricing, columns(MessagePricing), _pricing_insert)
+PRICING_INSERT = BatchStatement(
+    MessagePricing,
+    columns(MessagePricing),
+    insert_ignoring(MessagePricing.provider_message_id, MessagePricing.id),
+)

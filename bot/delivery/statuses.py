@@ -15,7 +15,7 @@ from peewee import Case, fn
 from bot.core.events import MessageStateChanged, publish
 from bot.core.models import Message, State, StatusEvent, write_transaction
 from bot.core.models import Reason as R
-from bot.core.statements import BatchStatement, columns
+from bot.core.statements import BatchStatement, columns, insert_ignoring
 from bot.delivery.providers import fact_of
 from bot.delivery.providers.base import DeliveryStatus, Fact, StatusUpdate
 from bot.policy import consent
@@ -113,15 +113,9 @@ def record_updates(updates: list[StatusUpdate], now: datetime) -> list[int]:
     return sorted(row[0] for row in cursor.fetchall())
 
 
-def _receipts_insert(rows: list[dict]):
-    return (
-        StatusEvent.insert_many(rows)
-        .on_conflict(action="NOTHING", conflict_target=[StatusEvent.dedupe_key])
-        .returning(StatusEvent.id)
-    )
-
-
-RECEIPTS_INSERT = BatchStatement(StatusEvent, columns(StatusEvent), _receipts_insert)
+RECEIPTS_INSERT = BatchStatement(
+    StatusEvent, columns(StatusEvent), insert_ignoring(StatusEvent.dedupe_key, StatusEvent.id)
+)
 
 
 def find_message(event: StatusEvent) -> Message | None:

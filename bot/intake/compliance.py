@@ -21,7 +21,8 @@ import redis
 
 from bot.core import phones
 from bot.core.audit import audit
-from bot.core.models import Customer, Order, OrderEvent, write_transaction
+from bot.core.models import Customer, Order, write_transaction
+from bot.core.rows import first_delivery
 from bot.delivery.providers.base import AccountNews, News, Severity
 from bot.intake.sources.base import ComplianceRequest
 from bot.observability import alerts
@@ -44,16 +45,9 @@ def take_compliance_request(
     request: ComplianceRequest, conn: redis.Redis, salt: str, region: str, now: datetime
 ) -> Done:
     with write_transaction():
-        if OrderEvent.get_or_none(OrderEvent.dedupe_key == request.dedupe_key) is not None:
+        # It names a customer: nothing of it is kept, only that it came.
+        if not first_delivery(request.source, request.dedupe_key, request.topic, now):
             return Done(request.topic, duplicate=True, customers=0)
-        OrderEvent.create(
-            source=request.source,
-            dedupe_key=request.dedupe_key,
-            topic=request.topic,
-            kind=None,
-            payload={},  # it names a customer: nothing of it is kept
-            received_at=now,
-        )
         actor = f"{request.source}:{request.topic}"
         if request.topic == "shop/redact":
             keys = shop_customer_keys(request.source)

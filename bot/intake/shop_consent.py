@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.core import phones
-from bot.core.models import OrderEvent, write_transaction
-from bot.core.rows import Erased, get_or_create_customer
+from bot.core.models import write_transaction
+from bot.core.rows import Erased, first_delivery, get_or_create_customer
 from bot.intake.sources.base import ConsentUpdate
 from bot.policy import consent
 
@@ -18,16 +18,9 @@ def take_consent_update(update: ConsentUpdate, salt: str, region: str, now: date
     nothing; a redelivery neither."""
     number = phones.to_e164(update.phone, region)
     with write_transaction():
-        if OrderEvent.get_or_none(OrderEvent.dedupe_key == update.dedupe_key) is not None:
+        # The ledger keeps the evidence; the delivery only that it came.
+        if not first_delivery(update.source, update.dedupe_key, update.topic, now):
             return {"consent": update.topic, "duplicate": True}
-        OrderEvent.create(
-            source=update.source,
-            dedupe_key=update.dedupe_key,
-            topic=update.topic,
-            kind=None,
-            payload={},  # the ledger keeps the evidence, the number stays in one place
-            received_at=now,
-        )
         if number is None:
             return {"consent": update.topic, "duplicate": False, "dropped": "invalid_phone"}
         try:
