@@ -19,7 +19,7 @@ def load(paths: list[str], within: str) -> tuple[int, Counter, Counter]:
         with open(path) as f:
             for line in f:
                 stack, _, count = line.rstrip().rpartition(" ")
-                if not stack or (within and within not in stack):
+                if not stack or not count.isdigit() or (within and within not in stack):
                     continue
                 frames = [re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";")]
                 total += int(count)

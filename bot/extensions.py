@@ -61,10 +61,18 @@ class Services:
         return self.webhook_provider(self.settings.whatsapp_provider)
 
     def webhook_provider(self, name: str) -> Provider:
-        cls = provider_class(name)
-        if name == "sandbox":
-            return cls(self.settings, redis=self.redis, queue=self.queues["statuses"])
-        return cls(self.settings)
+        """The provider `name` for reading webhooks: built once per settings (a new one
+        per request cost a requests.Session each, issue 19)."""
+        cache = self.__dict__.setdefault("_webhook_providers", {})
+        cached = cache.get(name)
+        if cached is None or cached.settings is not self.settings:
+            cls = provider_class(name)
+            if name == "sandbox":
+                cached = cls(self.settings, redis=self.redis, queue=self.queues["statuses"])
+            else:
+                cached = cls(self.settings)
+            cache[name] = cached
+        return cached
 
     def source(self, name: str) -> Source | None:
         """The order source `name`, or None when it is not enabled (ORDER_SOURCES)."""

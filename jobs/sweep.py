@@ -16,6 +16,8 @@ from bot.core.triggers import single_run
 from bot.delivery import claims, dispatch
 from bot.delivery.receipts import APPLY_JOB
 from bot.extensions import Services, services
+from bot.intake import inbox
+from bot.intake.inbox import Lane
 from bot.intake.intake import HANDLE_JOB, drain_spool
 from bot.integrations import crm
 
@@ -62,6 +64,18 @@ def drain_phase(svc: Services, now: datetime, cutoff: datetime) -> dict:
     return {"spool_drained": drained.stored, "spool_dead_lettered": drained.dead_lettered}
 
 
+def inbox_phase(svc: Services, now: datetime, cutoff: datetime) -> dict:
+    """Kick a drain for each lane whose oldest kept delivery waited past the grace
+    period: its kick was lost (Redis down or flushed when the webhook came)."""
+    kicked = []
+    for lane in Lane:
+        kept_at = inbox.oldest(lane)
+        if kept_at is not None and kept_at < cutoff:
+            inbox.kick(svc, lane, force=True)
+            kicked.append(str(lane))
+    return {"inbox_lanes_kicked": kicked}
+
+
 def stranded_phase(svc: Services, now: datetime, cutoff: datetime) -> dict:
     stranded = claims.find_stranded_messages(now, svc.settings.sweep_interval_seconds)
     # Kick even when a trigger key says a job is pending: that job may be lost.
@@ -98,6 +112,7 @@ def campaigns_phase(svc: Services, now: datetime, cutoff: datetime) -> dict:
 #: The sweep's phases, in order; each is independent of the others.
 PHASES: tuple[tuple[str, Callable[[Services, datetime, datetime], dict]], ...] = (
     ("spool", drain_phase),
+    ("inbox", inbox_phase),
     ("stranded_messages", stranded_phase),
     ("receipts", receipts_phase),
     ("inbound", inbound_phase),

@@ -21,9 +21,10 @@ from werkzeug.security import generate_password_hash
 import jobs
 from bot import create_app
 from bot.core.config import Settings
-from bot.core.models import ALL_MODELS, db, migrate_database
+from bot.core.models import ALL_MODELS, db, migrate_database, utcnow
 from bot.core.signing import sign_hmac
-from bot.extensions import QUEUE_NAMES
+from bot.extensions import QUEUE_NAMES, services
+from bot.intake import inbox
 from tests.fakes.redis_server import free_port, private_redis
 
 # No per-example deadline: it is a timing assertion, and a loaded 2-core CI machine (the
@@ -247,9 +248,19 @@ def database_down(app):
 
 
 @pytest.fixture
+def take_in(app):
+    """Take the kept webhook deliveries in, as the inbox's drain jobs do (receipts
+    applied, customers answered), leaving every other job, sends included, queued."""
+    from jobs.inbox import take_inbound, take_receipts
+
+    return lambda: take_inbound() + take_receipts()
+
+
+@pytest.fixture
 def say(client, sign, run_jobs):
     """Post a customer's WhatsApp message through Meta's webhook (signed) and run the
-    jobs it causes (`run=False`: leave them queued)."""
+    jobs it causes (`run=False`: only store it, as the inbox's take-in does, and leave
+    its answer and every other job to come)."""
 
     def post(body: dict, run: bool = True) -> None:
         raw = json.dumps(body, ensure_ascii=False).encode()
@@ -263,5 +274,7 @@ def say(client, sign, run_jobs):
         assert response.status_code == 200
         if run:
             run_jobs()
+        else:
+            inbox.take_batch(services(), inbox.Lane.INBOUND, utcnow())
 
     return post

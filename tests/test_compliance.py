@@ -129,13 +129,14 @@ def test_meta_131050_records_a_marketing_opt_out(make_app, meta_settings, fake_w
     )
 
 
-def test_user_preferences_webhook_is_recorded_in_the_ledger(client, sign):
+def test_user_preferences_webhook_is_recorded_in_the_ledger(client, sign, run_jobs):
     Customer.create(phone="+919812345678", marketing_opt_in=True)
     raw = json.dumps(load_payload("meta/other")["user_preferences"]).encode()
     signature = "sha256=" + sign(SECRETS["meta_app_secret"], raw)
     response = client.post(
         "/webhooks/whatsapp/meta", data=raw, headers={"X-Hub-Signature-256": signature}
     )
+    run_jobs()
     assert response.status_code == 200
     assert Customer.get().marketing_opt_in is False
     event = ConsentEvent.get()

@@ -251,7 +251,9 @@ def test_a_changed_bsuid_re_keys_the_customer(meta_say):
     assert rekey.subject == str(customer.id)
 
 
-def test_a_genuine_number_change_moves_the_customer_and_their_waiting_messages(meta_app, sign):
+def test_a_genuine_number_change_moves_the_customer_and_their_waiting_messages(
+    meta_app, sign, run_jobs
+):
     # pywa's tests/data/updates/system.json "phone_number_change" (commit 0bcf2f19).
     path = PAYLOADS / "meta" / "real" / "pywa__system__phone_number_change.json"
     # Its numbers are placeholders no number plan has, so the customer is stored directly.
@@ -273,6 +275,7 @@ def test_a_genuine_number_change_moves_the_customer_and_their_waiting_messages(m
         headers={"X-Hub-Signature-256": "sha256=" + sign(SECRETS["meta_app_secret"], raw)},
         content_type="application/json",
     )
+    run_jobs()
 
     assert response.status_code == 200
     [customer] = Customer.select()

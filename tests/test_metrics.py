@@ -83,7 +83,7 @@ def test_retries_and_failure_codes_are_counted(make_app, meta_settings, fake_wha
     assert 'dakiya_failures_by_code{code="131026"} 1.0' in text
 
 
-def test_unhandled_webhook_parts_are_counted_by_provider_and_reason(client, sign):
+def test_unhandled_webhook_parts_are_counted_by_provider_and_reason(client, sign, run_jobs):
     import json
 
     from tests.conftest import SECRETS, load_payload
@@ -94,6 +94,7 @@ def test_unhandled_webhook_parts_are_counted_by_provider_and_reason(client, sign
     raw = json.dumps(body).encode()
     headers = {"X-Hub-Signature-256": "sha256=" + sign(SECRETS["meta_app_secret"], raw)}
     assert client.post("/webhooks/whatsapp/meta", data=raw, headers=headers).status_code == 200
+    run_jobs()
 
     text = scrape(client)
     assert 'dakiya_unhandled_updates{provider="meta",reason="unknown_value"} 1.0' in text

@@ -87,11 +87,12 @@ def test_a_notice_naming_only_the_new_category_is_a_completed_one():
 
 
 def test_the_impending_notice_alerts_with_the_events_it_affects_and_changes_nothing(
-    client, sign, redis_conn
+    client, sign, redis_conn, run_jobs
 ):
     waiting = queued_message()
     effective = int(utcnow().timestamp()) + 86400
     response = post_meta(client, sign, notice("impending", category_update_timestamp=effective))
+    run_jobs()
 
     assert response.status_code == 200
     text = standing(redis_conn)["template_category:order_shipped:en"]
@@ -106,14 +107,16 @@ def test_the_impending_notice_alerts_with_the_events_it_affects_and_changes_noth
 
 
 def test_the_completed_notice_makes_the_template_marketing_for_waiting_and_new_messages(
-    client, sign, redis_conn, run_jobs
+    client, sign, redis_conn, run_jobs, take_in
 ):
     post_meta(client, sign, notice("impending"))
+    run_jobs()
     waiting = queued_message()  # queued, customer never opted in to marketing
     other_language = queued_message(event_id="evt-hi", order_id="1043")
     Message.update(language="hi").where(Message.id == other_language.id).execute()
 
     response = post_meta(client, sign, notice("completed", later=1))
+    take_in()  # the notice is taken in while the messages still wait in the queue
 
     assert response.status_code == 200
     kept = TemplateCategory.get()
@@ -156,8 +159,9 @@ def test_the_completed_notice_makes_the_template_marketing_for_waiting_and_new_m
     assert consented.reason != Reason.NO_MARKETING_CONSENT
 
 
-def test_the_templates_api_shows_what_meta_made_the_template(client, sign):
+def test_the_templates_api_shows_what_meta_made_the_template(client, sign, run_jobs):
     post_meta(client, sign, notice("completed"))
+    run_jobs()
 
     items = client.get("/admin/api/templates", headers=ADMIN).get_json()["items"]
 
@@ -173,28 +177,34 @@ def test_the_templates_api_shows_what_meta_made_the_template(client, sign):
     assert placed["meta_categories"] == []
 
 
-def test_a_redelivered_or_older_completed_notice_changes_nothing(client, sign):
+def test_a_redelivered_or_older_completed_notice_changes_nothing(client, sign, run_jobs):
     body = notice("completed")
     post_meta(client, sign, body)
+    run_jobs()
     post_meta(client, sign, body)
+    run_jobs()
     older = notice("completed", later=-3600, new_category="UTILITY", previous_category="MARKETING")
     post_meta(client, sign, older)
+    run_jobs()
 
     assert TemplateCategory.get().category == "marketing"
     assert AuditLog.select().where(AuditLog.action == "template_category").count() == 1
 
 
 def test_a_template_meta_moves_back_to_utility_sends_as_the_map_says_again(
-    client, sign, redis_conn
+    client, sign, redis_conn, run_jobs
 ):
     post_meta(client, sign, notice("completed"))
+    run_jobs()
     waiting = queued_message()
     post_meta(client, sign, notice("impending", later=1))
+    run_jobs()
     post_meta(
         client,
         sign,
         notice("completed", later=2, new_category="UTILITY", previous_category="MARKETING"),
     )
+    run_jobs()
 
     assert TemplateCategory.get().category == "utility"
     assert "template_category:order_shipped:en" not in standing(redis_conn)  # cleared
@@ -223,11 +233,14 @@ def test_meta_never_makes_a_template_the_map_calls_marketing_less_strict():
         ({"message_template_name": 7}, "message_template_name"),
     ],
 )
-def test_a_notice_without_its_template_or_category_is_kept_raw(client, sign, value, where):
+def test_a_notice_without_its_template_or_category_is_kept_raw(
+    client, sign, value, where, run_jobs
+):
     body = notice("completed")
     body["entry"][0]["changes"][0]["value"].update(value)
 
     assert post_meta(client, sign, body).status_code == 200
+    run_jobs()
 
     kept = UnhandledUpdate.get()
     assert kept.kind == "change:template_category_update"

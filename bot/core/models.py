@@ -594,6 +594,20 @@ class SpoolDeadLetter(BaseModel):
     failed_at = DateTimeField(index=True)
 
 
+class InboxEntry(BaseModel):
+    """A verified webhook delivery kept raw by its request's one INSERT, until a worker
+    takes it in (bot/intake/inbox.py) and deletes it in the same transaction."""
+
+    kind = CharField(max_length=64)  # "whatsapp:<provider>" or "order:<source>"
+    lane = CharField(max_length=16)  # which drain takes it: bot.intake.inbox.Lane
+    body = BlobField()  # exactly as the sender sent it
+    headers = TextField(default="{}")  # JSON: the few headers its parsing reads
+    received_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("lane", "id"), False),)
+
+
 class UnhandledUpdate(BaseModel):
     """A part of a signed WhatsApp webhook Dakiya could not read or does not act on, kept
     as it came with the reason (bot/delivery/unhandled.py), so that nothing a provider sent is lost
@@ -637,6 +651,7 @@ ALL_MODELS = [
     WebhookDelivery,
     SpoolDeadLetter,
     UnhandledUpdate,
+    InboxEntry,
 ]
 
 

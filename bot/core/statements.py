@@ -16,6 +16,18 @@ from peewee import Field, Model, Query
 from bot.core.models import db
 
 
+def same_params(compiled: Sequence, ours: Sequence) -> bool:
+    """Whether peewee's parameters are ours, value for value (a BLOB's driver wrapper,
+    psycopg2's `Binary`, compares by identity: its wrapped bytes are compared)."""
+
+    def plain(value: Any) -> Any:
+        return getattr(value, "adapted", value)
+
+    return len(compiled) == len(ours) and all(
+        plain(a) == plain(b) for a, b in zip(compiled, ours, strict=True)
+    )
+
+
 class Statement:
     """A peewee query whose parameters are exactly `fields`' values, in that order.
 
@@ -42,7 +54,7 @@ class Statement:
         sql = self._sql.get(kind)
         if sql is None:
             sql, compiled = self.build(values).sql()
-            if list(compiled) != params:  # a build that does not match `fields`
+            if not same_params(compiled, params):  # a build that does not match `fields`
                 raise ValueError(f"parameters differ: {compiled!r} != {params!r}")
             self._sql[kind] = sql
         return db.execute_sql(sql, params)
@@ -87,7 +99,7 @@ class BatchStatement:
         sql = self._sql.pop(key, None)
         if sql is None:
             sql, compiled = self.build(rows).sql()
-            if list(compiled) != params:  # a build that does not match `fields`
+            if not same_params(compiled, params):  # a build that does not match `fields`
                 raise ValueError(f"parameters differ: {compiled!r} != {params!r}")
             while len(self._sql) >= self.sizes:
                 del self._sql[next(iter(self._sql))]  # the least recently used

@@ -35,9 +35,12 @@ def spooled_at(entry_id: str) -> datetime:
     return datetime.fromtimestamp(millis / 1000, UTC).replace(tzinfo=None)
 
 
-def record(entry: spool.Entry, exc: BaseException, now: datetime) -> None:
+def record(
+    entry: spool.Entry, exc: BaseException, now: datetime, kept_at: datetime | None = None
+) -> None:
     """Keep `entry` with its error. Moving the same entry twice (a crash between this
-    and the spool's delete) keeps one row, with the latest error."""
+    and the spool's delete) keeps one row, with the latest error. `kept_at`: when it was
+    taken, for an entry that is not a spool entry (the webhook inbox's)."""
     error = describe(exc)
     (
         SpoolDeadLetter.insert(
@@ -46,7 +49,7 @@ def record(entry: spool.Entry, exc: BaseException, now: datetime) -> None:
             body=entry.body,
             headers=entry.headers,
             error=error,
-            spooled_at=spooled_at(entry.id),
+            spooled_at=kept_at or spooled_at(entry.id),
             failed_at=now,
         )
         .on_conflict(

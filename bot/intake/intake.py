@@ -119,9 +119,51 @@ def count_dropped(svc: IntakeServices, what: str, reason: str, source: str, n: i
     )
 
 
+class Stored(NamedTuple):
+    """What storing a delivery's updates wrote, and what is left to do after commit."""
+
+    receipt_ids: list[int]  # new receipts, to apply
+    inbound_ids: list[int]  # new customer messages, to answer
+    count: int  # how many rows were new
+    dropped: Counter[str]  # updates not stored, by what they were (an erased number)
+    merges: Merges
+    account: list[AccountNews]  # for the next alert check
+    categories_changed: bool
+
+
 def take_whatsapp_updates(svc: IntakeServices, updates: list[WebhookUpdate], now: datetime) -> int:
     """Store receipts, customer messages and the parts Dakiya could not read (raw, with
     the reason), then enqueue applying and answering them. How many rows were new."""
+    stored = store_whatsapp_updates(svc, updates, now)
+    follow_up(svc, stored, now)
+    if stored.receipt_ids:
+        hand_over_receipts(svc, stored.receipt_ids)
+    if stored.inbound_ids:
+        # Replies travel on the order queue: a customer never waits behind receipts.
+        enqueue_answers(svc, stored.inbound_ids)
+    return stored.count
+
+
+def hand_over_receipts(svc: IntakeServices, receipt_ids: list[int]) -> None:
+    try:
+        receipts.hand_over(svc.queues, receipt_ids)
+    except redis.RedisError as exc:
+        log.warning("handing receipts over failed (%s); the sweeper picks them up", exc)
+
+
+def enqueue_answers(svc: IntakeServices, inbound_ids: list[int]) -> None:
+    try:
+        svc.queues["orders"].enqueue(HANDLE_JOB, inbound_ids, result_ttl=0)
+    except redis.RedisError as exc:
+        log.warning("enqueueing answers failed (%s); the sweeper picks them up", exc)
+
+
+def store_whatsapp_updates(
+    svc: IntakeServices, updates: list[WebhookUpdate], now: datetime
+) -> Stored:
+    """Store one or many deliveries' updates in one transaction (a savepoint inside the
+    caller's): receipts with one INSERT, customer messages once each, identity and
+    preference changes, template notices, and the raw parts Dakiya could not read."""
     status_updates = [u for u in updates if isinstance(u, StatusUpdate)]
     inbound = [u for u in updates if isinstance(u, Inbound)]
     preferences = [u for u in updates if isinstance(u, PreferenceUpdate)]
@@ -153,22 +195,23 @@ def take_whatsapp_updates(svc: IntakeServices, updates: list[WebhookUpdate], now
         if category_notices:
             notifications = svc.current_notifications()
             account += template_categories.take_notices(category_notices, notifications, now)
-    for what, n in dropped.items():
+    stored = len(event_ids) + len(inbound_ids) + len(preferences) + len(account)
+    count = stored + rekeyed + new_unhandled
+    return Stored(event_ids, inbound_ids, count, dropped, merges, account, bool(category_notices))
+
+
+def follow_up(svc: IntakeServices, stored: Stored, now: datetime) -> None:
+    """After commit: count what was dropped, forget merged customers' counters, keep
+    account news for the alert check, and send by re-categorised templates at once."""
+    for what, n in stored.dropped.items():
         count_dropped(svc, what, Reason.ERASED, "whatsapp", n)
     try:
-        merges.forget_counters(svc.redis)
-        if event_ids:
-            receipts.hand_over(svc.queues, event_ids)
-        if inbound_ids:
-            # Replies travel on the order queue: a customer never waits behind receipts.
-            svc.queues["orders"].enqueue(HANDLE_JOB, inbound_ids, result_ttl=0)
-        alerts.record_account_news(svc.redis, account, now)  # the next check alerts
-        if category_notices:
-            svc.refresh()  # this process sends by the new categories at once
+        stored.merges.forget_counters(svc.redis)
+        alerts.record_account_news(svc.redis, stored.account, now)
     except redis.RedisError as exc:
-        log.warning("enqueue after intake failed (%s); the sweeper picks it up", exc)
-    stored = len(event_ids) + len(inbound_ids) + len(preferences) + len(account)
-    return stored + rekeyed + new_unhandled
+        log.warning("follow-up after intake failed (%s)", exc)
+    if stored.categories_changed:
+        svc.refresh()  # this process sends by the new categories at once
 
 
 def store_inbound(
@@ -238,11 +281,16 @@ def take_spooled(svc: IntakeServices, entry: spool.Entry, now: datetime) -> None
         if isinstance(parsed, OrderEvent):
             take_order_event(svc, parsed, now)
     elif family == "whatsapp":
-        provider = svc.webhook_provider(name)
-        updates = provider.parse_webhook(without_unstorable(json.loads(entry.body)))
-        take_whatsapp_updates(svc, updates, now)
+        take_whatsapp_updates(svc, parse_whatsapp(svc, name, entry.body), now)
     else:
         raise UnknownSpoolKind(f"unknown spool entry kind {entry.kind!r}")
+
+
+def parse_whatsapp(svc: IntakeServices, provider_name: str, body: bytes) -> list[WebhookUpdate]:
+    """A verified WhatsApp delivery's updates (never raises for its content: what cannot
+    be read comes back as `UnhandledItem`s)."""
+    provider = svc.webhook_provider(provider_name)
+    return provider.parse_webhook(without_unstorable(json.loads(body)))
 
 
 class Drained(NamedTuple):

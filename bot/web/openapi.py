@@ -298,14 +298,14 @@ def hand_written_paths() -> dict[str, dict[str, Any]]:
 
     stored = {
         "type": "object",
-        "required": ["received", "stored", "unhandled"],
+        "required": ["accepted"],
         "properties": {
-            "received": {"type": "integer", "description": "updates Dakiya acts on"},
-            "stored": {"type": "integer", "description": "rows new to the database"},
-            "unhandled": {
-                "type": "integer",
-                "description": "parts kept raw as unhandled updates (GET "
-                "/admin/api/unhandled-updates): not understood or not acted on",
+            "accepted": {
+                **_true(),
+                "description": "kept durably; a worker parses and applies it within "
+                "seconds (customer messages first). What Dakiya cannot read or does not "
+                "act on is then kept raw as unhandled updates (GET "
+                "/admin/api/unhandled-updates)",
             },
         },
     }
@@ -540,9 +540,11 @@ def _whatsapp_post(
         "operationId": f"whatsapp_update_{provider}",
         "parameters": [signature],
         "requestBody": body,
-        "description": "Any JSON body with a valid signature is taken (200): what Dakiya "
-        "cannot read or does not act on is kept raw as unhandled updates and the rest is "
-        "stored. Only a bad signature (401) or a body that is not JSON (400) is refused.",
+        "description": "Any JSON body with a valid signature is taken (200): kept as sent, "
+        "with one INSERT, and taken in by a worker, where what Dakiya cannot read or does "
+        "not act on is kept raw as unhandled updates and the rest is stored and applied. "
+        "Only a bad signature (401) or a body that is not JSON (400) is refused; 503 while "
+        "the database is down (Meta redelivers).",
         "responses": {
             "200": {"description": "taken", "content": _json(answer)},
             **error_responses(400, 401, 413, *more_errors),

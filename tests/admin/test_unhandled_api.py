@@ -21,11 +21,12 @@ def unknown_field(n: int) -> dict:
     }
 
 
-def test_unhandled_updates_are_listed_raw_with_their_reason(client, sign):
+def test_unhandled_updates_are_listed_raw_with_their_reason(client, sign, run_jobs):
     body = load_payload("meta/other")["user_preferences"]
     pref = body["entry"][0]["changes"][0]["value"]["user_preferences"][0]
     pref["value"] = "signup"
     post_meta(client, sign, body)
+    run_jobs()
 
     response = client.get("/admin/api/unhandled-updates", headers=VIEWER)
 
@@ -42,10 +43,12 @@ def test_unhandled_updates_are_listed_raw_with_their_reason(client, sign):
     assert "signup" in item["detail"] and item["received_at"].endswith("+00:00")
 
 
-def test_unhandled_updates_are_paged_and_filtered(client, sign):
+def test_unhandled_updates_are_paged_and_filtered(client, sign, run_jobs):
     for n in range(3):
         post_meta(client, sign, unknown_field(n))
+        run_jobs()
     post_meta(client, sign, [])  # JSON, but no webhook: not_whatsapp
+    run_jobs()
 
     first = client.get("/admin/api/unhandled-updates?limit=2", headers=VIEWER).get_json()
     rest = client.get(

@@ -344,6 +344,11 @@ class Provider:
         """True when the webhook body carries this provider's valid signature."""
         raise NotImplementedError
 
+    def receipts_only(self, payload: Any) -> bool:
+        """Whether a verified body carries delivery receipts and nothing else, so that it
+        may wait behind customer messages (bot/intake/inbox.py). When unsure: False."""
+        return False
+
     def parse_webhook(self, payload: Any) -> list[WebhookUpdate]:
         """Every update in one verified webhook body, in order. Never raises for what the
         body contains: a part it cannot read becomes an `UnhandledItem`, the rest is read."""

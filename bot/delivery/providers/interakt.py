@@ -124,6 +124,11 @@ class InteraktProvider(HttpProvider):
         secrets = self.settings.secrets_for("INTERAKT_WEBHOOK_SECRET")
         return verify_hmac(secrets, body, signature, prefix="sha256=")
 
+    def receipts_only(self, payload: Any) -> bool:
+        """A `message_api_*` or `message_campaign_*` status, one per webhook."""
+        kind = payload.get("type") if isinstance(payload, dict) else None
+        return isinstance(kind, str) and _STATUS_TYPE.fullmatch(kind) is not None
+
     def parse_webhook(self, payload: Any) -> list[WebhookUpdate]:
         """One update per webhook: a delivery status or an inbound message. A type
         Dakiya does not act on (clicks, tests, account alerts) or a body it cannot read

@@ -214,6 +214,24 @@ class MetaProvider(HttpProvider):
             prefix="sha256=",
         )
 
+    def receipts_only(self, payload: Any) -> bool:
+        """Every change of every entry is a `messages` change with statuses and no
+        customer message (a glance at the keys: the body is parsed on a worker)."""
+        if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
+            return False
+        changes: list = []
+        for entry in payload["entry"]:
+            listed = entry.get("changes") if isinstance(entry, dict) else None
+            changes += listed if isinstance(listed, list) and listed else [None]
+        return bool(changes) and all(
+            isinstance(change, dict)
+            and change.get("field") == "messages"
+            and isinstance(value := change.get("value"), dict)
+            and "statuses" in value
+            and "messages" not in value
+            for change in changes
+        )
+
     def parse_webhook(self, payload: Any) -> list[WebhookUpdate]:
         """Statuses and inbound messages from every `messages` change, marketing
         stop/resume from `user_preferences` changes, and account news (quality, template

@@ -7,17 +7,19 @@ import hmac
 
 from flask import jsonify, request
 
-from bot.core.errors import ApiError, without_unstorable
+from bot.core.errors import ApiError
 from bot.core.jsonbody import decode_json
 from bot.core.models import utcnow
-from bot.delivery.providers.base import UnhandledItem
 from bot.extensions import services
-from bot.intake.intake import SPOOLED, take_durably, take_whatsapp_updates
+from bot.intake import inbox
+from bot.intake.inbox import Lane
+from bot.intake.intake import SPOOLED
 from bot.observability.alerts import record_signature_failure
 from bot.web.webhooks import bad_signature, bp
 
 WEBHOOK_PROVIDERS = frozenset({"meta", "interakt"})
-#: Interakt never redelivers and disables a webhook that fails 5 times: spool first.
+#: Interakt never redelivers and disables a webhook that fails 5 times: spooled when
+#: the database cannot keep a delivery.
 SPOOLED_PROVIDERS = frozenset({"interakt"})
 
 
@@ -54,14 +56,17 @@ def receive_whatsapp_update(provider_name: str):
         payload = decode_json(body)
     except ValueError as exc:  # not JSON (or nested past any sender's depth): refused
         raise ApiError(400, "invalid_payload", f"the body is not JSON: {exc}") from exc
-    # Whatever the JSON holds, a signed delivery is taken: what cannot be read is kept
-    # raw as unhandled updates (bot.delivery.unhandled) and the rest is processed.
-    updates = provider.parse_webhook(without_unstorable(payload))
-    kept_raw = sum(isinstance(u, UnhandledItem) for u in updates)
-    spool_kind = f"whatsapp:{provider_name}" if provider_name in SPOOLED_PROVIDERS else None
-    taken = take_durably(
-        svc, spool_kind, body, {}, lambda: take_whatsapp_updates(svc, updates, utcnow())
+    # Whatever the JSON holds, a signed delivery is taken: kept raw here, parsed by a
+    # worker (bot/intake/inbox.py), where what cannot be read is stored as unhandled.
+    lane = Lane.RECEIPTS if provider.receipts_only(payload) else Lane.INBOUND
+    kept = inbox.keep(
+        svc,
+        f"whatsapp:{provider_name}",
+        lane,
+        body,
+        utcnow(),
+        spooled=provider_name in SPOOLED_PROVIDERS,
     )
-    if taken is SPOOLED:
+    if kept is SPOOLED:
         return jsonify(spooled=True), 200
-    return jsonify(received=len(updates) - kept_raw, stored=taken, unhandled=kept_raw), 200
+    return jsonify(accepted=True), 200

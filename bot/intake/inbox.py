@@ -1,0 +1,259 @@
+"""The webhook inbox (issue 19): a verified delivery is kept raw by one INSERT and
+answered at once; workers take the entries in, a batch at a time, in the transaction
+that deletes them.
+
+A webhook request does the least that makes its delivery durable: verify the signature,
+check that the body is JSON, `keep` it (one INSERT, autocommitted) and kick a drain.
+Parsing and everything a delivery leads to happen in `take_batch`, on a worker, for up
+to BATCH_SIZE entries at once: their receipts are stored with one INSERT and the entries
+deleted in the same transaction, so an entry is taken in exactly once or not at all. A
+killed worker or an outage leaves the entries for the next drain; the sweeper kicks a
+drain for entries its grace period finds waiting (a lost kick, Redis flushed).
+
+Two lanes, so that a STOP never waits behind a campaign's receipts: customer messages
+(and anything that is not only receipts) are drained on the orders queue, which workers
+serve first, and a receipt drain stops between batches when customer messages wait.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import NamedTuple
+
+import redis
+from peewee import SqliteDatabase
+
+from bot.core import spool, triggers
+from bot.core.errors import is_outage
+from bot.core.models import InboxEntry, db, utcnow, write_transaction
+from bot.core.statements import Statement, columns
+from bot.intake import dead_letters
+from bot.intake.intake import (
+    SPOOLED,
+    IntakeServices,
+    Stored,
+    follow_up,
+    parse_whatsapp,
+    store_whatsapp_updates,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Lane(StrEnum):
+    INBOUND = "inbound"  # customer messages, and whatever is not only receipts
+    RECEIPTS = "receipts"  # delivery receipts and nothing else
+
+
+#: The queue each lane's drain runs on: workers serve "orders" before "statuses".
+QUEUE_OF = {Lane.INBOUND: "orders", Lane.RECEIPTS: "statuses"}
+DRAIN_JOB = {Lane.INBOUND: "jobs.inbox.take_inbound", Lane.RECEIPTS: "jobs.inbox.take_receipts"}
+KICK_KEY = "dakiya:inbox:kick:{}"
+#: Entries taken in per transaction: one INSERT for all their receipts.
+BATCH_SIZE = 200
+
+APPEND = Statement(InboxEntry, columns(InboxEntry), lambda values: InboxEntry.insert(**values))
+
+
+def keep(
+    svc: IntakeServices,
+    kind: str,
+    lane: Lane,
+    body: bytes,
+    now: datetime,
+    *,
+    spooled: bool = False,
+    headers: dict[str, str] | None = None,
+) -> object | None:
+    """Make a verified delivery durable and kick its lane's drain; `SPOOLED` when the
+    database could not take it and the spool did (`spooled`: a sender that never
+    redelivers). Without a spool an outage propagates: the sender gets 503."""
+    values = {"kind": kind, "lane": lane, "body": body, "received_at": now}
+    values["headers"] = json.dumps(headers or {})
+    try:
+        APPEND.execute(values)
+    except Exception as exc:
+        if not spooled or spool.put(svc.redis, kind, body, headers or {}) is None:
+            raise
+        if not is_outage(exc):
+            log.exception("a %s delivery could not be kept; spooled for the dead letters", kind)
+        return SPOOLED
+    try:
+        kick(svc, lane)
+    except redis.RedisError as exc:  # the entry is durable: the sweeper kicks a drain
+        log.warning("could not kick the %s drain (%s); the sweeper will", lane, exc)
+    return None
+
+
+def kick(svc: IntakeServices, lane: Lane, *, force: bool = False) -> bool:
+    """Make sure a drain of `lane` is pending (one round trip when it is)."""
+    queue = svc.queues[QUEUE_OF[lane]]
+    return triggers.ensure_pending(queue, KICK_KEY.format(lane), DRAIN_JOB[lane], force=force)
+
+
+def waiting(conn: redis.Redis, lane: Lane) -> bool:
+    """Whether a drain of `lane` has been kicked and not started yet."""
+    return bool(conn.exists(KICK_KEY.format(lane)))
+
+
+class Taken(NamedTuple):
+    entries: int  # entries taken in (stored, or moved to the dead letters)
+    receipt_ids: list[int]  # new receipts, to apply
+    inbound_ids: list[int]  # new customer messages, to answer
+
+
+NOTHING = Taken(0, [], [])
+
+
+def claim(lane: Lane, limit: int) -> list[InboxEntry]:
+    """The lane's oldest entries, locked until the transaction ends; on PostgreSQL those
+    another drain holds are skipped (SQLite's write lock already serialises drains)."""
+    query = (
+        InboxEntry.select()
+        .where(InboxEntry.lane == lane)
+        .order_by(InboxEntry.id)
+        .limit(limit)
+    )
+    if not isinstance(db.obj, SqliteDatabase):
+        query = query.for_update("FOR UPDATE SKIP LOCKED")
+    return list(query)
+
+
+def parse(svc: IntakeServices, entry: InboxEntry) -> list:
+    family, _, name = entry.kind.partition(":")
+    if family != "whatsapp":
+        raise ValueError(f"unknown inbox entry kind {entry.kind!r}")
+    return parse_whatsapp(svc, name, bytes(entry.body))
+
+
+def take_batch(svc: IntakeServices, lane: Lane, now: datetime, limit: int | None = None) -> Taken:
+    """Take in up to `limit` of the lane's oldest entries in one transaction. If that
+    fails for any reason but an outage (re-raised: the entries wait), they are taken in
+    one at a time and the one that fails on its own goes to the dead letters."""
+    limit = limit or BATCH_SIZE
+    try:
+        with write_transaction():
+            entries = claim(lane, limit)
+            if not entries:
+                return NOTHING
+            updates = [update for entry in entries for update in parse(svc, entry)]
+            stored = store_whatsapp_updates(svc, updates, now)
+            delete(entries)
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        log.exception("a batch of the %s inbox failed; taking it in one by one", lane)
+        return take_one_by_one(svc, lane, now, limit)
+    return done(svc, len(entries), stored, now)
+
+
+def take_one_by_one(svc: IntakeServices, lane: Lane, now: datetime, limit: int) -> Taken:
+    taken = NOTHING
+    for _ in range(limit):
+        entry = None
+        try:
+            with write_transaction():
+                entries = claim(lane, 1)
+                if not entries:
+                    break
+                entry = entries[0]
+                stored = store_whatsapp_updates(svc, parse(svc, entry), now)
+                delete(entries)
+        except Exception as exc:
+            if is_outage(exc) or entry is None:
+                raise
+            dead_letter(entry, exc, now)
+            taken = Taken(taken.entries + 1, taken.receipt_ids, taken.inbound_ids)
+            continue
+        one = done(svc, 1, stored, now)
+        taken = Taken(
+            taken.entries + 1,
+            taken.receipt_ids + one.receipt_ids,
+            taken.inbound_ids + one.inbound_ids,
+        )
+    return taken
+
+
+def done(svc: IntakeServices, entries: int, stored: Stored, now: datetime) -> Taken:
+    follow_up(svc, stored, now)
+    return Taken(entries, stored.receipt_ids, stored.inbound_ids)
+
+
+def delete(entries: list[InboxEntry]) -> None:
+    InboxEntry.delete().where(InboxEntry.id.in_([e.id for e in entries])).execute()
+
+
+def dead_letter(entry: InboxEntry, exc: BaseException, now: datetime) -> None:
+    """Move an entry that cannot be taken in out of the way, byte for byte, with its
+    error (retried or discarded from `/admin/api/spool/dead-letters`)."""
+    log.error(
+        "inbox entry %s (%s) moved to the dead letters: %s",
+        entry.id,
+        entry.kind,
+        dead_letters.describe(exc),
+    )
+    moved = spool.Entry(
+        id=f"inbox-{entry.id}",
+        kind=entry.kind,
+        body=bytes(entry.body),
+        headers=json.loads(entry.headers or "{}"),
+    )
+    with write_transaction():
+        dead_letters.record(moved, exc, now, kept_at=entry.received_at)
+        delete([entry])
+
+
+class Drained(NamedTuple):
+    entries: int
+    receipts_applied: int
+    answered: int
+
+
+def drain(
+    svc: IntakeServices,
+    lane: Lane,
+    budget_seconds: float,
+    *,
+    apply: Callable[[list[int]], int],
+    answer: Callable[[list[int]], int],
+    yield_to: Lane | None = None,
+) -> Drained:
+    """Take the lane in, a batch at a time, until it is empty or the budget is spent
+    (then a fresh job carries on); `apply` the new receipts and `answer` the new
+    customer messages after each batch. With `yield_to`, stop between batches while a
+    drain of that lane waits, so the worker serves it first (its queue comes first).
+
+    The trigger is cleared first, so an entry kept from now on kicks a new drain; one
+    kept before is taken by this one."""
+    triggers.clear(svc.redis, KICK_KEY.format(lane))
+    stop_at = time.monotonic() + budget_seconds
+    entries = applied = answered = 0
+    while True:
+        taken = take_batch(svc, lane, utcnow())
+        if not taken.entries:
+            break
+        entries += taken.entries
+        if taken.receipt_ids:
+            applied += apply(taken.receipt_ids)
+        if taken.inbound_ids:
+            answered += answer(taken.inbound_ids)
+        yielding = yield_to is not None and waiting(svc.redis, yield_to)
+        if yielding or time.monotonic() >= stop_at:
+            kick(svc, lane, force=True)
+            break
+    return Drained(entries, applied, answered)
+
+
+def oldest(lane: Lane) -> datetime | None:
+    """When the lane's oldest entry was kept (the sweeper's and /metrics' view)."""
+    return (
+        InboxEntry.select(InboxEntry.received_at)
+        .where(InboxEntry.lane == lane)
+        .order_by(InboxEntry.id)
+        .scalar()
+    )

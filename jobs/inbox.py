@@ -1,0 +1,46 @@
+"""Inbox jobs: take in the webhook deliveries kept raw by their requests
+(bot/intake/inbox.py), customer messages first."""
+
+from __future__ import annotations
+
+from bot.core.models import db, utcnow
+from bot.delivery import statuses
+from bot.extensions import services
+from bot.intake.inbox import Lane, drain
+from jobs.inbound import handle_inbound_messages
+
+#: How long one drain job takes deliveries in before it hands over to a fresh job.
+DRAIN_BUDGET_SECONDS = 20.0
+
+
+def apply_receipts(receipt_ids: list[int]) -> int:
+    return statuses.apply_status_events(receipt_ids, utcnow())
+
+
+def take_inbound() -> int:
+    """RQ entry point (orders queue): take in kept deliveries with customer messages and
+    answer them at once; how many deliveries were taken in."""
+    with db.connection_context():
+        drained = drain(
+            services(),
+            Lane.INBOUND,
+            DRAIN_BUDGET_SECONDS,
+            apply=apply_receipts,
+            answer=handle_inbound_messages,
+        )
+    return drained.entries
+
+
+def take_receipts() -> int:
+    """RQ entry point (statuses queue): take in kept receipts and apply them, stepping
+    aside between batches while customer messages wait; how many deliveries."""
+    with db.connection_context():
+        drained = drain(
+            services(),
+            Lane.RECEIPTS,
+            DRAIN_BUDGET_SECONDS,
+            apply=apply_receipts,
+            answer=handle_inbound_messages,
+            yield_to=Lane.INBOUND,
+        )
+    return drained.entries
