@@ -108,15 +108,11 @@ def test_a_redelivered_receipt_is_kept_twice_and_stored_once(client, sign, take_
     assert Message.get_by_id(message.id).state == State.DELIVERED
 
 
-def test_a_poison_entry_goes_to_the_dead_letters_and_the_rest_is_taken_in(
-    client, sign, take_in
-):
+def test_a_poison_entry_goes_to_the_dead_letters_and_the_rest_is_taken_in(client, sign, take_in):
     message = sent_message("wamid.P1")
     post_meta(client, sign, meta_receipt("sent", "wamid.P0"))
     # Kept by an older version for a provider this one no longer reads.
-    InboxEntry.create(
-        kind="whatsapp:retired", lane=Lane.RECEIPTS, body=b"{}", received_at=utcnow()
-    )
+    InboxEntry.create(kind="whatsapp:retired", lane=Lane.RECEIPTS, body=b"{}", received_at=utcnow())
     post_meta(client, sign, meta_receipt("delivered", "wamid.P1"))
 
     take_in()

@@ -113,12 +113,7 @@ NOTHING = Taken(0, [], [])
 def claim(lane: Lane, limit: int) -> list[InboxEntry]:
     """The lane's oldest entries, locked until the transaction ends; on PostgreSQL those
     another drain holds are skipped (SQLite's write lock already serialises drains)."""
-    query = (
-        InboxEntry.select()
-        .where(InboxEntry.lane == lane)
-        .order_by(InboxEntry.id)
-        .limit(limit)
-    )
+    query = InboxEntry.select().where(InboxEntry.lane == lane).order_by(InboxEntry.id).limit(limit)
     if not isinstance(db.obj, SqliteDatabase):
         query = query.for_update("FOR UPDATE SKIP LOCKED")
     return list(query)
