@@ -229,9 +229,11 @@ def drain(
     stop_at = time.monotonic() + budget_seconds
     entries = applied = answered = 0
     while True:
+        started = time.monotonic()
         taken = take_batch(svc, lane, utcnow())
         if not taken.entries:
             break
+        let_writers_in(time.monotonic() - started)
         entries += taken.entries
         if taken.receipt_ids:
             applied += apply(taken.receipt_ids)
@@ -242,6 +244,18 @@ def drain(
             kick(svc, lane, force=True)
             break
     return Drained(entries, applied, answered)
+
+
+#: On SQLite, the share of a batch's time a drain then pauses for (see below).
+SQLITE_PAUSE_SHARE = 0.25
+
+
+def let_writers_in(batch_seconds: float) -> None:
+    """On SQLite, pause after a batch so that webhooks waiting for the one write lock get
+    it: its busy handler polls at growing intervals, and back-to-back transactions would
+    starve it (a STOP's INSERT waited out a whole receipt backlog). PostgreSQL: no-op."""
+    if isinstance(db.obj, SqliteDatabase):
+        time.sleep(min(batch_seconds * SQLITE_PAUSE_SHARE, 0.05))
 
 
 def oldest(lane: Lane) -> datetime | None:
