@@ -32,15 +32,20 @@ def take_inbound() -> int:
 
 
 def take_receipts() -> int:
-    """RQ entry point (statuses queue): take in kept receipts and apply them, stepping
-    aside between batches while customer messages wait; how many deliveries."""
+    """RQ entry point (statuses queue): take in kept receipts and apply them, lingering
+    for more (RECEIPT_DRAIN_LINGER_SECONDS) and stepping aside between batches whenever
+    a job waits on the orders queue (customer messages, order updates); how many
+    deliveries."""
+    svc = services()
+    orders = svc.queues["orders"]
     with db.connection_context():
         drained = drain(
-            services(),
+            svc,
             Lane.RECEIPTS,
             DRAIN_BUDGET_SECONDS,
             apply=apply_receipts,
             answer=handle_inbound_messages,
-            yield_to=Lane.INBOUND,
+            linger_seconds=svc.settings.receipt_drain_linger_seconds,
+            step_aside=lambda: orders.count > 0,
         )
     return drained.entries

@@ -100,6 +100,7 @@ def settings(database_url, redis_url, tmp_path) -> Settings:
         redis_url=redis_url,
         whatsapp_provider="sandbox",
         sandbox_receipt_delay_seconds=0,
+        receipt_drain_linger_seconds=0,  # run_jobs would wait for receipts that never come
         admin_users=ADMIN_USERS,
         **SECRETS,
     )

@@ -176,7 +176,7 @@ def test_a_receipt_drain_steps_aside_for_a_waiting_customer_message(
     for n in range(6):
         sent(n)
         post_meta(client, sign, meta_receipt("delivered", f"wamid.{n}"))
-    post_meta(client, sign, stop_message())  # kicks the inbound drain
+    post_meta(client, sign, stop_message())  # kicks the inbound drain, on the orders queue
 
     assert take_receipts() == 2  # one batch, then it hands over
     assert InboxEntry.select().where(InboxEntry.lane == Lane.RECEIPTS).count() == 4
@@ -210,3 +210,52 @@ def test_interakt_receipts_and_messages_are_laned_like_meta_ones(client, sign):
 def test_a_body_that_is_not_plainly_receipts_takes_the_inbound_lane(client, sign, body):
     assert post_meta(client, sign, json.dumps(body).encode()).status_code == 200
     assert InboxEntry.get().lane == Lane.INBOUND
+
+
+def test_a_lingering_receipt_drain_takes_receipts_that_come_meanwhile_in_the_same_job(
+    client, sign, redis_conn
+):
+    from rq import Queue
+
+    from jobs.inbox import apply_receipts
+
+    statuses = Queue("statuses", connection=redis_conn)
+    first, second = sent(1), sent(2)
+    post_meta(client, sign, meta_receipt("delivered", "wamid.1"))
+    assert statuses.count == 1  # the drain job the first receipt kicked
+    posted = []
+
+    def apply_and_receive(receipt_ids: list[int]) -> int:
+        if not posted:  # a receipt arrives while the drain works
+            posted.append(post_meta(client, sign, meta_receipt("read", "wamid.2")))
+        return apply_receipts(receipt_ids)
+
+    drained = inbox.drain(
+        services(),
+        Lane.RECEIPTS,
+        20.0,
+        apply=apply_and_receive,
+        answer=lambda ids: 0,
+        linger_seconds=0.2,
+    )
+
+    assert drained.entries == 2 and drained.receipts_applied == 2
+    assert Message.get_by_id(first.id).state == State.DELIVERED
+    assert Message.get_by_id(second.id).state == State.READ
+    assert statuses.count == 1  # the second receipt kicked no job of its own
+    assert not redis_conn.exists(inbox.KICK_KEY.format(Lane.RECEIPTS))  # ended: a new one kicks
+
+
+def test_a_receipt_drain_hands_over_when_an_order_job_waits(client, sign, redis_conn):
+    from rq import Queue
+
+    from jobs.inbox import take_receipts
+
+    for n in range(3):
+        sent(n)
+        post_meta(client, sign, meta_receipt("delivered", f"wamid.{n}"))
+    Queue("orders", connection=redis_conn).enqueue("jobs.write_back.write_back_due")
+
+    assert take_receipts() == 3  # a batch, then it hands over at once
+    assert redis_conn.exists(inbox.KICK_KEY.format(Lane.RECEIPTS))  # a fresh drain is due
+    assert Queue("statuses", connection=redis_conn).count == 2

@@ -181,6 +181,9 @@ class Settings:
     rate_wait_seconds: float = 5.0
     ambiguous_send_hold_seconds: int = 900
     sweep_interval_seconds: int = 30
+    # How long a receipt drain (bot/intake/inbox.py) waits for more before it ends: a
+    # campaign's receipts, one per POST, then cost one job, not one per few receipts.
+    receipt_drain_linger_seconds: float = 1.0
     sandbox_receipt_delay_seconds: float = 1.0
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"

@@ -12,7 +12,7 @@ drain for entries its grace period finds waiting (a lost kick, Redis flushed).
 
 Two lanes, so that a STOP never waits behind a campaign's receipts: customer messages
 (and anything that is not only receipts) are drained on the orders queue, which workers
-serve first, and a receipt drain stops between batches when customer messages wait.
+serve first, and a receipt drain hands over between batches whenever a job waits on it.
 """
 
 from __future__ import annotations
@@ -94,11 +94,6 @@ def kick(svc: IntakeServices, lane: Lane, *, force: bool = False) -> bool:
     """Make sure a drain of `lane` is pending (one round trip when it is)."""
     queue = svc.queues[QUEUE_OF[lane]]
     return triggers.ensure_pending(queue, KICK_KEY.format(lane), DRAIN_JOB[lane], force=force)
-
-
-def waiting(conn: redis.Redis, lane: Lane) -> bool:
-    """Whether a drain of `lane` has been kicked and not started yet."""
-    return bool(conn.exists(KICK_KEY.format(lane)))
 
 
 class Taken(NamedTuple):
@@ -216,34 +211,63 @@ def drain(
     *,
     apply: Callable[[list[int]], int],
     answer: Callable[[list[int]], int],
-    yield_to: Lane | None = None,
+    linger_seconds: float = 0.0,
+    step_aside: Callable[[], bool] | None = None,
 ) -> Drained:
     """Take the lane in, a batch at a time, until it is empty or the budget is spent
     (then a fresh job carries on); `apply` the new receipts and `answer` the new
-    customer messages after each batch. With `yield_to`, stop between batches while a
-    drain of that lane waits, so the worker serves it first (its queue comes first).
+    customer messages after each batch. When `step_aside()` says work of a higher
+    priority waits, hand over to a fresh job between batches, so the worker serves it.
 
-    The trigger is cleared first, so an entry kept from now on kicks a new drain; one
-    kept before is taken by this one."""
-    triggers.clear(svc.redis, KICK_KEY.format(lane))
+    Without `linger_seconds` the trigger is cleared first, so an entry kept from now on
+    kicks a new drain and one kept before is taken by this one. With it (receipts, which
+    a campaign sends in a stream, one per POST) the drain holds the trigger, so those
+    webhooks kick no job of their own; it lets a batch gather after a short one and ends
+    only when the lane has been empty for `linger_seconds`: it clears the trigger and
+    looks once more, so an entry kept just before is taken, one kept after kicks anew.
+    """
+    key = KICK_KEY.format(lane)
+    if not linger_seconds:
+        triggers.clear(svc.redis, key)
     stop_at = time.monotonic() + budget_seconds
+    idle_since: float | None = None
     entries = applied = answered = 0
     while True:
         started = time.monotonic()
         taken = take_batch(svc, lane, utcnow())
-        if not taken.entries:
+        if taken.entries:
+            idle_since = None
+            let_writers_in(time.monotonic() - started)
+            entries += taken.entries
+            if taken.receipt_ids:
+                applied += apply(taken.receipt_ids)
+            if taken.inbound_ids:
+                answered += answer(taken.inbound_ids)
+        elif not linger_seconds:
             break
-        let_writers_in(time.monotonic() - started)
-        entries += taken.entries
-        if taken.receipt_ids:
-            applied += apply(taken.receipt_ids)
-        if taken.inbound_ids:
-            answered += answer(taken.inbound_ids)
-        yielding = yield_to is not None and waiting(svc.redis, yield_to)
-        if yielding or time.monotonic() >= stop_at:
-            kick(svc, lane, force=True)
+        else:
+            idle_since = idle_since or started
+            if started - idle_since >= linger_seconds:
+                triggers.clear(svc.redis, key)
+                linger_seconds = 0.0  # one more look, then end once it is empty
+                continue
+        if (step_aside is not None and step_aside()) or time.monotonic() >= stop_at:
+            hand_on(svc, lane)
             break
+        if linger_seconds and taken.entries < BATCH_SIZE:
+            time.sleep(GATHER_SECONDS)
     return Drained(entries, applied, answered)
+
+
+#: How long a lingering drain lets entries gather after a batch that was not full.
+GATHER_SECONDS = 0.05
+
+
+def hand_on(svc: IntakeServices, lane: Lane) -> None:
+    """A fresh drain carries on where this one stops; the trigger is renewed, so that
+    webhooks meanwhile still kick no job of their own."""
+    svc.redis.set(KICK_KEY.format(lane), "1", ex=triggers.TTL_SECONDS)
+    kick(svc, lane, force=True)
 
 
 #: On SQLite, the share of a batch's time a drain then pauses for (see below).
