@@ -125,6 +125,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--profile", default="", help=f"phases to sample with py-spy: {','.join(PHASES)}")
     add("--profile-seconds", type=float, default=20.0, help="py-spy record duration")
     add("--profile-dir", default="bench-profiles", help="where py-spy's stacks go")
+    add("--profile-cpu", action="store_true", help="sample CPU only (no idle stacks)")
     add("--env", action="append", default=[], help="extra KEY=VALUE for every app process")
     add("--timeout", type=float, default=1200.0, help="global limit, seconds")
     add("--out", default="bench-results-pipeline.json")

@@ -224,7 +224,7 @@ def profiled(stk: Stack, args, phase: str) -> Iterator[None]:
         subprocess.Popen(
             [
                 *(py_spy, "record", "--pid", str(pid), "--format", "raw", "--nonblocking"),
-                "--idle",  # waits count too: where a request's wall time goes
+                *(() if args.profile_cpu else ("--idle",)),  # waits too: wall time
                 *("--duration", str(int(args.profile_seconds)), "--rate", "100"),
                 *("--output", str(out / f"{args.db}-{phase}-{kind}-{pid}.txt")),
             ],

@@ -259,3 +259,31 @@ def test_a_receipt_drain_hands_over_when_an_order_job_waits(client, sign, redis_
     assert take_receipts() == 3  # a batch, then it hands over at once
     assert redis_conn.exists(inbox.KICK_KEY.format(Lane.RECEIPTS))  # a fresh drain is due
     assert Queue("statuses", connection=redis_conn).count == 2
+
+
+def test_receipts_in_quick_succession_cost_one_kick_and_are_all_taken_in(
+    make_app, settings, sign, redis_conn, monkeypatch
+):
+    from rq import Queue
+
+    from jobs.inbox import take_receipts
+
+    monkeypatch.setattr(inbox, "_seen_pending", {})  # this process saw nothing yet
+
+    app = make_app(settings.replace(receipt_drain_linger_seconds=0.2))
+    client = app.test_client()
+    statuses = Queue("statuses", connection=redis_conn)
+    first, second = sent(1), sent(2)
+    post_meta(client, sign, meta_receipt("delivered", "wamid.1"))
+    assert statuses.count == 1
+    # The drain clears its trigger as it ends; this process saw it pending a moment ago,
+    # so its next receipt kicks nothing (no Redis round trip)...
+    redis_conn.delete(inbox.KICK_KEY.format(Lane.RECEIPTS))
+    post_meta(client, sign, meta_receipt("read", "wamid.2"))
+    assert statuses.count == 1 and not redis_conn.exists(inbox.KICK_KEY.format(Lane.RECEIPTS))
+
+    # ...and the drain, which waits that long after clearing before its last look,
+    # takes both.
+    assert take_receipts() == 2
+    assert Message.get_by_id(first.id).state == State.DELIVERED
+    assert Message.get_by_id(second.id).state == State.READ

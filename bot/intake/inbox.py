@@ -83,11 +83,33 @@ def keep(
         if not is_outage(exc):
             log.exception("a %s delivery could not be kept; spooled for the dead letters", kind)
         return SPOOLED
+    lingering = lingers(svc, lane)
+    seen = _seen_pending.get(lane)
+    if lingering and seen is not None and time.monotonic() - seen < KICK_SKIP_SECONDS:
+        return None  # a drain was pending moments ago: it takes this entry too
+    checked_at = time.monotonic()
     try:
         kick(svc, lane)
     except redis.RedisError as exc:  # the entry is durable: the sweeper kicks a drain
         log.warning("could not kick the %s drain (%s); the sweeper will", lane, exc)
+        return None
+    if lingering:
+        _seen_pending[lane] = checked_at
     return None
+
+
+def lingers(svc: IntakeServices, lane: Lane) -> bool:
+    """Whether the lane's drain lingers, holding its trigger (`drain`): receipts, unless
+    RECEIPT_DRAIN_LINGER_SECONDS is 0."""
+    return lane is Lane.RECEIPTS and svc.settings.receipt_drain_linger_seconds > 0
+
+
+#: For this long after this process saw a lingering lane's drain pending (or kicked
+#: it), its entries kick no drain: one receipt per POST would otherwise cost a Redis
+#: round trip each. Safe because a lingering drain, having cleared its trigger, waits
+#: this long before its last look: an entry kept within the window is still taken.
+KICK_SKIP_SECONDS = 0.25
+_seen_pending: dict[Lane, float] = {}
 
 
 def kick(svc: IntakeServices, lane: Lane, *, force: bool = False) -> bool:
@@ -249,6 +271,7 @@ def drain(
             idle_since = idle_since or started
             if started - idle_since >= linger_seconds:
                 triggers.clear(svc.redis, key)
+                time.sleep(KICK_SKIP_SECONDS)  # entries kept without a kick (`keep`)
                 linger_seconds = 0.0  # one more look, then end once it is empty
                 continue
         if (step_aside is not None and step_aside()) or time.monotonic() >= stop_at:
