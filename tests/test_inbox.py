@@ -287,3 +287,22 @@ def test_receipts_in_quick_succession_cost_one_kick_and_are_all_taken_in(
     assert take_receipts() == 2
     assert Message.get_by_id(first.id).state == State.DELIVERED
     assert Message.get_by_id(second.id).state == State.READ
+
+
+def test_metrics_show_what_waits_in_each_lane(client, sign, take_in, time_machine):
+    from datetime import timedelta
+
+    def scrape(client, auth: dict) -> str:
+        return client.get("/metrics", headers=auth).get_data(as_text=True)
+
+    time_machine.move_to(utcnow(), tick=False)
+    post_meta(client, sign, meta_receipt("sent", "wamid.M1"))
+    post_meta(client, sign, meta_receipt("read", "wamid.M1"))
+    time_machine.shift(timedelta(seconds=30))
+
+    text = scrape(client, ADMIN)
+    assert 'dakiya_inbox_entries{lane="receipts"} 2.0' in text
+    assert 'dakiya_inbox_entries{lane="inbound"} 0.0' in text
+    assert 'dakiya_inbox_oldest_seconds{lane="receipts"} 30.0' in text
+    take_in()
+    assert 'dakiya_inbox_entries{lane="receipts"} 0.0' in scrape(client, ADMIN)

@@ -20,14 +20,18 @@ from bot.core import runtime, spool, telemetry
 from bot.core.models import (
     ConsentEvent,
     InboundMessage,
+    InboxEntry,
     Message,
     OrderEvent,
     SpoolDeadLetter,
     State,
     StatusEvent,
     UnhandledUpdate,
+    utcnow,
 )
 from bot.extensions import QUEUE_NAMES, Services, services
+from bot.intake import inbox
+from bot.intake.inbox import Lane
 from bot.observability import cod_stats, spend
 from bot.web.auth import verify_password
 from bot.web.errors import error_response
@@ -117,6 +121,7 @@ class DakiyaCollector:
             age.add_metric([name], oldest_job_age(self.svc.queues[name]))
         yield depth
         yield age
+        yield from inbox_lanes()
         yield GaugeMetricFamily(
             "dakiya_spool_entries",
             "Deliveries waiting in the spool for the database.",
@@ -130,6 +135,27 @@ class DakiyaCollector:
         yield from spend_this_month(self.svc)
         yield from cod_answers()
         yield from telemetry.collect(self.svc.redis)
+
+
+def inbox_lanes():
+    """Kept webhook deliveries not taken in yet, and how long the oldest has waited, per
+    lane (bot/intake/inbox.py): a growing figure means the workers fall behind."""
+    entries = GaugeMetricFamily(
+        "dakiya_inbox_entries", "Webhook deliveries kept, waiting for a worker.", labels=["lane"]
+    )
+    age = GaugeMetricFamily(
+        "dakiya_inbox_oldest_seconds",
+        "How long the oldest kept webhook delivery has waited, per lane.",
+        labels=["lane"],
+    )
+    now = utcnow()
+    for lane in Lane:
+        waiting = InboxEntry.select().where(InboxEntry.lane == lane).count()
+        oldest = inbox.oldest(lane)
+        entries.add_metric([lane.value], waiting)
+        age.add_metric([lane.value], (now - oldest).total_seconds() if oldest else 0.0)
+    yield entries
+    yield age
 
 
 def cod_answers():
