@@ -117,7 +117,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--steady-skip", type=float, default=5.0, help="ramp-up left out of the steady rate")
     add("--steady-seconds", type=float, default=30.0, help="steady window for rate accuracy")
     add("--status-messages", type=int, default=10_000, help="messages given 3 receipts each")
-    add("--status-batch", type=int, default=10, help="statuses per webhook POST")
+    add("--status-batch", type=int, default=1, help="statuses per webhook POST (Meta: 1)")
     add("--naive", type=int, default=600, help="messages through the naive path")
     add("--naive-workers", type=int, default=2, help="forking workers for the naive path")
     add("--naive-timeout", type=float, default=240.0, help="seconds for the naive phase")
