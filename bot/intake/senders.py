@@ -105,14 +105,17 @@ def link_recipients(
     for receipt in receipts:
         if receipt.recipient_user_id:
             pending.setdefault((receipt.recipient, receipt.recipient_user_id), receipt)
+    if not pending:
+        return 0
+    # Two queries for the whole batch (every 2026 receipt names a BSUID), not one each.
+    sent_to = _message_phones([r for (phone, _), r in pending.items() if phone is None])
+    phones = {phone or sent_to.get(r.provider_message_id) for (phone, _), r in pending.items()}
+    known = {c.phone: c for c in Customer.select().where(Customer.phone.in_(phones - {None}))}
     linked = 0
     for (phone, user_id), receipt in pending.items():
-        if phone is None:
-            phone = _message_phone(receipt)
-            if phone is None:
-                continue
-        known = Customer.get_or_none(Customer.phone == phone)
-        if known is None or known.user_id == user_id:
+        phone = phone or sent_to.get(receipt.provider_message_id)
+        customer = known.get(phone) if phone else None
+        if customer is None or customer.user_id == user_id:
             continue
         identity = Identity(
             phone=phone, user_id=user_id, parent_user_id=receipt.recipient_parent_user_id
@@ -125,14 +128,14 @@ def link_recipients(
     return linked
 
 
-def _message_phone(receipt: StatusUpdate) -> str | None:
-    """The number of the customer the receipt's message went to, if it is recorded yet."""
-    message = (
-        Message.select(Message.phone)
-        .where(
-            (Message.provider == receipt.provider)
-            & (Message.provider_message_id == receipt.provider_message_id)
-        )
-        .first()
+def _message_phones(receipts: list[StatusUpdate]) -> dict[str, str]:
+    """The numbers the receipts' messages went to, by provider message id, for those
+    recorded yet (a receipt can overtake its send's answer)."""
+    if not receipts:
+        return {}
+    ids = {r.provider_message_id for r in receipts}
+    providers = {r.provider for r in receipts}
+    query = Message.select(Message.provider_message_id, Message.phone).where(
+        Message.provider.in_(providers) & Message.provider_message_id.in_(ids)
     )
-    return message.phone if message is not None else None
+    return {m.provider_message_id: m.phone for m in query if m.phone}
