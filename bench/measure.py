@@ -190,3 +190,23 @@ def count_rows(database_url: str, sql: str) -> int:
             return cur.fetchone()[0]
     finally:
         conn.close()
+
+
+def execute_sql(database_url: str, sql: str) -> None:
+    """One statement on the database under test, committed (a plain driver connection)."""
+    if database_url.startswith("sqlite:///"):
+        conn = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=30)
+        try:
+            conn.execute(sql)
+            conn.commit()
+        finally:
+            conn.close()
+        return
+    import psycopg2
+
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()

@@ -12,7 +12,9 @@ measures in turn (docs/BENCHMARKS.md):
 3. a campaign of N pre-made message rows drained by the send path: sends/s at the fake,
    steady rate vs SEND_RATE_PER_SECOND, busiest 1-s window, duplicates, worker RSS;
 4. status webhooks (sent, delivered, read) for sent messages: receipts applied/s;
-5. the naive path (one `send_message` job per message, forking workers) on a smaller N,
+5. combined: a campaign at `--combined-rate` whose receipts the fake posts back one per
+   POST, with STOPs from its recipients mid-run (bench/combined.py);
+6. the naive path (one `send_message` job per message, forking workers) on a smaller N,
    and the ratio new/naive.
 
 Prints a table (with the targets met or missed) and writes bench-results-pipeline.json.
@@ -32,12 +34,12 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench import phases
+from bench import combined, phases
 from bench.measure import FakeLog
 from bench.report import table
 from bench.stack import Deadline, start_stack, start_workers
 
-PHASES = ("ingest", "orders", "campaign", "statuses", "naive")
+PHASES = ("ingest", "orders", "campaign", "statuses", "combined", "naive")
 
 
 def measure(args, stack: ExitStack, deadline: float) -> dict:
@@ -73,6 +75,11 @@ def measure(args, stack: ExitStack, deadline: float) -> dict:
             sends = r["campaign"].pop("_sends")
         if "statuses" in run and sends:
             r["statuses"] = phases.status_webhooks(stk, args, sends, deadline)
+        if "combined" in run:
+            helpers = (phases.cpu_now, phases.cpu_during)
+            r["combined"] = combined.combined(
+                stk, args, fake_log, deadline, phases.seed, phases.trigger_drain, helpers
+            )
         if "naive" in run:
             r["naive"] = phases.naive(stk, args, fake_log, stack, deadline)
     except Deadline as exc:
@@ -118,6 +125,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--steady-seconds", type=float, default=30.0, help="steady window for rate accuracy")
     add("--status-messages", type=int, default=10_000, help="messages given 3 receipts each")
     add("--status-batch", type=int, default=1, help="statuses per webhook POST (Meta: 1)")
+    add("--combined", type=int, default=6000, help="campaign messages, receipts posted back")
+    add("--combined-rate", type=int, default=300, help="send rate of the combined phase")
+    add("--stops", type=int, default=20, help="STOPs from recipients in the combined phase")
     add("--naive", type=int, default=600, help="messages through the naive path")
     add("--naive-workers", type=int, default=2, help="forking workers for the naive path")
     add("--naive-timeout", type=float, default=240.0, help="seconds for the naive phase")

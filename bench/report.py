@@ -45,6 +45,13 @@ def targets(r: dict) -> list[tuple[str, str, bool | None]]:
         else:
             met = rate >= 1500 and not st["timed_out"]
             out.append(("status webhooks", f"{rate}/s vs ≥1500/s", met))
+    co = r.get("combined")
+    if co and co.get("sent"):
+        early, late = co["inbox_waiting_first_third"], co["inbox_waiting_last_third"]
+        # "Does not grow": the last third waits no more than the first, give or take a batch.
+        out.append(("receipt lag", f"{early} → {late} waiting", late <= early + 200))
+        p99 = co["stop_to_last_message_ms"]["p99"]
+        out.append(("STOP → last message", f"p99 {p99} ms vs ≤2000 ms", p99 <= 2000))
     if r.get("ratio") is not None:
         out.append(("new/naive", f"{r['ratio']}× vs ≥8×", r["ratio"] >= 8))
     return out
@@ -52,6 +59,35 @@ def targets(r: dict) -> list[tuple[str, str, bool | None]]:
 
 #: The processes whose CPU a receipt costs (the load generator and the fake left out).
 SYSTEM = ("web", "workers", "redis", "postgres")
+
+
+def _combined_rows(co: dict) -> list[tuple[str, str]]:
+    waiting = [w for _, w in co["inbox_waiting"]]
+    stop = co["stop_to_last_message_ms"]
+    return [
+        (
+            "combined",
+            f"{co['sent']} of {co['messages']} sent at {co['sends_per_s']}/s (rate "
+            f"{co['rate']}), busiest 1 s {co['busiest_1s']}; {co['receipts_applied']} "
+            f"receipts applied, {co['receipts_per_s']}/s",
+        ),
+        ("  CPU cores used", _cpu(co["cpu"])),
+        (
+            "  CPU per send, receipt",
+            f"{co['cpu_ms_per_send']} ms per message sent with its receipts; "
+            f"{co['cpu_ms_per_receipt']} ms per receipt (all of it counted on receipts)",
+        ),
+        (
+            "  receipts waiting",
+            f"avg {co['inbox_waiting_first_third']} (first third) → "
+            f"{co['inbox_waiting_last_third']} (last third), max {max(waiting, default=0)}",
+        ),
+        (
+            "  STOP → last message",
+            f"{co['stops']} STOPs, {co['stopped_recipients_suppressed']} messages suppressed; "
+            f"p50 {stop['p50']} ms p99 {stop['p99']} ms",
+        ),
+    ]
 
 
 def receipt_cpu_ms(st: dict) -> float | None:
@@ -135,6 +171,8 @@ def table(r: dict) -> str:
         rows.append(("  posted", f"{st['posted_per_s']}/s, {_ms(st['webhook_latency_ms'])}"))
         rows.append(("  CPU cores used", _cpu(st["cpu"])))
         rows.append(("  CPU per receipt", f"{receipt_cpu_ms(st)} ms (web + workers + Redis + DB)"))
+    if r.get("combined", {}).get("messages"):
+        rows += _combined_rows(r["combined"])
     if "naive" in r:
         n = r["naive"]
         rows.append(

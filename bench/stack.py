@@ -142,6 +142,10 @@ def start_stack(args, stack: ExitStack, workdir: Path, deadline: float) -> Stack
     cluster = stack.enter_context(postgres()) if args.db == "postgres" else None
     database_url = cluster.url if cluster else f"sqlite:///{workdir / 'dakiya.db'}"
     fake_options = ["--latency", str(args.latency), "--meta-token", "bench-token"]
+    # Receipts (the combined phase points the fake at the web): one status per POST, as
+    # Meta sends them, signed, many POSTs in flight.
+    fake_options += ["--app-secret", APP_SECRET, "--receipt-batch", "1"]
+    fake_options += ["--receipt-posters", "32"]
     if args.errors:
         fake_options += ["--errors", args.errors]
     fake, fake_pid = stack.enter_context(provider_process(*fake_options, log=workdir / "fake.log"))

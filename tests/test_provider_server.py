@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -219,3 +220,53 @@ def test_as_a_subprocess_it_prints_its_url_and_serves_counts_over_http():
         assert meta_post(remote.url, message_id=22).json()["error"]["code"] == 131049
         remote.reset()
         assert remote.counts() == {} and remote.stats()["total"] == 0
+
+
+def test_a_paced_batch_reaches_the_provider_spread_over_its_time(fake, settings):
+    """Issue 19: a batch's sends go out at their times in the pacing schedule, not at
+    once, so that no second at the provider carries more than the rate."""
+    from bot.delivery.providers.base import Pace
+
+    meta = MetaProvider(settings.replace(meta_api_base_url=fake.url))
+    results = meta.start_many([outbound(n) for n in range(20, 40)], Pace(0.1, 0.3))()
+
+    assert all(not isinstance(r, ProviderError) for r in results)
+    arrived = sorted(s.arrived for s in fake.sends())
+    assert arrived[-1] - arrived[0] >= 0.25  # 20 sends over 0.3 s: the last ~0.285 s later
+    first_half = sum(1 for t in arrived if t < arrived[0] + 0.15)
+    assert first_half <= 12  # evenly: about half of them in the first half
+
+
+def test_the_fake_posts_receipts_one_status_per_post_from_many_posters():
+    """The combined benchmark's fake: one status per POST, as Meta posts them."""
+    received: list[dict] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        with FakeProvider(
+            latency=0.0, receipts_url=url, app_secret="s", receipt_batch=1, receipt_posters=4
+        ) as running:
+            for n in range(3):
+                assert meta_post(running.url, n).status_code == 200
+            deadline = time.time() + 10
+            while len(received) < 9 and time.time() < deadline:
+                time.sleep(0.05)
+    finally:
+        server.shutdown()
+    statuses = [b["entry"][0]["changes"][0]["value"]["statuses"] for b in received]
+    assert len(received) == 9 and all(len(s) == 1 for s in statuses)
+    assert (
+        sorted(s[0]["status"] for s in statuses) == ["delivered"] * 3 + ["read"] * 3 + ["sent"] * 3
+    )

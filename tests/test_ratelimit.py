@@ -70,3 +70,34 @@ def test_four_processes_never_get_more_than_the_rate_in_any_one_second(redis_url
     spans = [span for result in results for span in result.granted]
     assert spans, "the workers were granted nothing at all"
     assert busiest_window_for_certain(spans) <= 20
+
+
+def test_the_pacing_schedule_gives_each_batch_its_own_stretch_of_time(redis_url, redis_conn):
+    """Two workers' batches, booked one after the other, follow each other in the shared
+    schedule: at 1,000/s, 50 sends take 50 ms, and the next batch starts where it ends."""
+    one = SendRateLimiter(redis_conn, 1000)
+    other = SendRateLimiter(redis.Redis.from_url(redis_url), 1000)
+
+    booked_at = time.monotonic()
+    first = one.schedule(50)
+    second = other.schedule(50)
+    elapsed = time.monotonic() - booked_at
+
+    assert first == (0.0, 0.05)  # nothing booked before: at once
+    start, spread = second
+    assert spread == 0.05
+    assert 0.05 - elapsed - 0.002 <= start <= 0.05  # from where the first one ends
+
+
+def test_a_slowed_down_schedule_spreads_a_batch_over_longer(redis_conn):
+    limiter = SendRateLimiter(redis_conn, 100)
+    limiter.slow_down()
+    assert limiter.schedule(10) == (0.0, 0.2)  # 10 sends at 50/s
+    assert limiter.schedule(0) == (0.0, 0.0)
+
+
+def test_a_schedule_booked_after_an_idle_spell_starts_at_once(redis_conn):
+    limiter = SendRateLimiter(redis_conn, 1000)
+    limiter.schedule(20)  # takes 20 ms
+    time.sleep(0.05)
+    assert limiter.schedule(20) == (0.0, 0.02)

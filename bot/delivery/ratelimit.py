@@ -17,6 +17,22 @@ from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
 THROTTLE_KEY = "dakiya:throttle"
+PACE_KEY = "dakiya:pace"
+
+#: Where a batch's sends go in the shared schedule: from the later of now and the end of
+#: the last batch scheduled, for `n / rate` seconds (a virtual-scheduling, GCRA-style
+#: pacer; `limits` only answers yes or no, not when). Redis's clock, so that workers on
+#: several machines share one. Returns the seconds from now the batch starts.
+PACE_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local free = tonumber(redis.call('GET', KEYS[1]) or '0')
+local start = math.max(now, free)
+local finish = start + tonumber(ARGV[1]) / tonumber(ARGV[2])
+redis.call('SET', KEYS[1], string.format('%.6f', finish), 'PX',
+           math.ceil((finish - now) * 1000) + 60000)
+return string.format('%.6f', start - now)
+"""
 
 
 def recovered_rate(
@@ -79,6 +95,22 @@ class SendRateLimiter:
             if time.monotonic() >= deadline:
                 return 0
             time.sleep(0.01)  # the moving window frees slots as old grants age out
+
+    def schedule(self, sends: int) -> tuple[float, float]:
+        """Book `sends` granted slots in the schedule every worker shares: the seconds
+        from now at which they start, and the `sends / rate` seconds they then take, so
+        that the provider sees the rate spread evenly, never a second's slots at once."""
+        if sends <= 0:
+            return 0.0, 0.0
+        rate = self.current_rate()
+        return float(self._pace(keys=[PACE_KEY], args=[sends, rate])), sends / rate
+
+    @property
+    def _pace(self):
+        script = self.__dict__.get("_pace_script")
+        if script is None:
+            script = self.__dict__["_pace_script"] = self._conn.register_script(PACE_SCRIPT)
+        return script
 
     def slow_down(self, now: float | None = None) -> int:
         """The provider throttled us: halve the rate for every worker. The new rate."""

@@ -91,6 +91,7 @@ class FakeProvider:
     receipts: tuple[str, ...] = ("sent", "delivered", "read")
     receipt_batch: int = 100  # statuses per webhook POST (Meta batches up to 1000)
     receipt_interval: float = 0.05  # seconds a partial batch waits for more
+    receipt_posters: int = 1  # webhook POSTs in flight at once (Meta posts concurrently)
     waba_id: str = "102290129340398"
 
     def __post_init__(self) -> None:
@@ -217,7 +218,8 @@ class FakeProvider:
         self.port = sock.getsockname()[1]
         self.url = f"http://{self.host}:{self.port}"
         self._outbox = asyncio.Queue()
-        self._tasks.append(asyncio.create_task(self._post_receipts()))
+        for _ in range(max(1, self.receipt_posters)):
+            self._tasks.append(asyncio.create_task(self._post_receipts()))
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -704,6 +706,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--app-secret", default="")
     parser.add_argument("--receipts", default="sent,delivered,read")
     parser.add_argument("--receipt-batch", type=int, default=100)
+    parser.add_argument("--receipt-posters", type=int, default=1, help="POSTs in flight")
     args = parser.parse_args(argv)
     fake = FakeProvider(
         host=args.host,
@@ -719,6 +722,7 @@ def main(argv: list[str] | None = None) -> None:
         app_secret=args.app_secret,
         receipts=tuple(filter(None, args.receipts.split(","))),
         receipt_batch=args.receipt_batch,
+        receipt_posters=args.receipt_posters,
     )
     if args.script:
         fake.script(*args.script.split(","))

@@ -7,6 +7,7 @@ raises `ProviderError` and the sender decides what to do (see `bot.delivery.send
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -303,6 +304,19 @@ WebhookUpdate = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """When a batch's sends go out: from `start_in` seconds from now, evenly over
+    `spread` seconds (the shared schedule, bot/delivery/ratelimit.py)."""
+
+    start_in: float
+    spread: float
+
+    def offset(self, n: int, of: int) -> float:
+        """Seconds from now at which send `n` of `of` goes out."""
+        return self.start_in + (self.spread * n / of if of else 0.0)
+
+
 class Provider:
     """Base class: one verb, `send`, plus the webhook half of the integration."""
 
@@ -327,13 +341,17 @@ class Provider:
         raise NotImplementedError
 
     def start_many(
-        self, messages: list[OutboundMessage]
+        self, messages: list[OutboundMessage], pace: Pace | None = None
     ) -> Callable[[], list[SendResult | ProviderError]]:
         """Start handing over a batch; call the result to wait for each message's result
         or error, in order. One by one, at once, here; HTTP providers send concurrently
-        in the background, so the caller can prepare the next batch meanwhile."""
+        in the background, so the caller can prepare the next batch meanwhile. With
+        `pace`, each send goes out at its time (`Pace.offset`)."""
         results: list[SendResult | ProviderError] = []
-        for message in messages:
+        started = time.monotonic()
+        for n, message in enumerate(messages):
+            if pace is not None:
+                time.sleep(max(0.0, started + pace.offset(n, len(messages)) - time.monotonic()))
             try:
                 results.append(self.send(message))
             except ProviderError as error:

@@ -89,9 +89,12 @@ class ConcurrentPoster:
         self._session: aiohttp.ClientSession | None = None
         self._lock = threading.Lock()
 
-    def submit(self, requests: list[HttpRequest]) -> Future[list[HttpAnswer | ProviderError]]:
+    def submit(
+        self, requests: list[HttpRequest], offsets: list[float] | None = None
+    ) -> Future[list[HttpAnswer | ProviderError]]:
         """Start sending and return once every request is on the wire (or has failed);
-        the future holds every request's answer (or error), in order.
+        the future holds every request's answer (or error), in order. `offsets`: the
+        seconds from now at which each request goes out (the pacing schedule).
 
         Waiting for the wire keeps a batch's sends inside the second its rate slots were
         granted: the caller's next CPU-bound work cannot starve the event loop meanwhile.
@@ -102,9 +105,9 @@ class ConcurrentPoster:
             return done
         batch = Dispatch(len(requests))
         future = asyncio.run_coroutine_threadsafe(
-            self._post_all(requests, batch), self._event_loop()
+            self._post_all(requests, batch, offsets), self._event_loop()
         )
-        batch.on_the_wire.wait(self.timeout)
+        batch.on_the_wire.wait(self.timeout + (max(offsets) if offsets else 0.0))
         return future
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
@@ -116,7 +119,7 @@ class ConcurrentPoster:
             return self._loop
 
     async def _post_all(
-        self, requests: list[HttpRequest], batch: Dispatch
+        self, requests: list[HttpRequest], batch: Dispatch, offsets: list[float] | None
     ) -> list[HttpAnswer | ProviderError]:
         if self._session is None or self._session.closed:
             tracing = aiohttp.TraceConfig()
@@ -132,9 +135,21 @@ class ConcurrentPoster:
             )
             # Closed with its poster (a rebuilt provider, the end of a test), not leaked.
             weakref.finalize(self, _shut_down, self._loop, self._session)
-        return await asyncio.gather(*(self._post(r, OneRequest(batch)) for r in requests))
+        at = [0.0] * len(requests) if offsets is None else offsets
+        start = asyncio.get_running_loop().time()
+        return await asyncio.gather(
+            *(
+                self._post(r, OneRequest(batch), start + t)
+                for r, t in zip(requests, at, strict=True)
+            )
+        )
 
-    async def _post(self, request: HttpRequest, one: OneRequest) -> HttpAnswer | ProviderError:
+    async def _post(
+        self, request: HttpRequest, one: OneRequest, at: float = 0.0
+    ) -> HttpAnswer | ProviderError:
+        delay = at - asyncio.get_running_loop().time()
+        if delay > 0:
+            await asyncio.sleep(delay)  # its time in the pacing schedule
         try:
             async with self._session.post(
                 request.url,

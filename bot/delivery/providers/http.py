@@ -17,6 +17,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from bot.delivery.providers.base import (
     ErrorKind,
     OutboundMessage,
+    Pace,
     Provider,
     ProviderError,
     SendResult,
@@ -97,9 +98,11 @@ class HttpProvider(Provider):
         return self.result_from(response)
 
     def start_many(
-        self, messages: list[OutboundMessage]
+        self, messages: list[OutboundMessage], pace: Pace | None = None
     ) -> Callable[[], list[SendResult | ProviderError]]:
-        pending = self._poster.submit([self.request_for(m) for m in messages])
+        prepared = [self.request_for(m) for m in messages]
+        offsets = [pace.offset(n, len(messages)) for n in range(len(messages))] if pace else None
+        pending = self._poster.submit(prepared, offsets)
         return lambda: [self._result_or_error(answer) for answer in pending.result()]
 
     @cached_property
