@@ -278,3 +278,28 @@ def test_an_admin_cancels_a_message_only_while_it_waits_to_be_sent(app):
     assert Message.get_by_id(sending_now.id).state == State.SENDING
     [entry] = AuditLog.select().where(AuditLog.action == "cancel_message")
     assert (entry.actor, entry.subject) == ("admin", str(waiting.id))
+
+
+def test_a_stop_written_while_a_batch_goes_out_wins_over_its_decision(
+    app, run_jobs, redis_conn, monkeypatch
+):
+    """Issue 19: a batch is decided, then sent chunk by chunk over up to a second or
+    more; a customer who opts out meanwhile is checked again before their chunk goes."""
+    from bot.delivery.providers.sandbox import recorded
+
+    stopping = queued_message(phone="+919812345678", event_id="evt-a", order_id="1")
+    going = queued_message(phone="+919812345679", event_id="evt-b", order_id="2")
+    decide_all = sending.Sender.decide_all
+
+    def decide_then_stop(self, batch, now):
+        decisions = decide_all(self, batch, now)
+        Customer.update(opted_out=True).where(Customer.id == stopping.customer_id).execute()
+        return decisions
+
+    monkeypatch.setattr(sending.Sender, "decide_all", decide_then_stop)
+    run_jobs()
+
+    stopped = Message.get_by_id(stopping.id)
+    assert (stopped.state, stopped.reason) == (State.SUPPRESSED, Reason.OPTED_OUT)
+    assert Message.get_by_id(going.id).provider_message_id  # sent (and played back)
+    assert [r["message_id"] for r in recorded(redis_conn)] == [going.id]

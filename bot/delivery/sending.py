@@ -23,6 +23,7 @@ from rq import Queue
 from bot.core import phones, telemetry
 from bot.core.audit import audit
 from bot.core.config import Settings
+from bot.core.errors import OUTAGE_ERRORS
 from bot.core.events import MessagesStateChanged, MessageStateChanged, publish
 from bot.core.models import (
     Category,
@@ -235,24 +236,30 @@ class Sender:
         attach_customers(batch)
         decisions = self.decide_all(batch, now)
         to_send = [m for m in batch if isinstance(decisions[m.id], policy.Send)]
-        sending, results = self.send_in_chunks(to_send)
-        late = to_send[len(sending) :]
+        sending, stopped, results = self.send_in_chunks(to_send)
+        for m in stopped:  # the customer wrote STOP since the decision: it wins
+            decisions[m.id] = policy.Suppress(Reason.OPTED_OUT)
+        gone = {m.id for m in sending} | {m.id for m in stopped}
+        late = [m for m in to_send if m.id not in gone]
+        if stopped or late:
+            try:
+                self.ledger.forget([*stopped, *late])
+            except redis.RedisError as exc:  # part of the batch is in flight: go on
+                log.warning("could not un-count %d unsent messages: %s", len(late), exc)
         if late:
             telemetry.count(self.ledger.conn, "rate_limiter_waits", amount=len(late))
-            try:
-                self.ledger.forget(late)
-            except redis.RedisError as exc:  # part of the batch is in flight: go on
-                log.warning("could not un-count %d put-back messages: %s", len(late), exc)
             for m in late:
                 decisions[m.id] = PutBack(now + timedelta(seconds=1), Reason.RATE_LIMITED)
         return InFlight(batch, decisions, sending, results, now)
 
     def send_in_chunks(
         self, messages: list[Message]
-    ) -> tuple[list[Message], Callable[[], list[SendResult | ProviderError]]]:
+    ) -> tuple[list[Message], list[Message], Callable[[], list[SendResult | ProviderError]]]:
         """Take rate slots a chunk at a time, each just before that chunk goes out, and
         start sending it; stop at the first chunk the rate refuses within the wait.
-        The messages started, and how to collect their results.
+        The messages started, those left out because their customer opted out since the
+        batch was decided (checked again for each chunk: a STOP written while the batch
+        goes out wins), and how to collect the results.
 
         Chunks keep what reaches the provider in any second close to the rate: a slot is
         granted only when the sends before it are on the wire. Once a chunk is in flight
@@ -261,8 +268,17 @@ class Sender:
         deadline = time.monotonic() + self.settings.rate_wait_seconds
         sending: list[Message] = []
         pending: list[Callable[[], list[SendResult | ProviderError]]] = []
+        stopped: list[Message] = []
         for start in range(0, len(messages), RATE_CHUNK):
             chunk = messages[start : start + RATE_CHUNK]
+            try:
+                opted_out = opted_out_since(chunk)
+            except OUTAGE_ERRORS:
+                opted_out = set()  # decided a moment ago; the database is gone for now
+            stopped += [m for m in chunk if m.id in opted_out]
+            chunk = [m for m in chunk if m.id not in opted_out]
+            if not chunk:
+                continue
             try:
                 granted = self.limiter.acquire(len(chunk), max(deadline - time.monotonic(), 0))
             except redis.RedisError:
@@ -276,7 +292,7 @@ class Sender:
                 pending.append(self.provider.start_many(outbound, self.pace(granted)))
             if granted < len(chunk):
                 break
-        return sending, lambda: [result for collect in pending for result in collect()]
+        return sending, stopped, lambda: [result for collect in pending for result in collect()]
 
     def pace(self, granted: int) -> Pace | None:
         """When the granted sends go out: their place in the schedule every worker
@@ -552,6 +568,23 @@ class Sender:
         )
         self.kick_at(message.queue, step.at)
         return Outcome.RETRY_SCHEDULED
+
+
+def opted_out_since(messages: list[Message]) -> set[int]:
+    """The messages (ids) whose customer has opted out by now: one query for a chunk.
+    The opt-out confirmation itself still goes."""
+    customers = {
+        m.customer_id for m in messages if m.customer_id and m.kind != OPT_OUT_CONFIRMATION
+    }
+    if not customers:
+        return set()
+    stopped = {
+        c.id
+        for c in Customer.select(Customer.id).where(
+            Customer.id.in_(customers) & (Customer.opted_out == True)  # noqa: E712
+        )
+    }
+    return {m.id for m in messages if m.customer_id in stopped and m.kind != OPT_OUT_CONFIRMATION}
 
 
 def attach_customers(messages: list[Message]) -> None:

@@ -94,7 +94,9 @@ class ConcurrentPoster:
     ) -> Future[list[HttpAnswer | ProviderError]]:
         """Start sending and return once every request is on the wire (or has failed);
         the future holds every request's answer (or error), in order. `offsets`: the
-        seconds from now at which each request goes out (the pacing schedule).
+        seconds from now at which each request goes out (the pacing schedule); then it
+        returns once the first is on the wire, so that the caller books the next batch
+        while this one goes out and the schedule has no gaps.
 
         Waiting for the wire keeps a batch's sends inside the second its rate slots were
         granted: the caller's next CPU-bound work cannot starve the event loop meanwhile.
@@ -107,7 +109,10 @@ class ConcurrentPoster:
         future = asyncio.run_coroutine_threadsafe(
             self._post_all(requests, batch, offsets), self._event_loop()
         )
-        batch.on_the_wire.wait(self.timeout + (max(offsets) if offsets else 0.0))
+        if offsets:
+            batch.first_on_the_wire.wait(self.timeout + min(offsets))
+        else:
+            batch.on_the_wire.wait(self.timeout)
         return future
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
@@ -177,8 +182,10 @@ class Dispatch:
     def __init__(self, requests: int) -> None:
         self.pending = requests
         self.on_the_wire = threading.Event()
+        self.first_on_the_wire = threading.Event()
 
     def one_done(self) -> None:  # called on the event loop's thread only
+        self.first_on_the_wire.set()
         self.pending -= 1
         if self.pending == 0:
             self.on_the_wire.set()
