@@ -16,6 +16,7 @@ import json
 import random
 import time
 
+import redis
 import requests
 
 from bench.measure import FakeLog, busiest_window, count_rows, execute_sql, latency_summary
@@ -76,6 +77,8 @@ def combined(stk: Stack, args, fake_log: FakeLog, deadline: float, seed, trigger
     chosen: dict[int, float] = {}  # recipient index -> when their STOP was posted
     waiting: list[tuple[float, int]] = []  # (seconds in, receipts kept, not taken in)
     session = requests.Session()
+    conn = redis.Redis.from_url(stk.redis_url)
+    jobs: list[list[int]] = []  # per second: jobs waiting on the orders, statuses queues
     url = f"{stk.web_url}/webhooks/whatsapp/meta"
     draw = random.Random(19)
     before = cpu_now(stk)
@@ -96,6 +99,7 @@ def combined(stk: Stack, args, fake_log: FakeLog, deadline: float, seed, trigger
             if now >= next_sample:
                 kept = count_rows(stk.database_url, "SELECT count(*) FROM inbox_entry")
                 waiting.append((round(now - started, 1), kept))
+                jobs.append([conn.llen(f"rq:queue:{q}") for q in ("orders", "statuses")])
                 next_sample += 1.0
             settled = count_rows(
                 stk.database_url,
@@ -149,6 +153,7 @@ def combined(stk: Stack, args, fake_log: FakeLog, deadline: float, seed, trigger
         "cpu_ms_per_send": round(1000 * system * seconds / len(sends), 2) if sends else None,
         "cpu_ms_per_receipt": round(1000 * system * seconds / receipts, 2) if receipts else None,
         "inbox_waiting": waiting,
+        "jobs_waiting": jobs,
         "inbox_waiting_first_third": round(sum(early) / len(early), 1) if early else 0,
         "inbox_waiting_last_third": round(sum(final) / len(final), 1) if final else 0,
         "stops": len(chosen),

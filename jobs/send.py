@@ -12,15 +12,23 @@ from bot.core.models import db, utcnow
 from bot.delivery import dispatch
 from bot.delivery.providers.sandbox import recorded
 from bot.delivery.sending import retry_failed_message
-from bot.extensions import services
+from bot.extensions import QUEUE_NAMES, services
 
 
 def send_due(queue: str = "orders") -> dict[str, int]:
     """RQ entry point: claim and send due messages in batches (bot/delivery/dispatch.py); what
     happened to them, by outcome."""
     svc = services()
+    ahead = [svc.queues[name] for name in QUEUE_NAMES[: QUEUE_NAMES.index(queue)]]
     with db.connection_context():
-        outcomes = dispatch.drain(svc.sender, svc.queues, queue, svc.settings.send_job_seconds)
+        outcomes = dispatch.drain(
+            svc.sender,
+            svc.queues,
+            queue,
+            svc.settings.send_job_seconds,
+            # A campaign steps aside for customers' messages, order updates and receipts.
+            step_aside=lambda: any(q.count > 0 for q in ahead),
+        )
         if queue == campaigns.QUEUE:
             # Committed above, so the last sender to finish sees every message settled.
             campaigns.finish_settled(utcnow())

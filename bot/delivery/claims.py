@@ -61,21 +61,31 @@ def claim_message(message_id: int, now: datetime, lease_seconds: int) -> bool:
     return bool(claim_ids([message_id], now, lease_seconds))
 
 
-def claim_due(now: datetime, limit: int, lease_seconds: int) -> list[Message]:
-    """Take up to `limit` due messages, order updates first, oldest first."""
+def claim_due(
+    now: datetime, limit: int, lease_seconds: int, queues: tuple[str, ...] = SEND_QUEUES
+) -> list[Message]:
+    """Take up to `limit` due messages of `queues`, order updates first, oldest first."""
     with write_transaction():
-        return claim_ids(due_ids(now, limit), now, lease_seconds)
+        return claim_ids(due_ids(now, limit, queues), now, lease_seconds)
 
 
-def due_ids(now: datetime, limit: int) -> list[int]:
+def claimable_by(queue: str) -> tuple[str, ...]:
+    """The message queues a send job on `queue` claims from: its own and those before
+    it. A campaign's job helps with order updates; an order-update job never takes a
+    campaign's messages, so it ends once they are sent instead of holding the queue
+    every worker serves first (customers' STOPs wait there)."""
+    return SEND_QUEUES[: SEND_QUEUES.index(queue) + 1] if queue in SEND_QUEUES else SEND_QUEUES
+
+
+def due_ids(now: datetime, limit: int, queues: tuple[str, ...] = SEND_QUEUES) -> list[int]:
     """Ids of up to `limit` claimable messages. On PostgreSQL the rows are locked with
     SKIP LOCKED, so concurrent workers each get a different batch instead of waiting."""
     wanted = [
         (Message.queue == queue) & (Message.state == state) & _due(now)
-        for queue in SEND_QUEUES
+        for queue in queues
         for state in (State.QUEUED, State.DEFERRED)
     ]
-    wanted.append(_lease_expired(now))
+    wanted.append(_lease_expired(now) & Message.queue.in_(queues))
     ids: list[int] = []
     for condition in wanted:
         if len(ids) >= limit:

@@ -28,7 +28,7 @@ from rq import Queue
 
 from bot.core import triggers
 from bot.core.models import utcnow
-from bot.delivery.claims import claim_due
+from bot.delivery.claims import claim_due, claimable_by
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,12 @@ def drain(
     queues: dict[str, Queue],
     queue: str,
     budget_seconds: float,
+    step_aside: Callable[[], bool] | None = None,
 ) -> dict[str, int]:
     """Claim and send due messages batch after batch; what happened to them, by outcome.
+    When `step_aside()` says work of a higher priority waits (a paced campaign keeps a
+    worker for as long as its batches take), it hands over between batches: the worker
+    serves that work first and a fresh job carries on.
 
     The trigger is cleared first thing, then the sender is made (`make_sender` may read
     the run-time settings). If the process dies in between, its claimed messages keep
@@ -85,10 +89,11 @@ def drain(
         # No more than one go at the send rate: a bigger batch would only be put back.
         size = min(sender.settings.send_batch_size, sender.limiter.current_rate())
         now = utcnow()
-        batch = claim_due(now, size, sender.settings.send_lease_seconds)
+        batch = claim_due(now, size, sender.settings.send_lease_seconds, claimable_by(queue))
         if not batch:
             break
         out_of_time = time.monotonic() >= stop_at or stop_requested.is_set()
+        out_of_time = out_of_time or (step_aside is not None and step_aside())
         if len(batch) == size or out_of_time:
             kick(queues, queue)  # more is waiting: let another worker (or our next job) help
         # Two batches overlap: this one is decided and sent while the last one's
