@@ -19,15 +19,21 @@ from limits.strategies import MovingWindowRateLimiter
 THROTTLE_KEY = "dakiya:throttle"
 PACE_KEY = "dakiya:pace"
 
-#: Where a batch's sends go in the shared schedule: from the later of now and the end of
-#: the last batch scheduled, for `n / rate` seconds (a virtual-scheduling, GCRA-style
-#: pacer; `limits` only answers yes or no, not when). Redis's clock, so that workers on
-#: several machines share one. Returns the seconds from now the batch starts.
+#: Where a batch's sends go in the shared schedule: from the end of the last batch
+#: scheduled, for `n / rate` seconds (a virtual-scheduling, GCRA-style pacer; `limits`
+#: only answers yes or no, not when), even when that end is up to CATCH_UP_SECONDS ago:
+#: a schedule that ran dry that briefly between two batches makes the gap up (its first
+#: sends go at once), so batch boundaries do not lower the rate; after a longer pause it
+#: starts now. Redis's clock, so that workers on
+#: several machines share one. Returns the seconds from now the batch starts (below 0:
+#: its first sends are due already).
+CATCH_UP_SECONDS = 0.025
 PACE_SCRIPT = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local free = tonumber(redis.call('GET', KEYS[1]) or '0')
-local start = math.max(now, free)
+local start = free
+if free < now - tonumber(ARGV[3]) then start = now end
 local finish = start + tonumber(ARGV[1]) / tonumber(ARGV[2])
 redis.call('SET', KEYS[1], string.format('%.6f', finish), 'PX',
            math.ceil((finish - now) * 1000) + 60000)
@@ -103,7 +109,8 @@ class SendRateLimiter:
         if sends <= 0:
             return 0.0, 0.0
         rate = self.current_rate()
-        return float(self._pace(keys=[PACE_KEY], args=[sends, rate])), sends / rate
+        start = float(self._pace(keys=[PACE_KEY], args=[sends, rate, CATCH_UP_SECONDS]))
+        return start, sends / rate
 
     @property
     def _pace(self):
