@@ -347,3 +347,25 @@ def test_a_batchs_crm_status_events_cost_two_inserts_not_a_query_per_message(
     assert len(inserts) == 1  # the whole batch's events in one statement
     orders = [s for s in statements if s.startswith("SELECT") and 'FROM "order"' in s]
     assert len(orders) <= 1  # and their orders read once
+
+
+def test_an_expired_lease_waits_while_webhooks_kept_before_it_ran_out_are_taken_in(
+    app, client, sign, take_in
+):
+    """The whole fleet was down: the provider's receipt for a message a dead worker sent
+    is kept in the webhook inbox, unread. The message is not sent again before the
+    workers have taken that delivery in (and then the receipt settles it)."""
+    from tests.webhooks.test_whatsapp import meta_receipt, post_meta
+
+    [message] = order_messages(1)
+    now = utcnow()
+    Message.update(state=State.SENDING, lease_until=now + timedelta(seconds=1)).where(
+        Message.id == message.id
+    ).execute()
+    post_meta(client, sign, meta_receipt("sent", "wamid.KEPT", callback=message.callback_data))
+    later = now + timedelta(seconds=5)  # the lease has run out
+
+    assert claim_due(later, 10, 60) == []  # the kept delivery may prove the send
+    take_in()
+    assert claim_due(later, 10, 60) == []  # it did: the receipt reconciled the message
+    assert Message.get_by_id(message.id).provider_message_id == "wamid.KEPT"

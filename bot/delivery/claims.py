@@ -13,7 +13,15 @@ from datetime import datetime, timedelta
 
 from peewee import Cast, PostgresqlDatabase, Value, fn
 
-from bot.core.models import CALLBACK_PREFIX, Message, State, StatusEvent, db, write_transaction
+from bot.core.models import (
+    CALLBACK_PREFIX,
+    InboxEntry,
+    Message,
+    State,
+    StatusEvent,
+    db,
+    write_transaction,
+)
 
 #: Send queues in priority order: order updates and replies before campaigns.
 SEND_QUEUES = ("orders", "campaigns")
@@ -26,11 +34,21 @@ def _due(now: datetime):
 def _lease_expired(now: datetime):
     """`sending` past its lease, and no receipt for it waiting to be applied: a receipt
     (matched by our callback data) proves the provider took the message, so it must be
-    applied, not the message sent again."""
+    applied, not the message sent again. Nor while a webhook delivery kept before the
+    lease ran out still waits in the inbox (bot/intake/inbox.py): it may be that receipt,
+    not readable until a worker takes it in (the whole fleet down, the receipts kept)."""
     receipt = StatusEvent.select(StatusEvent.id).where(
         StatusEvent.callback_data == Value(CALLBACK_PREFIX).concat(Cast(Message.id, "TEXT"))
     )
-    return (Message.state == State.SENDING) & (Message.lease_until < now) & ~fn.EXISTS(receipt)
+    kept_before = InboxEntry.select(InboxEntry.id).where(
+        InboxEntry.received_at < Message.lease_until
+    )
+    return (
+        (Message.state == State.SENDING)
+        & (Message.lease_until < now)
+        & ~fn.EXISTS(receipt)
+        & ~fn.EXISTS(kept_before)
+    )
 
 
 def _claimable(now: datetime):
