@@ -446,7 +446,8 @@ def hand_written_paths() -> dict[str, dict[str, Any]]:
                         "description": "the challenge, as plain text",
                         "content": {"text/plain": {"schema": _str()}},
                     },
-                    **error_responses(403),
+                    # 429: too many wrong verify tokens from one address (WEBHOOK_RATE_LIMIT).
+                    **error_responses(403, 429),
                 },
             },
             "post": _whatsapp_post(

@@ -152,3 +152,18 @@ def test_signed_deliveries_are_never_rate_limited_but_bad_signatures_are(make_ap
     limited = post_meta(client, sign, "forged")
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
     assert post_meta(client, sign, settings.meta_app_secret).status_code == 200
+
+
+def test_guessing_the_verify_token_is_limited_like_forging_a_signature(make_app, settings):
+    """The handshake is not rate limited for Meta, but a wrong verify token counts with
+    the bad signatures: a guesser gets 429 after WEBHOOK_RATE_LIMIT of them."""
+    client = make_app(settings.replace(webhook_rate_limit="3/minute")).test_client()
+
+    def handshake(token: str):
+        query = f"hub.mode=subscribe&hub.challenge=42&hub.verify_token={token}"
+        return client.get(f"/webhooks/whatsapp/meta?{query}")
+
+    assert [handshake(f"guess-{n}").status_code for n in range(4)] == [403, 403, 403, 429]
+    assert handshake(f"guess-{5}").headers["Retry-After"]
+    right = handshake(settings.meta_verify_token)
+    assert right.status_code == 200 and right.get_data(as_text=True) == "42"

@@ -25,11 +25,18 @@ limiter.exempt(bp)
 def bad_signature(message: str) -> ApiError:
     """The 401 for a delivery that is not signed by its sender; a 429 with Retry-After
     once the address has sent more than WEBHOOK_RATE_LIMIT of them."""
+    return counted_refusal(ApiError(401, "bad_signature", message))
+
+
+def counted_refusal(error: ApiError) -> ApiError:
+    """`error`, counted per address against WEBHOOK_RATE_LIMIT with every other failed
+    signature or verify token: past the limit, a 429 with Retry-After instead (no one
+    guesses a secret at the speed of the webhooks, which are not limited otherwise)."""
     item = parse(services().settings.webhook_rate_limit)
     if not limiter.limiter.hit(item, "webhooks-bad-signature", client_address()):
         headers = {"Retry-After": str(item.get_expiry())}
         return ApiError(429, "too_many_requests", "too many badly signed webhooks", None, headers)
-    return ApiError(401, "bad_signature", message)
+    return error
 
 
 @bp.before_request

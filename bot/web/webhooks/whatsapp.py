@@ -15,7 +15,7 @@ from bot.intake import inbox
 from bot.intake.inbox import Lane
 from bot.intake.intake import SPOOLED
 from bot.observability.alerts import record_signature_failure
-from bot.web.webhooks import bad_signature, bp
+from bot.web.webhooks import bad_signature, bp, counted_refusal
 
 WEBHOOK_PROVIDERS = frozenset({"meta", "interakt"})
 #: Interakt never redelivers and disables a webhook that fails 5 times: spooled when
@@ -37,7 +37,8 @@ def verify_meta_subscription():
     if request.args.get("hub.mode") != "subscribe":
         raise ApiError(403, "verification_failed", "hub.mode must be subscribe")
     if not hmac.compare_digest(given.encode(), token.encode()):
-        raise ApiError(403, "verification_failed", "hub.verify_token does not match")
+        wrong = ApiError(403, "verification_failed", "hub.verify_token does not match")
+        raise counted_refusal(wrong)  # a guessed token counts like a forged signature
     return request.args.get("hub.challenge", ""), 200, {"Content-Type": "text/plain"}
 
 
