@@ -95,8 +95,8 @@ class ConcurrentPoster:
         """Start sending and return once every request is on the wire (or has failed);
         the future holds every request's answer (or error), in order. `offsets`: the
         seconds from now at which each request goes out (the pacing schedule); then it
-        returns once the first is on the wire, so that the caller books the next batch
-        while this one goes out and the schedule has no gaps.
+        returns at once, the requests waiting on the event loop for their times, so that
+        the caller books its next batches meanwhile and the schedule never runs dry.
 
         Waiting for the wire keeps a batch's sends inside the second its rate slots were
         granted: the caller's next CPU-bound work cannot starve the event loop meanwhile.
@@ -109,9 +109,7 @@ class ConcurrentPoster:
         future = asyncio.run_coroutine_threadsafe(
             self._post_all(requests, batch, offsets), self._event_loop()
         )
-        if offsets:
-            batch.first_on_the_wire.wait(self.timeout + min(offsets))
-        else:
+        if not offsets:
             batch.on_the_wire.wait(self.timeout)
         return future
 
@@ -182,10 +180,8 @@ class Dispatch:
     def __init__(self, requests: int) -> None:
         self.pending = requests
         self.on_the_wire = threading.Event()
-        self.first_on_the_wire = threading.Event()
 
     def one_done(self) -> None:  # called on the event loop's thread only
-        self.first_on_the_wire.set()
         self.pending -= 1
         if self.pending == 0:
             self.on_the_wire.set()
