@@ -29,7 +29,9 @@ def targets(r: dict) -> list[tuple[str, str, bool | None]]:
         dev, busiest = camp["rate"]["deviation_pct"], camp["rate"]["busiest_1s"]
         rate = camp["rate"]["configured"]
         out.append(("rate accuracy", f"{dev:+}% vs ±2%", abs(dev) <= 2))
-        out.append(("busiest 1 s", f"{busiest} vs ≤{rate}", busiest <= rate))
+        # Issue 19: no sliding second at the provider above the rate + 5%.
+        most = round(rate * 1.05)
+        out.append(("busiest 1 s", f"{busiest} vs ≤{most}", busiest <= most))
         out.append(("duplicates", f"{camp['duplicates']} vs 0", camp["duplicates"] == 0))
         drifts = [p["drift_pct"] for p in camp["rss"].values()]
         if drifts:
