@@ -66,6 +66,10 @@ OPT_OUT_CONFIRMATION = "opt_out_confirmation"
 CONTACT_REQUEST = "contact_request"
 #: Rate slots are taken this many at a time, each chunk just before it goes out.
 RATE_CHUNK = 50
+#: How far ahead of its place in the pacing schedule a chunk is booked, at most: enough
+#: to keep the schedule full across batch boundaries, little enough that the opt-out
+#: check before each chunk is recent.
+BOOK_AHEAD_SECONDS = 0.25
 
 
 class Outcome(StrEnum):
@@ -289,7 +293,12 @@ class Sender:
             if granted:
                 sending += chunk[:granted]
                 outbound = [build_outbound(m, route_for(m, self.settings)) for m in chunk[:granted]]
-                pending.append(self.provider.start_many(outbound, self.pace(granted)))
+                pace = self.pace(granted)
+                pending.append(self.provider.start_many(outbound, pace))
+                if pace is not None and pace.start_in > BOOK_AHEAD_SECONDS:
+                    # Booked far enough ahead: the next chunk's customers are checked
+                    # (and it is booked) closer to its time, so a STOP still wins.
+                    time.sleep(pace.start_in - BOOK_AHEAD_SECONDS)
             if granted < len(chunk):
                 break
         return sending, stopped, lambda: [result for collect in pending for result in collect()]
