@@ -17,7 +17,6 @@ from bot.delivery import claims, dispatch
 from bot.delivery.receipts import APPLY_JOB
 from bot.extensions import Services, services
 from bot.intake import inbox
-from bot.intake.inbox import Lane
 from bot.intake.intake import HANDLE_JOB, drain_spool
 from bot.integrations import crm
 
@@ -68,9 +67,8 @@ def inbox_phase(svc: Services, now: datetime, cutoff: datetime) -> dict:
     """Kick a drain for each lane whose oldest kept delivery waited past the grace
     period: its kick was lost (Redis down or flushed when the webhook came)."""
     kicked = []
-    for lane in Lane:
-        kept_at = inbox.oldest(lane)
-        if kept_at is not None and kept_at < cutoff:
+    for lane, kept in inbox.waiting().items():
+        if kept.oldest is not None and kept.oldest < cutoff:
             inbox.kick(svc, lane, force=True)
             kicked.append(str(lane))
     return {"inbox_lanes_kicked": kicked}

@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 import redis
-from peewee import SqliteDatabase
+from peewee import SqliteDatabase, fn
 
 from bot.core import spool, triggers
 from bot.core.errors import is_outage
@@ -305,11 +305,17 @@ def let_writers_in(batch_seconds: float) -> None:
         time.sleep(min(batch_seconds * SQLITE_PAUSE_SHARE, 0.05))
 
 
-def oldest(lane: Lane) -> datetime | None:
-    """When the lane's oldest entry was kept (the sweeper's and /metrics' view)."""
-    return (
-        InboxEntry.select(InboxEntry.received_at)
-        .where(InboxEntry.lane == lane)
-        .order_by(InboxEntry.id)
-        .scalar()
+class Waiting(NamedTuple):
+    entries: int
+    oldest: datetime | None  # when the lane's oldest entry was kept
+
+
+def waiting() -> dict[Lane, Waiting]:
+    """Every lane's entries not taken in yet, in one query (the sweeper's and /metrics'
+    view); a lane with none is there too."""
+    first = fn.MIN(InboxEntry.received_at).python_value(InboxEntry.received_at.python_value)
+    query = InboxEntry.select(InboxEntry.lane, fn.COUNT(InboxEntry.id), first).group_by(
+        InboxEntry.lane
     )
+    found = {lane: Waiting(n, first) for lane, n, first in query.tuples()}
+    return {lane: found.get(lane, Waiting(0, None)) for lane in Lane}

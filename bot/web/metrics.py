@@ -20,7 +20,6 @@ from bot.core import runtime, spool, telemetry
 from bot.core.models import (
     ConsentEvent,
     InboundMessage,
-    InboxEntry,
     Message,
     OrderEvent,
     SpoolDeadLetter,
@@ -31,7 +30,6 @@ from bot.core.models import (
 )
 from bot.extensions import QUEUE_NAMES, Services, services
 from bot.intake import inbox
-from bot.intake.inbox import Lane
 from bot.observability import cod_stats, spend
 from bot.web.auth import verify_password
 from bot.web.errors import error_response
@@ -149,11 +147,9 @@ def inbox_lanes():
         labels=["lane"],
     )
     now = utcnow()
-    for lane in Lane:
-        waiting = InboxEntry.select().where(InboxEntry.lane == lane).count()
-        oldest = inbox.oldest(lane)
-        entries.add_metric([lane.value], waiting)
-        age.add_metric([lane.value], (now - oldest).total_seconds() if oldest else 0.0)
+    for lane, kept in inbox.waiting().items():
+        entries.add_metric([lane.value], kept.entries)
+        age.add_metric([lane.value], (now - kept.oldest).total_seconds() if kept.oldest else 0)
     yield entries
     yield age
 
