@@ -148,40 +148,31 @@ def take_batch(svc: IntakeServices, lane: Lane, now: datetime, limit: int | None
     fails for any reason but an outage (re-raised: the entries wait), they are taken in
     one at a time and the one that fails on its own goes to the dead letters."""
     limit = limit or BATCH_SIZE
+    claimed: list[InboxEntry] = []
     try:
-        with write_transaction():
-            entries = claim(lane, limit)
-            if not entries:
-                return NOTHING
-            updates = [update for entry in entries for update in parse(svc, entry)]
-            stored = store_whatsapp_updates(svc, updates, now)
-            delete(entries)
+        stored = take_in(svc, lane, now, limit, claimed)
     except Exception as exc:
         if is_outage(exc):
             raise
         log.exception("a batch of the %s inbox failed; taking it in one by one", lane)
         return take_one_by_one(svc, lane, now, limit)
-    return done(svc, len(entries), stored, now)
+    return NOTHING if stored is None else done(svc, len(claimed), stored, now)
 
 
 def take_one_by_one(svc: IntakeServices, lane: Lane, now: datetime, limit: int) -> Taken:
     taken = NOTHING
     for _ in range(limit):
-        entry = None
+        claimed: list[InboxEntry] = []
         try:
-            with write_transaction():
-                entries = claim(lane, 1)
-                if not entries:
-                    break
-                entry = entries[0]
-                stored = store_whatsapp_updates(svc, parse(svc, entry), now)
-                delete(entries)
+            stored = take_in(svc, lane, now, 1, claimed)
         except Exception as exc:
-            if is_outage(exc) or entry is None:
+            if is_outage(exc) or not claimed:
                 raise
-            dead_letter(entry, exc, now)
-            taken = Taken(taken.entries + 1, taken.receipt_ids, taken.inbound_ids)
+            dead_letter(claimed[0], exc, now)
+            taken = taken._replace(entries=taken.entries + 1)
             continue
+        if stored is None:
+            break
         one = done(svc, 1, stored, now)
         taken = Taken(
             taken.entries + 1,
@@ -189,6 +180,22 @@ def take_one_by_one(svc: IntakeServices, lane: Lane, now: datetime, limit: int) 
             taken.inbound_ids + one.inbound_ids,
         )
     return taken
+
+
+def take_in(
+    svc: IntakeServices, lane: Lane, now: datetime, limit: int, claimed: list[InboxEntry]
+) -> Stored | None:
+    """One transaction: claim up to `limit` entries (kept in `claimed`, for the caller to
+    dead-letter if this fails), store everything they carry, delete them. None when the
+    lane is empty."""
+    with write_transaction():
+        claimed[:] = claim(lane, limit)
+        if not claimed:
+            return None
+        updates = [update for entry in claimed for update in parse(svc, entry)]
+        stored = store_whatsapp_updates(svc, updates, now)
+        delete(claimed)
+    return stored
 
 
 def done(svc: IntakeServices, entries: int, stored: Stored, now: datetime) -> Taken:
