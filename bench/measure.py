@@ -175,38 +175,27 @@ class RssSampler(threading.Thread):
 
 def count_rows(database_url: str, sql: str) -> int:
     """One integer from the database under test, through a plain driver connection."""
-    if database_url.startswith("sqlite:///"):
-        conn = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=30)
-        try:
-            return conn.execute(sql).fetchone()[0]
-        finally:
-            conn.close()
-    import psycopg2
-
-    conn = psycopg2.connect(database_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchone()[0]
-    finally:
-        conn.close()
+    return run_sql(database_url, sql)[0]
 
 
 def execute_sql(database_url: str, sql: str) -> None:
     """One statement on the database under test, committed (a plain driver connection)."""
+    run_sql(database_url, sql)
+
+
+def run_sql(database_url: str, sql: str) -> tuple | None:
+    """Run `sql` on its own connection, committed; its first row, if it returns one."""
     if database_url.startswith("sqlite:///"):
         conn = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=30)
-        try:
-            conn.execute(sql)
-            conn.commit()
-        finally:
-            conn.close()
-        return
-    import psycopg2
+    else:
+        import psycopg2
 
-    conn = psycopg2.connect(database_url)
+        conn = psycopg2.connect(database_url)
     try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql)
+        cur = conn.cursor()
+        cur.execute(sql)
+        row = cur.fetchone() if cur.description else None
+        conn.commit()
+        return row
     finally:
         conn.close()
