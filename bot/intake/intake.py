@@ -136,26 +136,15 @@ def take_whatsapp_updates(svc: IntakeServices, updates: list[WebhookUpdate], now
     the reason), then enqueue applying and answering them. How many rows were new."""
     stored = store_whatsapp_updates(svc, updates, now)
     follow_up(svc, stored, now)
-    if stored.receipt_ids:
-        hand_over_receipts(svc, stored.receipt_ids)
-    if stored.inbound_ids:
-        # Replies travel on the order queue: a customer never waits behind receipts.
-        enqueue_answers(svc, stored.inbound_ids)
+    try:
+        if stored.receipt_ids:
+            receipts.hand_over(svc.queues, stored.receipt_ids)
+        if stored.inbound_ids:
+            # Replies travel on the order queue: a customer never waits behind receipts.
+            svc.queues["orders"].enqueue(HANDLE_JOB, stored.inbound_ids, result_ttl=0)
+    except redis.RedisError as exc:
+        log.warning("enqueue after intake failed (%s); the sweeper picks it up", exc)
     return stored.count
-
-
-def hand_over_receipts(svc: IntakeServices, receipt_ids: list[int]) -> None:
-    try:
-        receipts.hand_over(svc.queues, receipt_ids)
-    except redis.RedisError as exc:
-        log.warning("handing receipts over failed (%s); the sweeper picks them up", exc)
-
-
-def enqueue_answers(svc: IntakeServices, inbound_ids: list[int]) -> None:
-    try:
-        svc.queues["orders"].enqueue(HANDLE_JOB, inbound_ids, result_ttl=0)
-    except redis.RedisError as exc:
-        log.warning("enqueueing answers failed (%s); the sweeper picks them up", exc)
 
 
 def store_whatsapp_updates(
