@@ -45,6 +45,12 @@ def ensure_pending(
     return True
 
 
+def renew(conn: redis.Redis, key: str) -> None:
+    """A job that keeps its trigger while it runs (a lingering drain) hands on: the key
+    lives another TTL_SECONDS, so work handed over meanwhile still kicks no job."""
+    conn.set(key, "1", ex=TTL_SECONDS)
+
+
 def clear(conn: redis.Redis, key: str) -> None:
     """The job has started: from now on new work needs a new trigger (best effort: the
     key expires anyway)."""

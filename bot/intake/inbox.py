@@ -296,7 +296,7 @@ GATHER_SECONDS = 0.05
 def hand_on(svc: IntakeServices, lane: Lane) -> None:
     """A fresh drain carries on where this one stops; the trigger is renewed, so that
     webhooks meanwhile still kick no job of their own."""
-    svc.redis.set(KICK_KEY.format(lane), "1", ex=triggers.TTL_SECONDS)
+    triggers.renew(svc.redis, KICK_KEY.format(lane))
     kick(svc, lane, force=True)
 
 
