@@ -343,9 +343,15 @@ def test_an_unanswered_woocommerce_order_gets_a_note_and_keeps_its_status(shop_a
     assert woo.statuses == {} and "did not answer" in woo.notes["4751"][0]
 
 
-def test_the_dashboard_and_metrics_show_cod_outcomes_and_time_to_answer(shop_app, sign, run_jobs):
+def test_the_dashboard_and_metrics_show_cod_outcomes_and_time_to_answer(
+    shop_app, sign, run_jobs, time_machine
+):
+    from datetime import datetime, time
+
     from tests.conftest import ADMIN
 
+    # Midday: "an hour ago" is today (just after midnight it was yesterday's row).
+    time_machine.move_to(datetime.combine(utcnow().date(), time(12)), tick=True)
     client = shop_app.test_client()
     confirmed = cod_order(external_id="1")
     sent_hours_ago(confirmed, 1)
